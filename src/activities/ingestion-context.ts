@@ -1,0 +1,54 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Sql } from '../db/client.js';
+import {
+  type ConnectionRecord,
+  csvOptionsSchema,
+  localConnectionConfigSchema,
+  s3ConnectionConfigSchema,
+  sourceSchema,
+  type Source,
+} from '../domain/schemas.js';
+import type { ObjectStore, StoreFactory } from '../storage/index.js';
+
+export interface IngestionContext {
+  ingestionId: string;
+  source: Source;
+  csv: ReturnType<typeof csvOptionsSchema.parse>;
+  destination: { schema: string; table: string };
+  store: ObjectStore;
+}
+
+/** Everything an activity needs about an ingestion, read fresh from Postgres (never carried in history). */
+export async function loadIngestionContext(
+  sql: Sql,
+  stores: StoreFactory,
+  ingestionId: string,
+): Promise<IngestionContext> {
+  const [row] = await sql<
+    {
+      source: unknown;
+      destinationSchema: string;
+      destinationTable: string;
+      connectionId: string;
+      kind: 's3' | 'local';
+      config: unknown;
+    }[]
+  >`
+    select i.source, i.destination_schema as "destinationSchema", i.destination_table as "destinationTable",
+           c.id as "connectionId", c.kind, c.config
+    from autoloader.ingestions i join autoloader.connections c on c.id = i.connection_id
+    where i.id = ${ingestionId}`;
+  if (!row) throw ApplicationFailure.nonRetryable(`ingestion ${ingestionId} no longer exists`, 'IngestionNotFound');
+  const source = sourceSchema.parse(row.source);
+  const connection: ConnectionRecord =
+    row.kind === 's3'
+      ? { id: row.connectionId, kind: 's3', config: s3ConnectionConfigSchema.parse(row.config) }
+      : { id: row.connectionId, kind: 'local', config: localConnectionConfigSchema.parse(row.config) };
+  return {
+    ingestionId,
+    source,
+    csv: csvOptionsSchema.parse(source.format_options),
+    destination: { schema: row.destinationSchema, table: row.destinationTable },
+    store: stores(connection),
+  };
+}

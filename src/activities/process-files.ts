@@ -1,0 +1,173 @@
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import postgres from 'postgres';
+import { FileDataError, loadFile } from '../load/load-file.js';
+import { SourceConfigError, SourceFileMissingError } from '../storage/index.js';
+import type { ActivityDeps } from './deps.js';
+import { type IngestionContext, loadIngestionContext } from './ingestion-context.js';
+
+export interface ProcessFilesInput {
+  runId: string;
+  ingestionId: string;
+  /** The lane claims files under this name, so its retry finds the files it held. */
+  lane: string;
+  maxFiles: number;
+  maxBytes: number;
+}
+
+export interface ProcessFilesResult {
+  /** Files taken in this call; 0 means the run's queue is empty. */
+  claimed: number;
+  succeeded: number;
+  failed: number;
+  records: number;
+}
+
+interface ClaimedFile {
+  id: number;
+  filePath: string;
+  fileSizeBytes: number;
+}
+
+/**
+ * Takes a batch of queued files (many small ones, or one large one) and loads each in its own
+ * transaction. Data problems fail the file alone, with its error recorded; infrastructure problems
+ * (Postgres or the store unreachable) propagate so that Temporal retries the activity, which then
+ * resumes with the files this lane still holds.
+ */
+export function makeProcessFiles({ sql, stores }: ActivityDeps) {
+  return async function processFiles(input: ProcessFilesInput): Promise<ProcessFilesResult> {
+    const ctx = await loadIngestionContext(sql, stores, input.ingestionId);
+    const files = await claimBatch(sql, input);
+    const result: ProcessFilesResult = { claimed: files.length, succeeded: 0, failed: 0, records: 0 };
+    // Large files take a while: heartbeat on a timer so the server sees the worker alive, and a dead
+    // worker is noticed within the heartbeat timeout rather than the activity's whole timeout.
+    const beat = setInterval(() => Context.current().heartbeat(result), 5_000);
+    try {
+      for (const file of files) {
+        const outcome = await processOne(sql, ctx, input, file);
+        if (outcome.ok) {
+          result.succeeded++;
+          result.records += outcome.records;
+        } else {
+          result.failed++;
+        }
+        Context.current().heartbeat(result);
+      }
+    } finally {
+      clearInterval(beat);
+    }
+    return result;
+  };
+}
+
+async function claimBatch(sql: postgres.Sql, input: ProcessFilesInput): Promise<ClaimedFile[]> {
+  return sql.begin(async (tx) => {
+    // Files this lane already held (its previous attempt died) come first.
+    const candidates = await tx<ClaimedFile[]>`
+      select id, file_path as "filePath", file_size_bytes as "fileSizeBytes"
+      from autoloader.processed_files
+      where ingestion_id = ${input.ingestionId} and run_id = ${input.runId}
+        and (status = 'DISCOVERED' or (status = 'PROCESSING' and claimed_by = ${input.lane}))
+      order by (status = 'PROCESSING') desc, id
+      limit ${input.maxFiles}
+      for update skip locked`;
+    const chosen: ClaimedFile[] = [];
+    let bytes = 0;
+    for (const c of candidates) {
+      if (chosen.length > 0 && bytes + c.fileSizeBytes > input.maxBytes) break;
+      chosen.push(c);
+      bytes += c.fileSizeBytes;
+    }
+    if (chosen.length > 0) {
+      await tx`
+        update autoloader.processed_files
+        set status = 'PROCESSING', claimed_by = ${input.lane}, processing_started_at = now(), updated_at = now()
+        where id = any(${chosen.map((c) => c.id)}::bigint[])`;
+    }
+    return chosen;
+  });
+}
+
+type Outcome = { ok: true; records: number } | { ok: false };
+
+async function processOne(
+  sql: postgres.Sql,
+  ctx: IngestionContext,
+  input: ProcessFilesInput,
+  file: ClaimedFile,
+): Promise<Outcome> {
+  const started = Date.now();
+  const key = keyOf(ctx, file.filePath);
+  try {
+    const opened = await ctx.store.open(ctx.source.bucket, key);
+    const records = await sql.begin(async (tx) => {
+      // The row lock makes two loads of the same file (a zombie attempt and its retry) take turns;
+      // the second then sees the first one's commit and does nothing.
+      const [row] = await tx<{ status: string; etag: string | null; runId: string | null }[]>`
+        select status, file_etag as etag, run_id as "runId" from autoloader.processed_files
+        where id = ${file.id} for update`;
+      if (!row) return null;
+      if (row.status === 'SUCCESS' && row.etag === opened.etag) {
+        opened.body.destroy();
+        return null;
+      }
+      const loaded = await loadFile(tx, {
+        target: ctx.destination,
+        sourceUri: file.filePath,
+        runId: input.runId,
+        format: ctx.source.format,
+        csv: ctx.csv,
+        gzip: key.endsWith('.gz'),
+        body: opened.body,
+      });
+      await tx`
+        update autoloader.processed_files
+        set status = 'SUCCESS', claimed_by = null, run_id = ${input.runId}, file_etag = ${opened.etag},
+            processed_at = now(), records_ingested = ${loaded.records}, bytes_read = ${loaded.bytesRead},
+            processing_duration_ms = ${Date.now() - started}, error_message = null, error_type = null,
+            updated_at = now()
+        where id = ${file.id}`;
+      return loaded.records;
+    });
+    return { ok: true, records: records ?? 0 };
+  } catch (err) {
+    if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'SourceConfigError');
+    const failure = fileFailure(err);
+    if (!failure) throw err;
+    log.warn('file failed', { file: file.filePath, errorType: failure.type, error: failure.message });
+    await sql`
+      update autoloader.processed_files
+      set status = 'FAILED', claimed_by = null, run_id = ${input.runId}, error_message = ${failure.message},
+          error_type = ${failure.type}, retry_count = retry_count + 1, processed_at = now(),
+          processing_duration_ms = ${Date.now() - started}, updated_at = now()
+      where id = ${file.id}`;
+    return { ok: false };
+  }
+}
+
+function keyOf(ctx: IngestionContext, filePath: string): string {
+  const prefix = ctx.store.uri(ctx.source.bucket, '');
+  return filePath.startsWith(prefix) ? filePath.slice(prefix.length) : filePath;
+}
+
+/**
+ * SQLSTATE classes that describe the file's content, not the infrastructure: data exceptions (22),
+ * integrity violations (23), a column the data names that cannot exist (42), program limits such as
+ * too many columns (54).
+ */
+const dataErrorClasses = new Set(['22', '23', '42', '54']);
+
+function fileFailure(err: unknown): { type: string; message: string } | undefined {
+  if (err instanceof FileDataError || err instanceof SourceFileMissingError) {
+    return { type: err.name, message: err.message };
+  }
+  if (err instanceof postgres.PostgresError && dataErrorClasses.has(err.code.slice(0, 2))) {
+    const where = err.where ? ` (${err.where.split('\n')[0]})` : '';
+    return { type: `PostgresError:${err.code}`, message: `${err.message}${where}` };
+  }
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return { type: 'DecompressionError', message: `gzip: ${(err as Error).message}` };
+  }
+  return undefined;
+}

@@ -1,0 +1,28 @@
+import type { ActivityDeps } from './deps.js';
+
+export interface StartRunInput {
+  runId: string;
+  ingestionId: string;
+  trigger: string;
+  workflowId: string;
+}
+
+/**
+ * Records the run (the API usually inserted it already; this makes the workflow self-sufficient)
+ * and returns files a crashed earlier run left claimed to the queue: only one mutating workflow runs
+ * per ingestion, so nothing else can be holding them.
+ */
+export function makeStartRun({ sql }: ActivityDeps) {
+  return async function startRun(input: StartRunInput): Promise<void> {
+    await sql.begin(async (tx) => {
+      await tx`
+        insert into autoloader.runs (id, ingestion_id, status, trigger, workflow_id)
+        values (${input.runId}, ${input.ingestionId}, 'RUNNING', ${input.trigger}, ${input.workflowId})
+        on conflict (id) do nothing`;
+      await tx`
+        update autoloader.processed_files
+        set status = 'DISCOVERED', claimed_by = null, updated_at = now()
+        where ingestion_id = ${input.ingestionId} and status = 'PROCESSING'`;
+    });
+  };
+}

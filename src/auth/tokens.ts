@@ -1,0 +1,60 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { apiTokens, tenants } from '../db/schema/index.js';
+import { newId } from '../lib/ids.js';
+
+export const permissions = ['ingestion:read', 'ingestion:write', 'ingestion:run', 'ingestion:refresh'] as const;
+export type Permission = (typeof permissions)[number];
+
+export interface Principal {
+  tenantId: string;
+  subject: string;
+  tokenId: string;
+  permissions: Permission[];
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export async function ensureTenant(db: Db, id: string, name: string): Promise<void> {
+  await db.insert(tenants).values({ id, name }).onConflictDoNothing();
+}
+
+/** Creates a token and returns its only plain-text copy: the database keeps a hash. */
+export async function createToken(
+  db: Db,
+  opts: { tenantId: string; name: string; subject: string; permissions?: Permission[] },
+): Promise<{ id: string; token: string }> {
+  const token = `al_${randomBytes(24).toString('base64url')}`;
+  const id = newId('tok');
+  await db.insert(apiTokens).values({
+    id,
+    tenantId: opts.tenantId,
+    name: opts.name,
+    subject: opts.subject,
+    tokenHash: hashToken(token),
+    permissions: opts.permissions ?? [...permissions],
+  });
+  return { id, token };
+}
+
+export async function tokenExists(db: Db, token: string): Promise<boolean> {
+  return (await authenticate(db, token)) !== undefined;
+}
+
+export async function authenticate(db: Db, token: string): Promise<Principal | undefined> {
+  const [row] = await db
+    .select()
+    .from(apiTokens)
+    .where(and(eq(apiTokens.tokenHash, hashToken(token)), isNull(apiTokens.revokedAt)))
+    .limit(1);
+  if (!row) return undefined;
+  return {
+    tenantId: row.tenantId,
+    subject: row.subject,
+    tokenId: row.id,
+    permissions: row.permissions.filter((p): p is Permission => (permissions as readonly string[]).includes(p)),
+  };
+}

@@ -1,0 +1,94 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+// Environment variables arrive as strings: "false" must mean false, not a truthy string.
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where `npm start` keeps the embedded Postgres and Temporal's SQLite file. */
+  AUTOLOADER_DATA_DIR: z.string().default('.autoloader'),
+
+  DATABASE_URL: optionalString,
+  EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(0).max(65535).default(54329),
+
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('autoloader'),
+  TEMPORAL_TLS: bool.default(false),
+  TEMPORAL_TLS_CERT_PATH: optionalString,
+  TEMPORAL_TLS_KEY_PATH: optionalString,
+  TEMPORAL_API_KEY: optionalString,
+  TEMPORAL_DEV_PORT: z.coerce.number().int().min(0).max(65535).default(7233),
+  TEMPORAL_DEV_UI_PORT: z.coerce.number().int().min(0).max(65535).default(8233),
+
+  API_HOST: z.string().default('127.0.0.1'),
+  API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+
+  /** Folders a `local` connection may read from (comma separated). A tenant must not read the server's disk. */
+  LOCAL_SOURCE_ROOTS: z.string().default('.'),
+
+  /** Activities one worker runs at once. Two cores: a few COPY streams saturate Postgres already. */
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(8),
+  /** Parallel file lanes per run: each lane is one COPY stream into the destination. */
+  RUN_FILE_PARALLELISM: z.coerce.number().int().min(1).max(64).default(2),
+  /** Small files are loaded several per activity to amortise the activity round trip. */
+  RUN_BATCH_MAX_FILES: z.coerce.number().int().min(1).default(50),
+  RUN_BATCH_MAX_BYTES: z.coerce.number().int().min(1).default(64 * 1024 * 1024),
+  /** A FAILED file is retried by later runs until it has failed this many times. */
+  FILE_MAX_RETRIES: z.coerce.number().int().min(0).default(3),
+});
+
+export type Config = ReturnType<typeof loadConfig>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`Invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  if (e.TEMPORAL_TLS_CERT_PATH && !e.TEMPORAL_TLS_KEY_PATH) {
+    throw new Error('Invalid configuration: TEMPORAL_TLS_CERT_PATH needs TEMPORAL_TLS_KEY_PATH');
+  }
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    dataDir: path.resolve(e.AUTOLOADER_DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      tls: e.TEMPORAL_TLS || Boolean(e.TEMPORAL_TLS_CERT_PATH) || Boolean(e.TEMPORAL_API_KEY),
+      tlsCertPath: e.TEMPORAL_TLS_CERT_PATH,
+      tlsKeyPath: e.TEMPORAL_TLS_KEY_PATH,
+      apiKey: e.TEMPORAL_API_KEY,
+      devPort: e.TEMPORAL_DEV_PORT,
+      devUiPort: e.TEMPORAL_DEV_UI_PORT,
+    },
+    api: { host: e.API_HOST, port: e.API_PORT },
+    localSourceRoots: e.LOCAL_SOURCE_ROOTS.split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => path.resolve(p)),
+    worker: {
+      maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    },
+    run: {
+      fileParallelism: e.RUN_FILE_PARALLELISM,
+      batchMaxFiles: e.RUN_BATCH_MAX_FILES,
+      batchMaxBytes: e.RUN_BATCH_MAX_BYTES,
+      fileMaxRetries: e.FILE_MAX_RETRIES,
+    },
+  };
+}

@@ -1,0 +1,158 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  bigserial,
+  index,
+  integer,
+  jsonb,
+  pgSchema,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * The service's own state lives in the `autoloader` schema so that destination tables
+ * (any `schema.table` a user names) can never collide with it.
+ */
+export const autoloader = pgSchema('autoloader');
+
+const createdAt = () => timestamp({ withTimezone: true }).notNull().defaultNow();
+
+export const tenants = autoloader.table('tenants', {
+  id: text().primaryKey(),
+  name: text().notNull(),
+  createdAt: createdAt(),
+});
+
+export const apiTokens = autoloader.table(
+  'api_tokens',
+  {
+    id: text().primaryKey(),
+    tenantId: text()
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text().notNull(),
+    /** sha256 of the token: a leaked database does not leak usable tokens. */
+    tokenHash: text().notNull(),
+    /** Who the token acts for: recorded in audit events. */
+    subject: text().notNull(),
+    permissions: text().array().notNull().default(sql`'{}'::text[]`),
+    createdAt: createdAt(),
+    revokedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [uniqueIndex('api_tokens_token_hash_idx').on(t.tokenHash)],
+);
+
+export const connections = autoloader.table(
+  'connections',
+  {
+    id: text().primaryKey(),
+    tenantId: text()
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text().notNull(),
+    kind: text({ enum: ['s3', 'local'] }).notNull(),
+    /** Kind-specific settings; S3 credentials are env-var *names*, never secrets. */
+    config: jsonb().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('connections_tenant_name_idx').on(t.tenantId, t.name)],
+);
+
+export const ingestions = autoloader.table(
+  'ingestions',
+  {
+    id: text().primaryKey(),
+    tenantId: text()
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text().notNull(),
+    connectionId: text()
+      .notNull()
+      .references(() => connections.id, { onDelete: 'restrict' }),
+    /** {bucket, prefix, pattern, format, format_options} as accepted by the API. */
+    source: jsonb().notNull(),
+    destinationSchema: text().notNull(),
+    destinationTable: text().notNull(),
+    status: text({ enum: ['active', 'paused'] })
+      .notNull()
+      .default('active'),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('ingestions_tenant_name_idx').on(t.tenantId, t.name),
+    uniqueIndex('ingestions_destination_idx').on(t.destinationSchema, t.destinationTable),
+  ],
+);
+
+export const runStatuses = ['RUNNING', 'SUCCESS', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED'] as const;
+export type RunStatus = (typeof runStatuses)[number];
+
+export const runs = autoloader.table(
+  'runs',
+  {
+    id: text().primaryKey(),
+    ingestionId: text()
+      .notNull()
+      .references(() => ingestions.id, { onDelete: 'cascade' }),
+    status: text({ enum: runStatuses }).notNull(),
+    trigger: text().notNull(),
+    workflowId: text().notNull(),
+    startedAt: createdAt(),
+    finishedAt: timestamp({ withTimezone: true }),
+    filesDiscovered: integer().notNull().default(0),
+    filesProcessed: integer().notNull().default(0),
+    filesFailed: integer().notNull().default(0),
+    filesSkipped: integer().notNull().default(0),
+    recordsWritten: bigint({ mode: 'number' }).notNull().default(0),
+    bytesRead: bigint({ mode: 'number' }).notNull().default(0),
+    durationMs: bigint({ mode: 'number' }),
+    /** Last key whose listing page is committed: discovery resumes after it, exactly once. */
+    discoveryCursor: text(),
+    discoveryDone: boolean().notNull().default(false),
+    error: text(),
+  },
+  (t) => [index('runs_ingestion_started_idx').on(t.ingestionId, t.startedAt)],
+);
+
+export const fileStatuses = ['DISCOVERED', 'PROCESSING', 'SUCCESS', 'FAILED', 'SKIPPED'] as const;
+export type FileStatus = (typeof fileStatuses)[number];
+
+/** Seed 002's table: one row per file path of an ingestion, carrying its latest state. */
+export const processedFiles = autoloader.table(
+  'processed_files',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    ingestionId: text()
+      .notNull()
+      .references(() => ingestions.id, { onDelete: 'cascade' }),
+    runId: text(),
+    filePath: text().notNull(),
+    fileSizeBytes: bigint({ mode: 'number' }).notNull(),
+    fileModifiedAt: timestamp({ withTimezone: true }),
+    fileEtag: text(),
+    status: text({ enum: fileStatuses }).notNull(),
+    /** Which run lane holds the file while PROCESSING, so a retried lane resumes its own files. */
+    claimedBy: text(),
+    discoveredAt: createdAt(),
+    processingStartedAt: timestamp({ withTimezone: true }),
+    processedAt: timestamp({ withTimezone: true }),
+    recordsIngested: bigint({ mode: 'number' }),
+    bytesRead: bigint({ mode: 'number' }),
+    processingDurationMs: bigint({ mode: 'number' }),
+    errorMessage: text(),
+    errorType: text(),
+    retryCount: integer().notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('processed_files_ingestion_path_idx').on(t.ingestionId, t.filePath),
+    index('idx_processed_files_ingestion_status').on(t.ingestionId, t.status),
+    index('idx_processed_files_run').on(t.runId),
+    index('idx_processed_files_status_date').on(t.status, t.processedAt),
+  ],
+);

@@ -1,0 +1,173 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { serve } from '@hono/node-server';
+import { createApp } from './api/app.js';
+import { createToken, ensureTenant, tokenExists } from './auth/tokens.js';
+import { type Config, loadConfig } from './config.js';
+import { type Db, createDb } from './db/client.js';
+import { migrate } from './db/migrate.js';
+import { startEmbeddedPostgres } from './dev/postgres.js';
+import { startTemporalDevServer } from './dev/temporal.js';
+import { createLogger, type Logger } from './lib/logger.js';
+import { createStoreFactory } from './storage/index.js';
+import { connectClient, connectWorker } from './temporal/connect.js';
+import { createWorker, installRuntimeLogger } from './worker.js';
+
+/**
+ * `npm start`: the whole stack in one process on embedded defaults — a Postgres and a Temporal dev
+ * server the project starts itself (unless DATABASE_URL / TEMPORAL_ADDRESS point elsewhere),
+ * migrations, one worker and the API. Ctrl-C stops everything in reverse order.
+ */
+async function main() {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  installRuntimeLogger(log);
+  const stops: { name: string; stop: () => Promise<unknown> }[] = [];
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    for (const { name, stop } of stops.reverse()) {
+      await stop().catch((err: unknown) => log.error({ err, name }, 'stop failed'));
+    }
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  await mkdir(config.dataDir, { recursive: true });
+
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    const pg = await startEmbeddedPostgres({
+      dataDir: path.join(config.dataDir, 'postgres'),
+      port: config.embeddedPostgresPort,
+      log,
+    });
+    stops.push({ name: 'postgres', stop: pg.stop });
+    databaseUrl = pg.url;
+  }
+  await migrate(databaseUrl);
+
+  let temporalAddress = config.temporal.address;
+  let temporalUi: string | undefined;
+  if (!temporalAddress) {
+    const t = await startTemporalDevServer({
+      dataDir: path.join(config.dataDir, 'temporal'),
+      port: config.temporal.devPort,
+      uiPort: config.temporal.devUiPort,
+      namespace: config.temporal.namespace === 'default' ? undefined : config.temporal.namespace,
+      log,
+    });
+    stops.push({ name: 'temporal', stop: t.stop });
+    temporalAddress = t.address;
+    temporalUi = t.uiUrl;
+  }
+
+  const { db, sql, close } = createDb(databaseUrl);
+  stops.push({ name: 'database pool', stop: close });
+  const token = await developmentToken(db, config);
+
+  const client = await connectClient(config.temporal, temporalAddress);
+  stops.push({ name: 'temporal client', stop: () => client.connection.close() });
+  const runDefaults = {
+    parallelism: config.run.fileParallelism,
+    batchMaxFiles: config.run.batchMaxFiles,
+    batchMaxBytes: config.run.batchMaxBytes,
+  };
+
+  const workerConnection = await connectWorker(config.temporal, temporalAddress);
+  const worker = await createWorker({
+    connection: workerConnection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    activityDeps: {
+      sql,
+      stores: createStoreFactory({ localSourceRoots: config.localSourceRoots }),
+      fileMaxRetries: config.run.fileMaxRetries,
+    },
+    maxConcurrentActivities: config.worker.maxConcurrentActivities,
+  });
+  const workerDone = worker.run();
+  stops.push({
+    name: 'worker',
+    stop: async () => {
+      worker.shutdown();
+      await workerDone;
+      await workerConnection.close();
+    },
+  });
+  workerDone.catch((err: unknown) => {
+    log.error({ err }, 'worker stopped');
+    void shutdown('worker-failure');
+  });
+
+  const app = createApp({
+    db,
+    sql,
+    temporal: client,
+    taskQueue: config.temporal.taskQueue,
+    runDefaults,
+    localSourceRoots: config.localSourceRoots,
+    log,
+  });
+  const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });
+  stops.push({ name: 'api', stop: () => new Promise<void>((resolve) => server.close(() => resolve())) });
+
+  printBanner(log, {
+    api: `http://${config.api.host}:${config.api.port}`,
+    temporalAddress,
+    temporalUi,
+    token,
+    embeddedPostgres: !config.databaseUrl,
+  });
+}
+
+/**
+ * A development tenant and token, kept in the data folder so the same token works after a restart.
+ * Skipped in production: real tokens are created deliberately.
+ */
+async function developmentToken(db: Db, config: Config): Promise<string | undefined> {
+  if (config.env === 'production') return undefined;
+  const file = path.join(config.dataDir, 'dev-token');
+  const saved = await readFile(file, 'utf8').then(
+    (s) => s.trim(),
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    },
+  );
+  if (saved && (await tokenExists(db, saved))) return saved;
+  await ensureTenant(db, 'dev', 'Development');
+  const { token } = await createToken(db, { tenantId: 'dev', name: 'development', subject: 'developer' });
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+function printBanner(
+  log: Logger,
+  info: { api: string; temporalAddress: string; temporalUi?: string; token?: string; embeddedPostgres: boolean },
+) {
+  const lines = [
+    '',
+    'Autoloader is running',
+    `  API            ${info.api}/api/v1`,
+    `  API reference  ${info.api}/docs   (OpenAPI: ${info.api}/openapi.json)`,
+    `  Temporal       ${info.temporalAddress}${info.temporalUi ? `   UI: ${info.temporalUi}` : ''}`,
+    `  Postgres       ${info.embeddedPostgres ? 'embedded (data in .autoloader/postgres)' : 'DATABASE_URL'}`,
+    info.token ? `  Dev token      ${info.token}` : '',
+    info.token ? `\n  export AUTOLOADER_TOKEN=${info.token}` : '',
+    '  Ctrl-C stops everything.',
+    '',
+  ];
+  // The banner is for the person at the terminal; structured logs go to the logger as usual.
+  process.stdout.write(`${lines.filter((l) => l !== '').join('\n')}\n`);
+  log.info({ api: info.api, temporal: info.temporalAddress }, 'started');
+}
+
+main().catch((err: unknown) => {
+  const log = createLogger('error');
+  log.fatal({ err }, 'failed to start');
+  process.exit(1);
+});

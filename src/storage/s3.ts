@@ -1,0 +1,110 @@
+import type { Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import type { S3ConnectionConfig } from '../domain/schemas.js';
+import {
+  type FileMeta,
+  type ListOptions,
+  type ObjectStore,
+  type OpenedFile,
+  SourceConfigError,
+  SourceFileMissingError,
+} from './types.js';
+
+const permanentS3Errors = new Set([
+  'NoSuchBucket',
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidBucketName',
+  'AuthorizationHeaderMalformed',
+  'PermanentRedirect',
+]);
+
+function credentialsFrom(config: S3ConnectionConfig, env: NodeJS.ProcessEnv) {
+  if (!config.access_key_id_env && !config.secret_access_key_env) return undefined; // default AWS chain
+  const read = (name: string | undefined) => {
+    if (!name) throw new SourceConfigError('S3 connection names only one of access_key_id_env / secret_access_key_env');
+    const value = env[name];
+    if (!value) throw new SourceConfigError(`environment variable ${name} (named by the connection) is not set on the worker`);
+    return value;
+  };
+  return {
+    accessKeyId: read(config.access_key_id_env),
+    secretAccessKey: read(config.secret_access_key_env),
+    sessionToken: config.session_token_env ? env[config.session_token_env] : undefined,
+  };
+}
+
+function translate(err: unknown, what: string): unknown {
+  if (err instanceof S3ServiceException) {
+    if (err.name === 'NoSuchKey' || err.name === 'NotFound') return new SourceFileMissingError(`${what}: object not found`);
+    if (permanentS3Errors.has(err.name)) return new SourceConfigError(`${what}: ${err.name}: ${err.message}`);
+  }
+  return err;
+}
+
+export function createS3Store(config: S3ConnectionConfig, env: NodeJS.ProcessEnv = process.env): ObjectStore {
+  const client = new S3Client({
+    endpoint: config.endpoint,
+    region: config.region,
+    forcePathStyle: config.force_path_style,
+    credentials: credentialsFrom(config, env),
+    // Temporal owns retries with backoff; the SDK's own retries would only hide an outage longer.
+    maxAttempts: 2,
+  });
+  const requireBucket = (bucket: string | undefined) => {
+    if (!bucket) throw new SourceConfigError('an s3 source needs a bucket');
+    return bucket;
+  };
+
+  return {
+    uri: (bucket, key) => `s3://${bucket}/${key}`,
+
+    async *list({ bucket, prefix, startAfter }: ListOptions): AsyncIterable<FileMeta[]> {
+      const b = requireBucket(bucket);
+      let token: string | undefined;
+      do {
+        let out: ListObjectsV2CommandOutput;
+        try {
+          out = await client.send(
+            new ListObjectsV2Command({
+              Bucket: b,
+              Prefix: prefix || undefined,
+              StartAfter: token ? undefined : startAfter,
+              ContinuationToken: token,
+              MaxKeys: 1000,
+            }),
+          );
+        } catch (err) {
+          throw translate(err, `listing s3://${b}/${prefix}`);
+        }
+        const files: FileMeta[] = (out.Contents ?? [])
+          .filter((o) => o.Key !== undefined && !o.Key.endsWith('/'))
+          .map((o) => ({
+            key: o.Key!,
+            size: o.Size ?? 0,
+            modifiedAt: o.LastModified ?? null,
+            etag: o.ETag ?? null,
+          }));
+        yield files;
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+    },
+
+    async open(bucket, key): Promise<OpenedFile> {
+      const b = requireBucket(bucket);
+      try {
+        const res = await client.send(new GetObjectCommand({ Bucket: b, Key: key }));
+        return { body: res.Body as Readable, etag: res.ETag ?? null, size: res.ContentLength ?? 0 };
+      } catch (err) {
+        throw translate(err, `reading s3://${b}/${key}`);
+      }
+    },
+  };
+}

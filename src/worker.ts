@@ -1,0 +1,42 @@
+import { fileURLToPath } from 'node:url';
+import { type NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type ActivityDeps, createActivities } from './activities/index.js';
+
+export const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+
+export interface WorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  activityDeps: ActivityDeps;
+  maxConcurrentActivities: number;
+  /** A pre-built bundle (tests build one per test run); otherwise the worker bundles at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+export async function createWorker(deps: WorkerDeps): Promise<Worker> {
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue,
+    activities: createActivities(deps.activityDeps),
+    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
+    maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities,
+    // Workflows here are thin orchestrators; activities do the heavy lifting.
+    maxConcurrentWorkflowTaskExecutions: 20,
+  });
+}
+
+/** Temporal's native runtime logs through our logger instead of its default console output. */
+export function installRuntimeLogger(logger: { info(o: object, m: string): void; warn(o: object, m: string): void }) {
+  Runtime.install({
+    logger: {
+      log: (level, message, meta) => (level === 'WARN' || level === 'ERROR' ? logger.warn : logger.info)(meta ?? {}, message),
+      trace: () => undefined,
+      debug: () => undefined,
+      info: (message, meta) => logger.info(meta ?? {}, message),
+      warn: (message, meta) => logger.warn(meta ?? {}, message),
+      error: (message, meta) => logger.warn(meta ?? {}, message),
+    },
+  });
+}

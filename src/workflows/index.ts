@@ -1,0 +1,2 @@
+export { clearProcessedFilesWorkflow } from './clear-processed-files.js';
+export { ingestionRunWorkflow } from './ingestion-run.js';

@@ -1,0 +1,103 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ContinueAsNew,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { RunSummary } from '../activities/finish-run.js';
+import { type RunProgress, runProgressQuery } from './messages.js';
+import { longActivity, shortActivity } from './options.js';
+
+export interface IngestionRunInput {
+  runId: string;
+  ingestionId: string;
+  trigger: string;
+  /** Parallel lanes: each loads one file at a time with its own COPY stream. */
+  parallelism: number;
+  batchMaxFiles: number;
+  batchMaxBytes: number;
+  /** Set when the workflow continued as new: start and discovery are already done. */
+  resumed?: { filesQueued: number; filesDone: number; filesFailed: number };
+}
+
+const short = proxyActivities<Activities>(shortActivity);
+const long = proxyActivities<Activities>(longActivity);
+
+/**
+ * One ingestion run (seed 002's orchestrator): record the run, discover files into Postgres, load
+ * them in parallel lanes, freeze the metrics. The workflow only ever holds counters: file lists live
+ * in Postgres, and the history is cut with continue-as-new whenever the server suggests it.
+ */
+export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<RunSummary> {
+  const { runId, ingestionId } = input;
+  const progress: RunProgress = {
+    runId,
+    phase: input.resumed ? 'loading' : 'starting',
+    filesQueued: input.resumed?.filesQueued ?? 0,
+    filesDone: input.resumed?.filesDone ?? 0,
+    filesFailed: input.resumed?.filesFailed ?? 0,
+  };
+  setHandler(runProgressQuery, () => progress);
+
+  try {
+    if (!input.resumed) {
+      await short.startRun({ runId, ingestionId, trigger: input.trigger, workflowId: workflowInfo().workflowId });
+      progress.phase = 'discovering';
+      const discovered = await long.discoverFiles({ runId, ingestionId });
+      progress.filesQueued = discovered.filesQueued;
+    }
+
+    progress.phase = 'loading';
+    let historyFull = false;
+    const lane = async (n: number) => {
+      const name = `${runId}/lane-${n}`;
+      for (;;) {
+        if (workflowInfo().continueAsNewSuggested) {
+          historyFull = true;
+          return;
+        }
+        const r = await long.processFiles({
+          runId,
+          ingestionId,
+          lane: name,
+          maxFiles: input.batchMaxFiles,
+          maxBytes: input.batchMaxBytes,
+        });
+        if (r.claimed === 0) return;
+        progress.filesDone += r.succeeded;
+        progress.filesFailed += r.failed;
+      }
+    };
+    await Promise.all(Array.from({ length: input.parallelism }, (_, n) => lane(n)));
+    if (historyFull) {
+      await continueAsNew<typeof ingestionRunWorkflow>({
+        ...input,
+        resumed: { filesQueued: progress.filesQueued, filesDone: progress.filesDone, filesFailed: progress.filesFailed },
+      });
+    }
+
+    progress.phase = 'finishing';
+    const summary = await short.finishRun({ runId, ingestionId });
+    progress.phase = 'done';
+    return summary;
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    const cancelled = isCancellation(err);
+    const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    // Record the outcome even when the workflow is being cancelled: the run must not stay RUNNING.
+    await CancellationScope.nonCancellable(() =>
+      short.finishRun({
+        runId,
+        ingestionId,
+        outcome: { status: cancelled ? 'CANCELLED' : 'FAILED', error: cancelled ? 'cancelled' : message },
+      }),
+    );
+    if (cancelled) throw err;
+    throw ApplicationFailure.nonRetryable(`run ${runId} failed: ${message}`, 'RunFailed');
+  }
+}

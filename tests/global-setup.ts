@@ -1,0 +1,148 @@
+/**
+ * Vitest global setup: starts ONE Temporal dev server, ONE embedded Postgres
+ * and ONE MinIO for the whole run (in parallel, on free ports, in a fresh temp
+ * dir) and hands their coordinates to test files via `inject()`.
+ *
+ * Env:
+ *   DATABASE_URL     use this Postgres instead of starting an embedded one
+ *   KEEP_TEST_DATA   keep the temp dir (path is logged) for post-mortems
+ */
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import type { TestProject } from 'vitest/node';
+import { migrate } from '../src/db/migrate.js';
+import { workflowsPath } from '../src/worker.js';
+import { type S3Endpoint, startMinio } from '../src/dev/minio.js';
+import { startEmbeddedPostgres } from '../src/dev/postgres.js';
+import { type DevLogger, toLogger } from '../src/dev/service.js';
+import { startTemporalDevServer } from '../src/dev/temporal.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** host:port of the Temporal dev server frontend. */
+    temporalAddress: string;
+    /** postgres:// URL of an empty (migrated) database. */
+    databaseUrl: string;
+    /** MinIO coordinates. */
+    s3: S3Endpoint;
+    /** Workflow code bundled once for the whole run. */
+    workflowBundlePath: string;
+  }
+}
+
+type Stop = () => Promise<void>;
+
+const log: DevLogger = toLogger((msg) => console.error(`[global-setup] ${msg}`));
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => log.warn(message),
+  error: (message: string) => log.error(message),
+};
+
+const ROOT_PREFIX = 'autoloader-test-';
+const OWNER_FILE = 'owner.pid';
+
+/**
+ * A run killed hard (SIGKILL, or Ctrl-C, which `vitest run` does not handle)
+ * never reaches teardown; its services die with it (see spawnService) but its
+ * temp dir stays. Remove such dirs whose owning process is gone. Dirs of runs
+ * that are still alive, including concurrent ones, are left alone.
+ */
+async function removeAbandonedRoots(): Promise<void> {
+  const entries = await readdir(tmpdir()).catch((err: unknown) => {
+    log.warn({ err: String(err) }, 'cannot list temp dir; skipping cleanup of abandoned test dirs');
+    return [] as string[];
+  });
+  for (const name of entries.filter((n) => n.startsWith(ROOT_PREFIX))) {
+    const dir = join(tmpdir(), name);
+    // No owner file: another run that is between mkdtemp and writing it, so not ours to judge.
+    const owner = Number(await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => 'NaN'));
+    if (!Number.isInteger(owner) || isAlive(owner)) continue;
+    await rm(dir, { recursive: true, force: true }).catch((err: unknown) =>
+      log.warn({ dir, err: String(err) }, 'could not remove abandoned test dir'),
+    );
+  }
+}
+
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM means it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  await removeAbandonedRoots();
+  const root = await mkdtemp(join(tmpdir(), ROOT_PREFIX));
+  await writeFile(join(root, OWNER_FILE), String(process.pid));
+  // mkdtemp makes the dir 0700; when running as root the embedded Postgres runs
+  // as the `postgres` OS user, which must be able to traverse into it.
+  await chmod(root, 0o755);
+  const stops: Stop[] = [];
+
+  const teardown = async () => {
+    const results = await Promise.allSettled(stops.map((stop) => stop()));
+    for (const r of results)
+      if (r.status === 'rejected') log.error({ err: String(r.reason) }, 'service stop failed');
+    if (process.env.KEEP_TEST_DATA) log.info({ root }, 'KEEP_TEST_DATA set; leaving service data in place');
+    else await rm(root, { recursive: true, force: true });
+  };
+
+  const externalDatabaseUrl = process.env.DATABASE_URL;
+  const [temporal, postgres, minio] = await Promise.allSettled([
+    startTemporalDevServer({ dataDir: join(root, 'temporal'), port: 0, log }),
+    externalDatabaseUrl
+      ? Promise.resolve({ url: externalDatabaseUrl, stop: async () => undefined })
+      : startEmbeddedPostgres({
+          dataDir: join(root, 'postgres'),
+          port: 0,
+          log,
+          // Throwaway cluster: durability buys nothing here and costs test time.
+          postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+        }),
+    startMinio({ dataDir: join(root, 'minio'), port: 0, log }),
+  ]);
+  for (const started of [temporal, postgres, minio])
+    if (started.status === 'fulfilled') stops.push(started.value.stop);
+
+  const failures: unknown[] = [];
+  if (temporal.status === 'rejected') failures.push(temporal.reason);
+  if (postgres.status === 'rejected') failures.push(postgres.reason);
+  // MinIO is required everywhere, not only in CI: a suite that quietly skips its S3 tests proves nothing.
+  if (minio.status === 'rejected') failures.push(minio.reason);
+
+  if (failures.length > 0 || temporal.status === 'rejected' || postgres.status === 'rejected' || minio.status === 'rejected') {
+    await teardown();
+    const messages = failures.map((f) => (f instanceof Error ? f.message : String(f)));
+    throw new Error(`global setup: ${failures.length} service(s) failed to start:\n${messages.join('\n\n')}`);
+  }
+
+  const databaseUrl = postgres.value.url;
+  const { endpoint, accessKey, secretKey, region } = minio.value;
+  const s3: S3Endpoint = { endpoint, accessKey, secretKey, region };
+  // Migrations once, and the workflow bundle once: every test file's worker loads the same bundle
+  // instead of running webpack again.
+  const [, bundle] = await Promise.all([migrate(databaseUrl), bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger })]);
+  const workflowBundlePath = join(root, 'workflow-bundle.js');
+  await writeFile(workflowBundlePath, bundle.code);
+
+  project.provide('temporalAddress', temporal.value.address);
+  project.provide('databaseUrl', databaseUrl);
+  project.provide('s3', s3);
+  project.provide('workflowBundlePath', workflowBundlePath);
+  log.info(
+    { temporalAddress: temporal.value.address, databaseUrl, s3: s3.endpoint, root },
+    'test services ready',
+  );
+
+  return teardown;
+}

@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { type App, createApp } from '../../src/api/app.js';
+import { createToken, ensureTenant } from '../../src/auth/tokens.js';
+import { loadConfig } from '../../src/config.js';
+import { createDb } from '../../src/db/client.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { ingestionWorkflowId } from '../../src/services/operations.js';
+import { createStoreFactory } from '../../src/storage/index.js';
+import { connectClient, connectWorker } from '../../src/temporal/connect.js';
+import { createWorker } from '../../src/worker.js';
+
+export interface HarnessOptions {
+  parallelism?: number;
+  batchMaxFiles?: number;
+  batchMaxBytes?: number;
+  localSourceRoots?: string[];
+}
+
+/**
+ * One per test file: a real worker on its own task queue, the real API app (called in-process with
+ * `app.request`), a tenant with a token, and clients for Postgres, S3 and Temporal.
+ */
+export async function startHarness(opts: HarnessOptions = {}) {
+  const databaseUrl = inject('databaseUrl');
+  const temporalAddress = inject('temporalAddress');
+  const s3 = inject('s3');
+  const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
+  const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', 'test');
+  const taskQueue = `test-${randomUUID()}`;
+  const { db, sql, close: closeDb } = createDb(databaseUrl, { max: 8 });
+
+  const localSourceRoots = opts.localSourceRoots ?? ['/tmp'];
+  // S3 connections in tests reference these env vars, as production ones reference real credentials.
+  process.env.TEST_S3_ACCESS_KEY = s3.accessKey;
+  process.env.TEST_S3_SECRET_KEY = s3.secretKey;
+
+  const client: Client = await connectClient(config.temporal, temporalAddress);
+  const workerConnection: NativeConnection = await connectWorker(config.temporal, temporalAddress);
+  const runDefaults = {
+    parallelism: opts.parallelism ?? 2,
+    batchMaxFiles: opts.batchMaxFiles ?? 50,
+    batchMaxBytes: opts.batchMaxBytes ?? 64 * 1024 * 1024,
+  };
+  const worker: Worker = await createWorker({
+    connection: workerConnection,
+    namespace: config.temporal.namespace,
+    taskQueue,
+    activityDeps: { sql, stores: createStoreFactory({ localSourceRoots }), fileMaxRetries: 3 },
+    maxConcurrentActivities: 8,
+    workflowBundle: { codePath: inject('workflowBundlePath') },
+  });
+  const workerRun = worker.run();
+
+  const app: App = createApp({ db, sql, temporal: client, taskQueue, runDefaults, localSourceRoots, log });
+
+  const tenantId = `tenant_${randomUUID().slice(0, 8)}`;
+  await ensureTenant(db, tenantId, 'test tenant');
+  const { token } = await createToken(db, { tenantId, name: 'test', subject: 'tester@example.com' });
+
+  const s3Client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey },
+  });
+
+  async function api<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: T; headers: Headers }> {
+    const res = await app.request(path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T, headers: res.headers };
+  }
+
+  async function createBucket(): Promise<string> {
+    const bucket = `t-${randomUUID().slice(0, 18)}`;
+    await s3Client.send(new CreateBucketCommand({ Bucket: bucket }));
+    return bucket;
+  }
+
+  async function putObject(bucket: string, key: string, body: string | Buffer): Promise<void> {
+    await s3Client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  }
+
+  async function createS3Connection(): Promise<string> {
+    const res = await api<{ id: string }>('POST', '/api/v1/connections', {
+      name: `minio-${randomUUID().slice(0, 8)}`,
+      kind: 's3',
+      config: {
+        endpoint: s3.endpoint,
+        region: s3.region,
+        force_path_style: true,
+        access_key_id_env: 'TEST_S3_ACCESS_KEY',
+        secret_access_key_env: 'TEST_S3_SECRET_KEY',
+      },
+    });
+    if (res.status !== 201) throw new Error(`connection not created: ${JSON.stringify(res.body)}`);
+    return res.body.id;
+  }
+
+  /** Waits for whatever operation holds the ingestion to finish (on Temporal's word, not a timer). */
+  async function waitForIngestionIdle(ingestionId: string): Promise<void> {
+    try {
+      await client.workflow.getHandle(ingestionWorkflowId(ingestionId)).result();
+    } catch (err) {
+      // A FAILED run fails its workflow; the run row records why, and tests assert on that.
+      if (!(err instanceof Error && err.name === 'WorkflowFailedError')) throw err;
+    }
+  }
+
+  /** POST /run, wait for the workflow, return the finished run as the API shows it. */
+  async function runAndWait(ingestionId: string) {
+    const started = await api<{ id: string }>('POST', `/api/v1/ingestions/${ingestionId}/run`);
+    if (started.status !== 202) throw new Error(`run not started: ${started.status} ${JSON.stringify(started.body)}`);
+    await waitForIngestionIdle(ingestionId);
+    const run = await api<RunBody>('GET', `/api/v1/runs/${started.body.id}`);
+    return run.body;
+  }
+
+  return {
+    app,
+    api,
+    db,
+    sql,
+    client,
+    s3Client,
+    taskQueue,
+    tenantId,
+    token,
+    createBucket,
+    putObject,
+    createS3Connection,
+    runAndWait,
+    waitForIngestionIdle,
+    async close() {
+      worker.shutdown();
+      await workerRun;
+      await workerConnection.close();
+      await client.connection.close();
+      await closeDb();
+    },
+  };
+}
+
+export type Harness = Awaited<ReturnType<typeof startHarness>>;
+
+export interface RunBody {
+  id: string;
+  status: string;
+  files_discovered: number;
+  files_processed: number;
+  files_failed: number;
+  files_skipped: number;
+  records_written: number;
+  bytes_read: number;
+  error: string | null;
+}
+
+/** `count` JSON records with sequential ids starting at `first`, one per line. */
+export function jsonLines(first: number, count: number): string {
+  const lines: string[] = [];
+  for (let id = first; id < first + count; id++) {
+    lines.push(JSON.stringify({ id, user: `user_${id % 97}`, amount: Number((id * 1.25).toFixed(2)), ts: new Date(Date.UTC(2025, 0, 1, 0, 0, id % 60)).toISOString(), tags: ['a', `t${id % 3}`] }));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function csvRows(first: number, count: number): string {
+  const lines = ['id,user,amount,ts'];
+  for (let id = first; id < first + count; id++) {
+    lines.push(`${id},user_${id % 97},${(id * 1.25).toFixed(2)},${new Date(Date.UTC(2025, 0, 1, 0, 0, id % 60)).toISOString()}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

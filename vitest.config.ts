@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    // One Temporal dev server, Postgres and MinIO shared by every test file.
+    globalSetup: ['./tests/global-setup.ts'],
+    // Integration tests run real workflows against real services.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+    teardownTimeout: 60_000,
+    // Forks, not threads: the Temporal worker's native core and postgres.js
+    // sockets are happier in a process of their own.
+    pool: 'forks',
+    // Files still run in parallel, but only two at a time on the 2-core CI
+    // machine that also hosts the three services.
+    fileParallelism: true,
+    maxWorkers: 2,
+    minWorkers: 1,
+  },
+});
