@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import * as schema from './schema/index.js';
@@ -18,6 +19,7 @@ export interface DbOptions {
  */
 export function createDb(url: string, opts: DbOptions = {}) {
   const common = {
+    socket: connectNoDelay,
     // Notices (e.g. "relation already exists, skipping") are expected on idempotent DDL.
     onnotice: () => undefined,
     connection: { application_name: opts.applicationName ?? 'autoloader', TimeZone: 'UTC' },
@@ -32,4 +34,23 @@ export function createDb(url: string, opts: DbOptions = {}) {
       await Promise.all([sql.end({ timeout: 5 }), drizzleClient.end({ timeout: 5 })]);
     },
   };
+}
+
+/**
+ * postgres.js leaves Nagle's algorithm on. COPY sends its data and its end marker as separate small
+ * writes that the server does not answer, so each file waited out a 40 ms delayed ACK: on small
+ * files that was most of the load time. The options carry the parsed host/port lists.
+ */
+function connectNoDelay(options: { host: string[]; port: number[]; path?: string }): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = options.path
+      ? net.connect({ path: options.path })
+      : net.connect({ host: options.host[0], port: options.port[0] ?? 5432 });
+    socket.setNoDelay(true);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
 }

@@ -1,11 +1,11 @@
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type postgres from 'postgres';
 import type { CsvOptions, FileFormat } from '../domain/schemas.js';
 import { columnNameProblem } from '../lib/identifiers.js';
 import { type ColumnType, inferColumnType, patterns, sqlType, type ValueCounts } from './inference.js';
+import { copyFrom } from './copy.js';
 import { copyChar, qualified, quoteIdent, quoteLiteral } from './sql-text.js';
 
 export interface LoadTarget {
@@ -112,10 +112,7 @@ async function stageJsonLines(tx: postgres.TransactionSql, stream: Readable, fir
   await tx.unsafe(`CREATE TEMP TABLE _al_stage (doc jsonb) ON COMMIT DROP`);
   // CSV mode with quote/delimiter bytes that valid JSON never contains raw: each line is one value,
   // and backslash escapes inside the JSON survive (text mode would interpret them).
-  const copy = await tx
-    .unsafe(`COPY ${stage} (doc) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`)
-    .writable();
-  await pipeline(stream, copy);
+  await copyFrom(tx, `COPY ${stage} (doc) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`, stream);
   let keyOrder: string[] = [];
   try {
     const first: unknown = JSON.parse(firstLine);
@@ -163,8 +160,7 @@ async function stageCsv(
     `ESCAPE ${copyChar(opts.escape ?? opts.quote)}`,
     `NULL ${quoteLiteral(opts.null_string)}`,
   ];
-  const copy = await tx.unsafe(`COPY ${stage} (${stageCols.join(', ')}) FROM STDIN (${options.join(', ')})`).writable();
-  await pipeline(stream, copy);
+  await copyFrom(tx, `COPY ${stage} (${stageCols.join(', ')}) FROM STDIN (${options.join(', ')})`, stream);
   return { kind: 'csv', names };
 }
 

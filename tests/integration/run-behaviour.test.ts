@@ -38,7 +38,7 @@ describe('a run', () => {
     const run = await h.api<RunBody>('GET', `/api/v1/runs/${started.body.id}`);
     expect(run.body).toMatchObject({ status: 'SUCCESS', files_processed: 1, records_written: 250 });
     expect(run.body.bytes_read).toBe(Buffer.byteLength(jsonLines(0, 250)));
-    const rows = await h.sql.unsafe(`select id, _source_file, _run_id from raw.${table} order by id limit 2`);
+    const rows = await h.sql.unsafe(`select id::int as id, _source_file, _run_id from raw.${table} order by id limit 2`);
     expect(rows[0]).toMatchObject({ id: 0, _source_file: `s3://${bucket}/one.jsonl`, _run_id: started.body.id });
   });
 
