@@ -64,7 +64,7 @@ async function claimBatch(sql: postgres.Sql, input: ProcessFilesInput): Promise<
   return sql.begin(async (tx) => {
     // Files this lane already held (its previous attempt died) come first.
     const candidates = await tx<ClaimedFile[]>`
-      select id, file_path as "filePath", file_size_bytes as "fileSizeBytes"
+      select id::float8 as id, file_path as "filePath", file_size_bytes::float8 as "fileSizeBytes"
       from autoloader.processed_files
       where ingestion_id = ${input.ingestionId} and run_id = ${input.runId}
         and (status = 'DISCOVERED' or (status = 'PROCESSING' and claimed_by = ${input.lane}))
