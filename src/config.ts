@@ -42,7 +42,11 @@ const envSchema = z.object({
   RUN_FILE_PARALLELISM: z.coerce.number().int().min(1).max(64).default(2),
   /** Small files are loaded several per activity to amortise the activity round trip. */
   RUN_BATCH_MAX_FILES: z.coerce.number().int().min(1).default(50),
-  RUN_BATCH_MAX_BYTES: z.coerce.number().int().min(1).default(64 * 1024 * 1024),
+  RUN_BATCH_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(64 * 1024 * 1024),
   /** A FAILED file is retried by later runs until it has failed this many times. */
   FILE_MAX_RETRIES: z.coerce.number().int().min(0).default(3),
 });

@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import { createApp } from './api/app.js';
 import { createToken, ensureTenant, tokenExists } from './auth/tokens.js';
 import { type Config, loadConfig } from './config.js';
-import { type Db, createDb } from './db/client.js';
+import { createDb, type Db } from './db/client.js';
 import { migrate } from './db/migrate.js';
 import { startEmbeddedPostgres } from './dev/postgres.js';
 import { startTemporalDevServer } from './dev/temporal.js';
@@ -147,7 +147,13 @@ async function developmentToken(db: Db, config: Config): Promise<string | undefi
 
 function printBanner(
   log: Logger,
-  info: { api: string; temporalAddress: string; temporalUi?: string; token?: string; embeddedPostgres: boolean },
+  info: {
+    api: string;
+    temporalAddress: string;
+    temporalUi?: string;
+    token?: string;
+    embeddedPostgres: boolean;
+  },
 ) {
   const lines = [
     '',

@@ -28,10 +28,14 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
 }
 
 /** Temporal's native runtime logs through our logger instead of its default console output. */
-export function installRuntimeLogger(logger: { info(o: object, m: string): void; warn(o: object, m: string): void }) {
+export function installRuntimeLogger(logger: {
+  info(o: object, m: string): void;
+  warn(o: object, m: string): void;
+}) {
   Runtime.install({
     logger: {
-      log: (level, message, meta) => (level === 'WARN' || level === 'ERROR' ? logger.warn : logger.info)(meta ?? {}, message),
+      log: (level, message, meta) =>
+        (level === 'WARN' || level === 'ERROR' ? logger.warn : logger.info)(meta ?? {}, message),
       trace: () => undefined,
       debug: () => undefined,
       info: (message, meta) => logger.info(meta ?? {}, message),

@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../src/db/migrate.js';
-import { workflowsPath } from '../src/worker.js';
 import { type S3Endpoint, startMinio } from '../src/dev/minio.js';
 import { startEmbeddedPostgres } from '../src/dev/postgres.js';
 import { type DevLogger, toLogger } from '../src/dev/service.js';
 import { startTemporalDevServer } from '../src/dev/temporal.js';
+import { workflowsPath } from '../src/worker.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -69,7 +69,6 @@ async function removeAbandonedRoots(): Promise<void> {
   }
 }
 
-
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -120,7 +119,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // MinIO is required everywhere, not only in CI: a suite that quietly skips its S3 tests proves nothing.
   if (minio.status === 'rejected') failures.push(minio.reason);
 
-  if (failures.length > 0 || temporal.status === 'rejected' || postgres.status === 'rejected' || minio.status === 'rejected') {
+  if (
+    failures.length > 0 ||
+    temporal.status === 'rejected' ||
+    postgres.status === 'rejected' ||
+    minio.status === 'rejected'
+  ) {
     await teardown();
     const messages = failures.map((f) => (f instanceof Error ? f.message : String(f)));
     throw new Error(`global setup: ${failures.length} service(s) failed to start:\n${messages.join('\n\n')}`);
@@ -131,7 +135,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const s3: S3Endpoint = { endpoint, accessKey, secretKey, region };
   // Migrations once, and the workflow bundle once: every test file's worker loads the same bundle
   // instead of running webpack again.
-  const [, bundle] = await Promise.all([migrate(databaseUrl), bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger })]);
+  const [, bundle] = await Promise.all([
+    migrate(databaseUrl),
+    bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger }),
+  ]);
   const workflowBundlePath = join(root, 'workflow-bundle.js');
   await writeFile(workflowBundlePath, bundle.code);
 

@@ -76,7 +76,8 @@ export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps)
           Context.current().heartbeat({ cursor: last.key });
         }
       } catch (err) {
-        if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'SourceConfigError');
+        if (err instanceof SourceConfigError)
+          throw ApplicationFailure.nonRetryable(err.message, 'SourceConfigError');
         throw err;
       }
       await sql`update autoloader.runs set discovery_done = true where id = ${input.runId}`;

@@ -4,9 +4,9 @@ import {
   type ConnectionRecord,
   csvOptionsSchema,
   localConnectionConfigSchema,
+  type Source,
   s3ConnectionConfigSchema,
   sourceSchema,
-  type Source,
 } from '../domain/schemas.js';
 import type { ObjectStore, StoreFactory } from '../storage/index.js';
 
@@ -38,7 +38,8 @@ export async function loadIngestionContext(
            c.id as "connectionId", c.kind, c.config
     from autoloader.ingestions i join autoloader.connections c on c.id = i.connection_id
     where i.id = ${ingestionId}`;
-  if (!row) throw ApplicationFailure.nonRetryable(`ingestion ${ingestionId} no longer exists`, 'IngestionNotFound');
+  if (!row)
+    throw ApplicationFailure.nonRetryable(`ingestion ${ingestionId} no longer exists`, 'IngestionNotFound');
   const source = sourceSchema.parse(row.source);
   const connection: ConnectionRecord =
     row.kind === 's3'

@@ -131,7 +131,8 @@ async function processOne(
     });
     return { ok: true, records: records ?? 0 };
   } catch (err) {
-    if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'SourceConfigError');
+    if (err instanceof SourceConfigError)
+      throw ApplicationFailure.nonRetryable(err.message, 'SourceConfigError');
     const failure = fileFailure(err);
     if (!failure) throw err;
     log.warn('file failed', { file: file.filePath, errorType: failure.type, error: failure.message });

@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';
 import { HTTPException } from 'hono/http-exception';
-import { type Principal, authenticate } from '../auth/tokens.js';
+import { authenticate, type Principal } from '../auth/tokens.js';
 import type { Db, Sql } from '../db/client.js';
 import type { Logger } from '../lib/logger.js';
 import { docsPage } from './docs.js';
@@ -44,11 +44,17 @@ export function createApp(deps: ApiDeps) {
 
   app.onError((err, c) => {
     if (err instanceof HTTPException && err.status === 400) {
-      return handleError(new ApiError(400, 'MALFORMED_BODY', `Request body is not valid JSON: ${err.message}`), c, deps.log);
+      return handleError(
+        new ApiError(400, 'MALFORMED_BODY', `Request body is not valid JSON: ${err.message}`),
+        c,
+        deps.log,
+      );
     }
     return handleError(err, c, deps.log);
   });
-  app.notFound((c) => c.json({ detail: `No route for ${c.req.method} ${c.req.path}`, error_code: 'NOT_FOUND' }, 404));
+  app.notFound((c) =>
+    c.json({ detail: `No route for ${c.req.method} ${c.req.path}`, error_code: 'NOT_FOUND' }, 404),
+  );
 
   app.get('/health', async (c) => {
     await deps.sql`select 1`;
@@ -78,11 +84,18 @@ export function createApp(deps: ApiDeps) {
     info: {
       title: 'Autoloader API',
       version: '0.1.0',
-      description: 'Load files from object storage into Postgres tables, exactly once, as Temporal workflows.',
+      description:
+        'Load files from object storage into Postgres tables, exactly once, as Temporal workflows.',
     },
     security: [{ bearer: [] }],
   });
-  app.get('/docs', (c) => c.html(docsPage(app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 'Autoloader API', version: '0.1.0' } }))));
+  app.get('/docs', (c) =>
+    c.html(
+      docsPage(
+        app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 'Autoloader API', version: '0.1.0' } }),
+      ),
+    ),
+  );
   return app;
 }
 

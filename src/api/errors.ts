@@ -35,7 +35,10 @@ export const errors = {
   ingestionNotFound: () => new ApiError(404, 'INGESTION_NOT_FOUND', 'Ingestion not found'),
   connectionNotFound: () => new ApiError(404, 'CONNECTION_NOT_FOUND', 'Connection not found'),
   runNotFound: () => new ApiError(404, 'RUN_NOT_FOUND', 'Run not found'),
-  runInProgress: (currentRunId: string | undefined, detail = 'Another operation is running on this ingestion') =>
+  runInProgress: (
+    currentRunId: string | undefined,
+    detail = 'Another operation is running on this ingestion',
+  ) =>
     new ApiError(409, 'RUN_IN_PROGRESS', detail, {
       current_run_id: currentRunId ?? null,
       help: 'Wait for the current run to complete or cancel it first',
@@ -57,9 +60,15 @@ export function validationError(err: ZodError, where: 'body' | 'query' | 'path')
 }
 
 function isUnavailable(err: unknown): boolean {
-  if (err instanceof postgres.PostgresError) return err.code.startsWith('08') || err.code === '57P01' || err.code === '57P03';
+  if (err instanceof postgres.PostgresError)
+    return err.code.startsWith('08') || err.code === '57P01' || err.code === '57P03';
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ECONNREFUSED' || code === 'CONNECTION_CLOSED' || code === 'CONNECT_TIMEOUT' || code === 'CONNECTION_ENDED')
+  if (
+    code === 'ECONNREFUSED' ||
+    code === 'CONNECTION_CLOSED' ||
+    code === 'CONNECT_TIMEOUT' ||
+    code === 'CONNECTION_ENDED'
+  )
     return true;
   // Temporal's gRPC client reports an unreachable server as UNAVAILABLE (code 14).
   return (err as { code?: unknown } | undefined)?.code === 14 || /UNAVAILABLE|ECONNREFUSED/.test(String(err));
@@ -72,7 +81,8 @@ export function handleError(err: Error, c: Context, log: Logger): Response {
     return c.json(err.body(), err.status);
   }
   if (err instanceof WorkflowNotFoundError) return c.json(errors.runNotFound().body(), 404);
-  if (err instanceof WorkflowExecutionAlreadyStartedError) return c.json(errors.runInProgress(undefined).body(), 409);
+  if (err instanceof WorkflowExecutionAlreadyStartedError)
+    return c.json(errors.runInProgress(undefined).body(), 409);
   if (isUnavailable(err)) {
     log.warn({ err }, 'dependency unavailable');
     return c.json(
@@ -84,5 +94,8 @@ export function handleError(err: Error, c: Context, log: Logger): Response {
   }
   const requestId = newId('req');
   log.error({ err, requestId, path: c.req.path }, 'unhandled error');
-  return c.json({ detail: 'Internal server error', error_code: 'INTERNAL_ERROR', request_id: requestId }, 500);
+  return c.json(
+    { detail: 'Internal server error', error_code: 'INTERNAL_ERROR', request_id: requestId },
+    500,
+  );
 }

@@ -27,9 +27,17 @@ export const commonErrors = {
 } as const;
 
 export const notFound = { 404: errorResponse('Not found, or owned by another tenant') } as const;
-export const conflict = { 409: errorResponse('Another operation is running (RUN_IN_PROGRESS, with current_run_id)') } as const;
+export const conflict = {
+  409: errorResponse('Another operation is running (RUN_IN_PROGRESS, with current_run_id)'),
+} as const;
 
-export const IdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) });
+export const IdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
 
 export const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),

@@ -4,7 +4,12 @@ import type { Db } from '../db/client.js';
 import { apiTokens, tenants } from '../db/schema/index.js';
 import { newId } from '../lib/ids.js';
 
-export const permissions = ['ingestion:read', 'ingestion:write', 'ingestion:run', 'ingestion:refresh'] as const;
+export const permissions = [
+  'ingestion:read',
+  'ingestion:write',
+  'ingestion:run',
+  'ingestion:refresh',
+] as const;
 export type Permission = (typeof permissions)[number];
 
 export interface Principal {
@@ -55,6 +60,8 @@ export async function authenticate(db: Db, token: string): Promise<Principal | u
     tenantId: row.tenantId,
     subject: row.subject,
     tokenId: row.id,
-    permissions: row.permissions.filter((p): p is Permission => (permissions as readonly string[]).includes(p)),
+    permissions: row.permissions.filter((p): p is Permission =>
+      (permissions as readonly string[]).includes(p),
+    ),
   };
 }

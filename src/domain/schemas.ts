@@ -50,7 +50,10 @@ export type Source = z.infer<typeof sourceSchema>;
 export const destinationSchema = z.object({
   schema: z
     .string()
-    .refine(isAllowedDestinationSchema, 'must be a lower-case SQL identifier ([a-z_][a-z0-9_]*), not a system schema'),
+    .refine(
+      isAllowedDestinationSchema,
+      'must be a lower-case SQL identifier ([a-z_][a-z0-9_]*), not a system schema',
+    ),
   table: z.string().refine(isPlainIdentifier, 'must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)'),
 });
 export type Destination = z.infer<typeof destinationSchema>;

@@ -25,7 +25,9 @@ export const lineageColumns = ['_source_file', '_ingested_at', '_run_id'] as con
 export function columnNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'empty column name';
   if (name.includes('\u0000')) return 'column name contains a NUL character';
-  if (Buffer.byteLength(name, 'utf8') > 63) return `column name "${name.slice(0, 40)}…" is longer than 63 bytes`;
-  if ((lineageColumns as readonly string[]).includes(name)) return `column name "${name}" is reserved for lineage`;
+  if (Buffer.byteLength(name, 'utf8') > 63)
+    return `column name "${name.slice(0, 40)}…" is longer than 63 bytes`;
+  if ((lineageColumns as readonly string[]).includes(name))
+    return `column name "${name}" is reserved for lineage`;
   return undefined;
 }

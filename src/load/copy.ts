@@ -10,7 +10,11 @@ import type postgres from 'postgres';
  * goes to the already-settled query and the writable's `final` never completes — the load would
  * hang. The error still passes through the query's `reject`, so we listen there and fail the copy.
  */
-export async function copyFrom(tx: postgres.TransactionSql, statement: string, source: Readable): Promise<void> {
+export async function copyFrom(
+  tx: postgres.TransactionSql,
+  statement: string,
+  source: Readable,
+): Promise<void> {
   const query = tx.unsafe(statement) as unknown as postgres.PendingQuery<postgres.Row[]> & {
     reject: (err: unknown) => void;
   };

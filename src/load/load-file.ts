@@ -4,8 +4,8 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import type postgres from 'postgres';
 import type { CsvOptions, FileFormat } from '../domain/schemas.js';
 import { columnNameProblem } from '../lib/identifiers.js';
-import { type ColumnType, inferColumnType, patterns, sqlType, type ValueCounts } from './inference.js';
 import { copyFrom } from './copy.js';
+import { type ColumnType, inferColumnType, patterns, sqlType, type ValueCounts } from './inference.js';
 import { copyChar, qualified, quoteIdent, quoteLiteral } from './sql-text.js';
 
 export interface LoadTarget {
@@ -66,9 +66,10 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
   const columnsAdded = await ensureColumns(tx, input.target, existing, staged);
   const columns = await destinationColumns(tx, input.target);
 
-  await tx.unsafe(`DELETE FROM ${qualified(input.target.schema, input.target.table)} WHERE _source_file = $1`, [
-    input.sourceUri,
-  ]);
+  await tx.unsafe(
+    `DELETE FROM ${qualified(input.target.schema, input.target.table)} WHERE _source_file = $1`,
+    [input.sourceUri],
+  );
   const records = await insertFromStage(tx, input, staged, columns ?? new Map());
   return { records, bytesRead, columnsAdded };
 }
@@ -101,18 +102,29 @@ async function peekFirstLine(source: Readable): Promise<{ firstLine: string; str
       yield next.value;
     }
   }
-  return { firstLine: firstLine.replace(/\r$/, '').replace(/^\uFEFF/, ''), stream: Readable.from(replay(), { objectMode: false }) };
+  return {
+    firstLine: firstLine.replace(/\r$/, '').replace(/^\uFEFF/, ''),
+    stream: Readable.from(replay(), { objectMode: false }),
+  };
 }
 
 type Staged =
   | { kind: 'json'; keyOrder: string[] }
   | { kind: 'csv'; names: string[] /* destination column per staged cN */ };
 
-async function stageJsonLines(tx: postgres.TransactionSql, stream: Readable, firstLine: string): Promise<Staged> {
+async function stageJsonLines(
+  tx: postgres.TransactionSql,
+  stream: Readable,
+  firstLine: string,
+): Promise<Staged> {
   await tx.unsafe(`CREATE TEMP TABLE _al_stage (doc jsonb) ON COMMIT DROP`);
   // CSV mode with quote/delimiter bytes that valid JSON never contains raw: each line is one value,
   // and backslash escapes inside the JSON survive (text mode would interpret them).
-  await copyFrom(tx, `COPY ${stage} (doc) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`, stream);
+  await copyFrom(
+    tx,
+    `COPY ${stage} (doc) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`,
+    stream,
+  );
   let keyOrder: string[] = [];
   try {
     const first: unknown = JSON.parse(firstLine);
@@ -132,7 +144,11 @@ async function stageCsv(
 ): Promise<Staged> {
   let header: string[];
   try {
-    const rows = parseCsv(firstLine, { delimiter: opts.delimiter, quote: opts.quote, escape: opts.escape ?? opts.quote }) as string[][];
+    const rows = parseCsv(firstLine, {
+      delimiter: opts.delimiter,
+      quote: opts.quote,
+      escape: opts.escape ?? opts.quote,
+    }) as string[][];
     header = rows[0] ?? [];
   } catch (err) {
     throw new FileDataError(`first line is not valid CSV: ${(err as Error).message}`);
@@ -151,7 +167,9 @@ async function stageCsv(
     seen.add(name);
   }
   const stageCols = names.map((_, i) => `c${i + 1}`);
-  await tx.unsafe(`CREATE TEMP TABLE _al_stage (${stageCols.map((c) => `${c} text`).join(', ')}) ON COMMIT DROP`);
+  await tx.unsafe(
+    `CREATE TEMP TABLE _al_stage (${stageCols.map((c) => `${c} text`).join(', ')}) ON COMMIT DROP`,
+  );
   const options = [
     'FORMAT csv',
     `HEADER ${opts.header ? 'true' : 'false'}`,
@@ -187,7 +205,9 @@ async function destinationColumns(
 
 async function stagedKeys(tx: postgres.TransactionSql, staged: Staged): Promise<string[]> {
   if (staged.kind === 'csv') return staged.names;
-  const rows = await tx<{ k: string }[]>`select distinct k from pg_temp._al_stage, jsonb_object_keys(doc) k where doc is not null`;
+  const rows = await tx<
+    { k: string }[]
+  >`select distinct k from pg_temp._al_stage, jsonb_object_keys(doc) k where doc is not null`;
   return rows.map((r) => r.k);
 }
 
@@ -241,7 +261,15 @@ async function inferTypes(
   return new Map(keys.map((k) => [k, inferColumnType(counts.get(k) ?? emptyCounts)]));
 }
 
-const emptyCounts: ValueCounts = { nonNull: 0, booleans: 0, integers: 0, numbers: 0, timestamps: 0, dates: 0, nested: 0 };
+const emptyCounts: ValueCounts = {
+  nonNull: 0,
+  booleans: 0,
+  integers: 0,
+  numbers: 0,
+  timestamps: 0,
+  dates: 0,
+  nested: 0,
+};
 
 /**
  * Creates the table on first load and adds columns for new fields. DDL is serialised per table by an
@@ -279,7 +307,11 @@ async function ensureColumns(
   if (!current) {
     await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(target.schema)}`);
     const cols = added.map((c) => `${quoteIdent(c.name)} ${c.type}`);
-    cols.push('_source_file text NOT NULL', '_ingested_at timestamptz NOT NULL DEFAULT now()', '_run_id text NOT NULL');
+    cols.push(
+      '_source_file text NOT NULL',
+      '_ingested_at timestamptz NOT NULL DEFAULT now()',
+      '_run_id text NOT NULL',
+    );
     await tx.unsafe(`CREATE TABLE ${table} (${cols.join(', ')})`);
     // Lineage is how a file's rows are found again: replaced on a new ETag, removed on reprocess.
     await tx.unsafe(`CREATE INDEX ON ${table} (_source_file)`);
@@ -311,7 +343,11 @@ async function insertFromStage(
     if (lineage.has(name)) continue;
     if (staged.kind === 'json') {
       names.push(quoteIdent(name));
-      exprs.push(type === 'jsonb' ? `doc -> ${quoteLiteral(name)}` : castExpression(`doc ->> ${quoteLiteral(name)}`, type));
+      exprs.push(
+        type === 'jsonb'
+          ? `doc -> ${quoteLiteral(name)}`
+          : castExpression(`doc ->> ${quoteLiteral(name)}`, type),
+      );
     } else {
       const i = staged.names.indexOf(name);
       if (i < 0) continue;

@@ -9,7 +9,9 @@ const pageSize = 1000;
 /** The folder a local connection reads, checked against the roots the operator allowed. */
 export function resolveLocalRoot(config: LocalConnectionConfig, allowedRoots: string[]): string | undefined {
   const root = path.resolve(config.path);
-  const allowed = allowedRoots.some((r) => root === r || root.startsWith(r.endsWith(path.sep) ? r : r + path.sep));
+  const allowed = allowedRoots.some(
+    (r) => root === r || root.startsWith(r.endsWith(path.sep) ? r : r + path.sep),
+  );
   return allowed ? root : undefined;
 }
 
@@ -77,7 +79,11 @@ export function createLocalStore(config: LocalConnectionConfig, allowedRoots: st
       const p = fullPath(key);
       try {
         const s = await stat(p);
-        return { body: createReadStream(p, { highWaterMark: 1024 * 1024 }), etag: `${s.size}-${Math.trunc(s.mtimeMs)}`, size: s.size };
+        return {
+          body: createReadStream(p, { highWaterMark: 1024 * 1024 }),
+          etag: `${s.size}-${Math.trunc(s.mtimeMs)}`,
+          size: s.size,
+        };
       } catch (err) {
         if (isErrno(err, 'ENOENT')) throw new SourceFileMissingError(`file ${p} not found`);
         throw err;

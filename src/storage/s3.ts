@@ -29,9 +29,15 @@ const permanentS3Errors = new Set([
 function credentialsFrom(config: S3ConnectionConfig, env: NodeJS.ProcessEnv) {
   if (!config.access_key_id_env && !config.secret_access_key_env) return undefined; // default AWS chain
   const read = (name: string | undefined) => {
-    if (!name) throw new SourceConfigError('S3 connection names only one of access_key_id_env / secret_access_key_env');
+    if (!name)
+      throw new SourceConfigError(
+        'S3 connection names only one of access_key_id_env / secret_access_key_env',
+      );
     const value = env[name];
-    if (!value) throw new SourceConfigError(`environment variable ${name} (named by the connection) is not set on the worker`);
+    if (!value)
+      throw new SourceConfigError(
+        `environment variable ${name} (named by the connection) is not set on the worker`,
+      );
     return value;
   };
   return {
@@ -43,7 +49,8 @@ function credentialsFrom(config: S3ConnectionConfig, env: NodeJS.ProcessEnv) {
 
 function translate(err: unknown, what: string): unknown {
   if (err instanceof S3ServiceException) {
-    if (err.name === 'NoSuchKey' || err.name === 'NotFound') return new SourceFileMissingError(`${what}: object not found`);
+    if (err.name === 'NoSuchKey' || err.name === 'NotFound')
+      return new SourceFileMissingError(`${what}: object not found`);
     if (permanentS3Errors.has(err.name)) return new SourceConfigError(`${what}: ${err.name}: ${err.message}`);
   }
   return err;

@@ -8,8 +8,8 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import type { RunSummary } from '../activities/finish-run.js';
+import type { Activities } from '../activities/index.js';
 import { type RunProgress, runProgressQuery } from './messages.js';
 import { longActivity, shortActivity } from './options.js';
 
@@ -46,7 +46,12 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
 
   try {
     if (!input.resumed) {
-      await short.startRun({ runId, ingestionId, trigger: input.trigger, workflowId: workflowInfo().workflowId });
+      await short.startRun({
+        runId,
+        ingestionId,
+        trigger: input.trigger,
+        workflowId: workflowInfo().workflowId,
+      });
       progress.phase = 'discovering';
       const discovered = await long.discoverFiles({ runId, ingestionId });
       progress.filesQueued = discovered.filesQueued;
@@ -77,7 +82,11 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
     if (historyFull) {
       await continueAsNew<typeof ingestionRunWorkflow>({
         ...input,
-        resumed: { filesQueued: progress.filesQueued, filesDone: progress.filesDone, filesFailed: progress.filesFailed },
+        resumed: {
+          filesQueued: progress.filesQueued,
+          filesDone: progress.filesDone,
+          filesFailed: progress.filesFailed,
+        },
       });
     }
 
@@ -88,7 +97,8 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
     const cancelled = isCancellation(err);
-    const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    const message =
+      err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
     // Record the outcome even when the workflow is being cancelled: the run must not stay RUNNING.
     await CancellationScope.nonCancellable(() =>
       short.finishRun({

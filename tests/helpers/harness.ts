@@ -126,7 +126,8 @@ export async function startHarness(opts: HarnessOptions = {}) {
   /** POST /run, wait for the workflow, return the finished run as the API shows it. */
   async function runAndWait(ingestionId: string) {
     const started = await api<{ id: string }>('POST', `/api/v1/ingestions/${ingestionId}/run`);
-    if (started.status !== 202) throw new Error(`run not started: ${started.status} ${JSON.stringify(started.body)}`);
+    if (started.status !== 202)
+      throw new Error(`run not started: ${started.status} ${JSON.stringify(started.body)}`);
     await waitForIngestionIdle(ingestionId);
     const run = await api<RunBody>('GET', `/api/v1/runs/${started.body.id}`);
     return run.body;
@@ -175,7 +176,15 @@ export interface RunBody {
 export function jsonLines(first: number, count: number): string {
   const lines: string[] = [];
   for (let id = first; id < first + count; id++) {
-    lines.push(JSON.stringify({ id, user: `user_${id % 97}`, amount: Number((id * 1.25).toFixed(2)), ts: new Date(Date.UTC(2025, 0, 1, 0, 0, id % 60)).toISOString(), tags: ['a', `t${id % 3}`] }));
+    lines.push(
+      JSON.stringify({
+        id,
+        user: `user_${id % 97}`,
+        amount: Number((id * 1.25).toFixed(2)),
+        ts: new Date(Date.UTC(2025, 0, 1, 0, 0, id % 60)).toISOString(),
+        tags: ['a', `t${id % 3}`],
+      }),
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -183,7 +192,9 @@ export function jsonLines(first: number, count: number): string {
 export function csvRows(first: number, count: number): string {
   const lines = ['id,user,amount,ts'];
   for (let id = first; id < first + count; id++) {
-    lines.push(`${id},user_${id % 97},${(id * 1.25).toFixed(2)},${new Date(Date.UTC(2025, 0, 1, 0, 0, id % 60)).toISOString()}`);
+    lines.push(
+      `${id},user_${id % 97},${(id * 1.25).toFixed(2)},${new Date(Date.UTC(2025, 0, 1, 0, 0, id % 60)).toISOString()}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

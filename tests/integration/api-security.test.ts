@@ -16,7 +16,8 @@ afterAll(async () => {
 });
 
 const countIngestions = async () => {
-  const [r] = await h.sql`select count(*)::int as n from autoloader.ingestions where tenant_id = ${h.tenantId}`;
+  const [r] =
+    await h.sql`select count(*)::int as n from autoloader.ingestions where tenant_id = ${h.tenantId}`;
   return r!.n as number;
 };
 
@@ -29,15 +30,43 @@ const validIngestion = () => ({
 
 describe('bad requests are refused with a documented 4xx and create nothing', () => {
   it.each([
-    ['a missing field', (b: Record<string, unknown>) => ({ ...b, connection_id: undefined }), 'connection_id'],
-    ['a destination with SQL in it', (b: Record<string, unknown>) => ({ ...b, destination: 'raw.x; drop table y' }), 'destination'],
-    ['a quoted identifier', (b: Record<string, unknown>) => ({ ...b, destination: 'raw."X"' }), 'destination'],
-    ['a system schema', (b: Record<string, unknown>) => ({ ...b, destination: 'pg_catalog.t' }), 'destination'],
-    ['an unknown format', (b: Record<string, unknown>) => ({ ...b, source: { bucket, format: 'xml' } }), 'source.format'],
-    ['an s3 source without a bucket', (b: Record<string, unknown>) => ({ ...b, source: { format: 'jsonl' } }), 'source.bucket'],
+    [
+      'a missing field',
+      (b: Record<string, unknown>) => ({ ...b, connection_id: undefined }),
+      'connection_id',
+    ],
+    [
+      'a destination with SQL in it',
+      (b: Record<string, unknown>) => ({ ...b, destination: 'raw.x; drop table y' }),
+      'destination',
+    ],
+    [
+      'a quoted identifier',
+      (b: Record<string, unknown>) => ({ ...b, destination: 'raw."X"' }),
+      'destination',
+    ],
+    [
+      'a system schema',
+      (b: Record<string, unknown>) => ({ ...b, destination: 'pg_catalog.t' }),
+      'destination',
+    ],
+    [
+      'an unknown format',
+      (b: Record<string, unknown>) => ({ ...b, source: { bucket, format: 'xml' } }),
+      'source.format',
+    ],
+    [
+      'an s3 source without a bucket',
+      (b: Record<string, unknown>) => ({ ...b, source: { format: 'jsonl' } }),
+      'source.bucket',
+    ],
   ])('%s', async (_label, mutate, field) => {
     const before = await countIngestions();
-    const res = await h.api<{ error_code: string; field: string; detail: string }>('POST', '/api/v1/ingestions', mutate(validIngestion()));
+    const res = await h.api<{ error_code: string; field: string; detail: string }>(
+      'POST',
+      '/api/v1/ingestions',
+      mutate(validIngestion()),
+    );
     expect(res.status).toBe(400);
     expect(res.body.error_code).toBe('VALIDATION_ERROR');
     expect(res.body.field.startsWith(field)).toBe(true);
@@ -46,7 +75,9 @@ describe('bad requests are refused with a documented 4xx and create nothing', ()
   });
 
   it('refuses a body that is not JSON', async () => {
-    const res = await h.api('POST', '/api/v1/ingestions', '{"name": ', { 'content-type': 'application/json' });
+    const res = await h.api('POST', '/api/v1/ingestions', '{"name": ', {
+      'content-type': 'application/json',
+    });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ error_code: 'MALFORMED_BODY' });
   });
@@ -62,7 +93,10 @@ describe('bad requests are refused with a documented 4xx and create nothing', ()
   });
 
   it('never echoes a connection secret: only env-var names come back', async () => {
-    const res = await h.api<{ config: Record<string, unknown> }>('GET', `/api/v1/connections/${connectionId}`);
+    const res = await h.api<{ config: Record<string, unknown> }>(
+      'GET',
+      `/api/v1/connections/${connectionId}`,
+    );
     expect(res.status).toBe(200);
     expect(JSON.stringify(res.body)).not.toContain(process.env.TEST_S3_SECRET_KEY!);
     expect(res.body.config.secret_access_key_env).toBe('TEST_S3_SECRET_KEY');
@@ -74,7 +108,9 @@ describe('authentication and tenancy', () => {
     const none = await h.app.request('/api/v1/ingestions');
     expect(none.status).toBe(401);
     expect(await none.json()).toMatchObject({ error_code: 'UNAUTHORIZED' });
-    const wrong = await h.app.request('/api/v1/ingestions', { headers: { authorization: 'Bearer al_not-a-token' } });
+    const wrong = await h.app.request('/api/v1/ingestions', {
+      headers: { authorization: 'Bearer al_not-a-token' },
+    });
     expect(wrong.status).toBe(401);
   });
 
@@ -85,17 +121,21 @@ describe('authentication and tenancy', () => {
     const otherTenant = `tenant_${randomUUID().slice(0, 8)}`;
     await ensureTenant(h.db, otherTenant, 'other');
     const { token } = await createToken(h.db, { tenantId: otherTenant, name: 'other', subject: 'eve' });
-    const as = (path: string, method = 'GET') => h.app.request(path, { method, headers: { authorization: `Bearer ${token}` } });
+    const as = (path: string, method = 'GET') =>
+      h.app.request(path, { method, headers: { authorization: `Bearer ${token}` } });
 
     const theirs = await as(`/api/v1/ingestions/${mine.body.id}`);
     const missing = await as('/api/v1/ingestions/ing_doesnotexist');
     expect(theirs.status).toBe(404);
     expect(await theirs.json()).toEqual(await missing.json());
     expect((await as(`/api/v1/ingestions/${mine.body.id}/run`, 'POST')).status).toBe(404);
-    expect((await as(`/api/v1/ingestions/${mine.body.id}/processed-files?confirm=true`, 'DELETE')).status).toBe(404);
+    expect(
+      (await as(`/api/v1/ingestions/${mine.body.id}/processed-files?confirm=true`, 'DELETE')).status,
+    ).toBe(404);
     const list = (await (await as('/api/v1/ingestions')).json()) as { items: unknown[] };
     expect(list.items).toEqual([]);
-    const runs = await h.sql`select count(*)::int as n from autoloader.runs where ingestion_id = ${mine.body.id}`;
+    const runs =
+      await h.sql`select count(*)::int as n from autoloader.runs where ingestion_id = ${mine.body.id}`;
     expect(runs[0]!.n).toBe(0);
   });
 });

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, type RunBody, csvRows, jsonLines, startHarness } from '../helpers/harness.js';
+import { csvRows, type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
 
 /**
  * Seed 003's E2E-02: three files, a run; two more files, a second run that loads only those two.
@@ -61,7 +61,12 @@ async function incrementalScenario(src: Source, ext: string, make: (first: numbe
   const id = created.body.id;
 
   const first = await h.runAndWait(id);
-  expect(first).toMatchObject({ status: 'SUCCESS', files_discovered: 3, files_processed: 3, records_written: 3000 });
+  expect(first).toMatchObject({
+    status: 'SUCCESS',
+    files_discovered: 3,
+    files_processed: 3,
+    records_written: 3000,
+  });
   const [c1] = await h.sql.unsafe(`select count(*)::int as n from raw.${table}`);
   expect(c1?.n).toBe(3000);
 
@@ -75,7 +80,9 @@ async function incrementalScenario(src: Source, ext: string, make: (first: numbe
     records_written: 2000,
   });
 
-  const [c2] = await h.sql.unsafe(`select count(*)::int as n, count(distinct id)::int as d, min(id)::int as lo, max(id)::int as hi from raw.${table}`);
+  const [c2] = await h.sql.unsafe(
+    `select count(*)::int as n, count(distinct id)::int as d, min(id)::int as lo, max(id)::int as hi from raw.${table}`,
+  );
   expect(c2).toEqual({ n: 5000, d: 5000, lo: 0, hi: 4999 });
 
   const files = await h.api<{ items: { status: string; records_ingested: number }[] }>(

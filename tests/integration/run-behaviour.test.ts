@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, type RunBody, jsonLines, startHarness } from '../helpers/harness.js';
+import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -38,8 +38,14 @@ describe('a run', () => {
     const run = await h.api<RunBody>('GET', `/api/v1/runs/${started.body.id}`);
     expect(run.body).toMatchObject({ status: 'SUCCESS', files_processed: 1, records_written: 250 });
     expect(run.body.bytes_read).toBe(Buffer.byteLength(jsonLines(0, 250)));
-    const rows = await h.sql.unsafe(`select id::int as id, _source_file, _run_id from raw.${table} order by id limit 2`);
-    expect(rows[0]).toMatchObject({ id: 0, _source_file: `s3://${bucket}/one.jsonl`, _run_id: started.body.id });
+    const rows = await h.sql.unsafe(
+      `select id::int as id, _source_file, _run_id from raw.${table} order by id limit 2`,
+    );
+    expect(rows[0]).toMatchObject({
+      id: 0,
+      _source_file: `s3://${bucket}/one.jsonl`,
+      _run_id: started.body.id,
+    });
   });
 
   it('pages through a 1,500-object listing and loads every object', async () => {
@@ -47,12 +53,21 @@ describe('a run', () => {
     const keys = Array.from({ length: 1500 }, (_, i) => `many/part-${String(i).padStart(5, '0')}.jsonl`);
     // Bounded parallel uploads: MinIO and this machine both have two cores.
     for (let i = 0; i < keys.length; i += 50) {
-      await Promise.all(keys.slice(i, i + 50).map((k, j) => h.putObject(bucket, k, jsonLines((i + j) * 2, 2))));
+      await Promise.all(
+        keys.slice(i, i + 50).map((k, j) => h.putObject(bucket, k, jsonLines((i + j) * 2, 2))),
+      );
     }
     const { id, table } = await createIngestion(bucket);
     const run = await h.runAndWait(id);
-    expect(run).toMatchObject({ status: 'SUCCESS', files_discovered: 1500, files_processed: 1500, records_written: 3000 });
-    const [c] = await h.sql.unsafe(`select count(*)::int as n, count(distinct id)::int as d from raw.${table}`);
+    expect(run).toMatchObject({
+      status: 'SUCCESS',
+      files_discovered: 1500,
+      files_processed: 1500,
+      records_written: 3000,
+    });
+    const [c] = await h.sql.unsafe(
+      `select count(*)::int as n, count(distinct id)::int as d from raw.${table}`,
+    );
     expect(c).toEqual({ n: 3000, d: 3000 });
   });
 
@@ -64,17 +79,23 @@ describe('a run', () => {
     const { id, table } = await createIngestion(bucket);
 
     const run = await h.runAndWait(id);
-    expect(run).toMatchObject({ status: 'PARTIAL_SUCCESS', files_processed: 2, files_failed: 1, records_written: 200 });
-    const failed = await h.api<{ items: { file_path: string; error_message: string; error_type: string; retry_count: number }[] }>(
-      'GET',
-      `/api/v1/ingestions/${id}/processed-files?status=FAILED`,
-    );
+    expect(run).toMatchObject({
+      status: 'PARTIAL_SUCCESS',
+      files_processed: 2,
+      files_failed: 1,
+      records_written: 200,
+    });
+    const failed = await h.api<{
+      items: { file_path: string; error_message: string; error_type: string; retry_count: number }[];
+    }>('GET', `/api/v1/ingestions/${id}/processed-files?status=FAILED`);
     expect(failed.body.items).toHaveLength(1);
     expect(failed.body.items[0]).toMatchObject({ file_path: `s3://${bucket}/b.jsonl`, retry_count: 1 });
     expect(failed.body.items[0]!.error_message).toMatch(/json/i);
     expect(failed.body.items[0]!.error_type).toMatch(/^PostgresError:22/);
     // None of the broken file's rows made it in: the file is all or nothing.
-    const [c] = await h.sql.unsafe(`select count(*)::int as n from raw.${table} where id between 100 and 199`);
+    const [c] = await h.sql.unsafe(
+      `select count(*)::int as n from raw.${table} where id between 100 and 199`,
+    );
     expect(c?.n).toBe(0);
 
     // Fixed upstream: the next run picks up the corrected file and only it.
@@ -92,7 +113,12 @@ describe('a run', () => {
 
     await h.putObject(bucket, 'x.jsonl', jsonLines(0, 150));
     const second = await h.runAndWait(id);
-    expect(second).toMatchObject({ status: 'SUCCESS', files_processed: 1, files_skipped: 1, records_written: 150 });
+    expect(second).toMatchObject({
+      status: 'SUCCESS',
+      files_processed: 1,
+      files_skipped: 1,
+      records_written: 150,
+    });
     const [c] = await h.sql.unsafe(
       `select count(*)::int as n, count(distinct id)::int as d,
               count(*) filter (where _source_file like '%/x.jsonl')::int as x from raw.${table}`,
@@ -107,8 +133,14 @@ describe('a run', () => {
     const { id } = await createIngestion(bucket);
 
     const [a, b] = await Promise.all([
-      h.api<{ id: string; current_run_id?: string; error_code?: string }>('POST', `/api/v1/ingestions/${id}/run`),
-      h.api<{ id: string; current_run_id?: string; error_code?: string }>('POST', `/api/v1/ingestions/${id}/run`),
+      h.api<{ id: string; current_run_id?: string; error_code?: string }>(
+        'POST',
+        `/api/v1/ingestions/${id}/run`,
+      ),
+      h.api<{ id: string; current_run_id?: string; error_code?: string }>(
+        'POST',
+        `/api/v1/ingestions/${id}/run`,
+      ),
     ]);
     const statuses = [a.status, b.status].sort();
     expect(statuses).toEqual([202, 409]);

@@ -7,7 +7,7 @@ import { newId } from '../../lib/ids.js';
 import { resolveLocalRoot } from '../../storage/local.js';
 import { type ApiDeps, newRouter } from '../app.js';
 import { ApiError, errors } from '../errors.js';
-import { IdParam, commonErrors, jsonBody, jsonResponse, notFound } from '../openapi.js';
+import { commonErrors, IdParam, jsonBody, jsonResponse, notFound } from '../openapi.js';
 
 const name = z.string().min(1).max(200);
 
@@ -50,7 +50,11 @@ export function connectionsRouter(deps: ApiDeps) {
       path: '/connections',
       summary: 'Create a connection (s3 or local folder)',
       request: { body: jsonBody(CreateConnection) },
-      responses: { 201: jsonResponse(Connection, 'Created'), ...commonErrors, 409: jsonResponse(z.object({}).passthrough(), 'Name taken') },
+      responses: {
+        201: jsonResponse(Connection, 'Created'),
+        ...commonErrors,
+        409: jsonResponse(z.object({}).passthrough(), 'Name taken'),
+      },
     }),
     async (c) => {
       const { tenantId } = c.get('principal');
@@ -81,7 +85,10 @@ export function connectionsRouter(deps: ApiDeps) {
       method: 'get',
       path: '/connections',
       summary: 'List connections',
-      responses: { 200: jsonResponse(z.object({ items: z.array(Connection) }), 'Connections'), ...commonErrors },
+      responses: {
+        200: jsonResponse(z.object({ items: z.array(Connection) }), 'Connections'),
+        ...commonErrors,
+      },
     }),
     async (c) => {
       const rows = await db
@@ -105,7 +112,12 @@ export function connectionsRouter(deps: ApiDeps) {
       const [row] = await db
         .select()
         .from(connections)
-        .where(and(eq(connections.id, c.req.valid('param').id), eq(connections.tenantId, c.get('principal').tenantId)));
+        .where(
+          and(
+            eq(connections.id, c.req.valid('param').id),
+            eq(connections.tenantId, c.get('principal').tenantId),
+          ),
+        );
       if (!row) throw errors.connectionNotFound();
       return c.json(toConnectionJson(row), 200);
     },
@@ -117,7 +129,12 @@ export function connectionsRouter(deps: ApiDeps) {
       path: '/connections/{id}',
       summary: 'Delete a connection no ingestion uses',
       request: { params: IdParam },
-      responses: { 204: { description: 'Deleted' }, ...commonErrors, ...notFound, 409: jsonResponse(z.object({}).passthrough(), 'In use') },
+      responses: {
+        204: { description: 'Deleted' },
+        ...commonErrors,
+        ...notFound,
+        409: jsonResponse(z.object({}).passthrough(), 'In use'),
+      },
     }),
     async (c) => {
       const { tenantId } = c.get('principal');
@@ -127,7 +144,11 @@ export function connectionsRouter(deps: ApiDeps) {
         .from(connections)
         .where(and(eq(connections.id, id), eq(connections.tenantId, tenantId)));
       if (!owned) throw errors.connectionNotFound();
-      const [used] = await db.select({ id: ingestions.id }).from(ingestions).where(eq(ingestions.connectionId, id)).limit(1);
+      const [used] = await db
+        .select({ id: ingestions.id })
+        .from(ingestions)
+        .where(eq(ingestions.connectionId, id))
+        .limit(1);
       if (used) {
         throw new ApiError(409, 'CONNECTION_IN_USE', `Connection is used by ingestion ${used.id}`, {
           help: 'Delete or re-point its ingestions first',

@@ -7,15 +7,17 @@ import { newId } from '../../lib/ids.js';
 import { clearProcessedFiles, currentOperationId, startIngestionRun } from '../../services/operations.js';
 import { type ApiDeps, newRouter } from '../app.js';
 import { ApiError, errors } from '../errors.js';
-import { IdParam, PageQuery, commonErrors, conflict, jsonBody, jsonResponse, notFound } from '../openapi.js';
-import { Run, loadRun } from './runs.js';
+import { commonErrors, conflict, IdParam, jsonBody, jsonResponse, notFound, PageQuery } from '../openapi.js';
+import { loadRun, Run } from './runs.js';
 
 const CreateIngestion = z
   .object({
     name: z.string().min(1).max(200),
     connection_id: z.string().min(1),
     source: sourceSchema,
-    destination: destinationInputSchema.describe('"schema.table" or {schema, table}; lower-case SQL identifiers'),
+    destination: destinationInputSchema.describe(
+      '"schema.table" or {schema, table}; lower-case SQL identifiers',
+    ),
   })
   .openapi('CreateIngestion');
 
@@ -102,9 +104,14 @@ export function ingestionsRouter(deps: ApiDeps) {
 
   function checkSourceFitsConnection(kind: 's3' | 'local', source: { bucket?: string }) {
     if (kind === 's3' && !source.bucket) {
-      throw new ApiError(400, 'VALIDATION_ERROR', 'Invalid body: source.bucket: required for an s3 connection', {
-        field: 'source.bucket',
-      });
+      throw new ApiError(
+        400,
+        'VALIDATION_ERROR',
+        'Invalid body: source.bucket: required for an s3 connection',
+        {
+          field: 'source.bucket',
+        },
+      );
     }
   }
 
@@ -112,7 +119,8 @@ export function ingestionsRouter(deps: ApiDeps) {
     createRoute({
       method: 'post',
       path: '/ingestions',
-      summary: 'Create an ingestion: a source (connection, bucket, prefix, pattern, format) and a destination table',
+      summary:
+        'Create an ingestion: a source (connection, bucket, prefix, pattern, format) and a destination table',
       request: { body: jsonBody(CreateIngestion) },
       responses: {
         201: jsonResponse(Ingestion, 'Created'),
@@ -162,7 +170,10 @@ export function ingestionsRouter(deps: ApiDeps) {
       method: 'get',
       path: '/ingestions',
       summary: 'List ingestions',
-      responses: { 200: jsonResponse(z.object({ items: z.array(Ingestion) }), 'Ingestions'), ...commonErrors },
+      responses: {
+        200: jsonResponse(z.object({ items: z.array(Ingestion) }), 'Ingestions'),
+        ...commonErrors,
+      },
     }),
     async (c) => {
       const rows = await db
@@ -182,7 +193,8 @@ export function ingestionsRouter(deps: ApiDeps) {
       request: { params: IdParam },
       responses: { 200: jsonResponse(Ingestion, 'Ingestion'), ...commonErrors, ...notFound },
     }),
-    async (c) => c.json(toIngestionJson(await findIngestion(c.get('principal').tenantId, c.req.valid('param').id)), 200),
+    async (c) =>
+      c.json(toIngestionJson(await findIngestion(c.get('principal').tenantId, c.req.valid('param').id)), 200),
   );
 
   router.openapi(
@@ -199,12 +211,22 @@ export function ingestionsRouter(deps: ApiDeps) {
       const body = c.req.valid('json');
       const merged = body.source ? { ...(current.source as object), ...body.source } : current.source;
       const source = sourceSchema.safeParse(merged);
-      if (!source.success) throw new ApiError(400, 'VALIDATION_ERROR', `Invalid body: source: ${source.error.issues[0]?.message}`);
+      if (!source.success)
+        throw new ApiError(
+          400,
+          'VALIDATION_ERROR',
+          `Invalid body: source: ${source.error.issues[0]?.message}`,
+        );
       const [conn] = await db.select().from(connections).where(eq(connections.id, current.connectionId));
       checkSourceFitsConnection(conn!.kind, source.data);
       const [row] = await db
         .update(ingestions)
-        .set({ name: body.name ?? current.name, source: source.data, status: body.status ?? current.status, updatedAt: new Date() })
+        .set({
+          name: body.name ?? current.name,
+          source: source.data,
+          status: body.status ?? current.status,
+          updatedAt: new Date(),
+        })
         .where(eq(ingestions.id, current.id))
         .returning();
       return c.json(toIngestionJson(row!), 200);
@@ -222,7 +244,8 @@ export function ingestionsRouter(deps: ApiDeps) {
     async (c) => {
       const row = await findIngestion(c.get('principal').tenantId, c.req.valid('param').id);
       const running = await runningOperation(row.id);
-      if (running !== null) throw errors.runInProgress(running, 'Cannot delete an ingestion while an operation runs');
+      if (running !== null)
+        throw errors.runInProgress(running, 'Cannot delete an ingestion while an operation runs');
       await db.delete(ingestions).where(eq(ingestions.id, row.id));
       return c.body(null, 204);
     },
@@ -288,7 +311,10 @@ export function ingestionsRouter(deps: ApiDeps) {
         query: PageQuery.extend({ status: z.enum(fileStatuses).optional() }),
       },
       responses: {
-        200: jsonResponse(z.object({ items: z.array(ProcessedFile), next_cursor: z.string().nullable() }), 'Files'),
+        200: jsonResponse(
+          z.object({ items: z.array(ProcessedFile), next_cursor: z.string().nullable() }),
+          'Files',
+        ),
         ...commonErrors,
         ...notFound,
       },
@@ -297,7 +323,8 @@ export function ingestionsRouter(deps: ApiDeps) {
       const row = await findIngestion(c.get('principal').tenantId, c.req.valid('param').id);
       const { limit, cursor, status } = c.req.valid('query');
       const after = cursor ? Number.parseInt(cursor, 10) : 0;
-      if (!Number.isSafeInteger(after)) throw new ApiError(400, 'VALIDATION_ERROR', 'Invalid query: cursor', { field: 'cursor' });
+      if (!Number.isSafeInteger(after))
+        throw new ApiError(400, 'VALIDATION_ERROR', 'Invalid query: cursor', { field: 'cursor' });
       const rows = await sql<Record<string, unknown>[]>`
         -- int8 columns as float8: postgres.js returns int8 as strings; these stay far below 2^53.
         select id::float8 as id, file_path, file_size_bytes::float8 as file_size_bytes, file_modified_at, file_etag,

@@ -3,7 +3,7 @@ import type { Sql } from '../../db/client.js';
 import { runStatuses } from '../../db/schema/index.js';
 import { type ApiDeps, newRouter } from '../app.js';
 import { errors } from '../errors.js';
-import { IdParam, commonErrors, jsonResponse, notFound } from '../openapi.js';
+import { commonErrors, IdParam, jsonResponse, notFound } from '../openapi.js';
 
 export const Run = z
   .object({
@@ -23,7 +23,12 @@ export const Run = z
     duration_ms: z.number().nullable(),
     error: z.string().nullable(),
     progress: z
-      .object({ files_total: z.number(), files_done: z.number(), files_failed: z.number(), records_written: z.number() })
+      .object({
+        files_total: z.number(),
+        files_done: z.number(),
+        files_failed: z.number(),
+        records_written: z.number(),
+      })
       .nullable()
       .describe('live while RUNNING: files done out of files queued'),
   })
