@@ -33,6 +33,8 @@ export function installRuntimeLogger(logger: {
   warn(o: object, m: string): void;
 }) {
   Runtime.install({
+    // Signals are handled by the process (main.ts), which shuts components down in order.
+    shutdownSignals: [],
     logger: {
       log: (level, message, meta) =>
         (level === 'WARN' || level === 'ERROR' ? logger.warn : logger.info)(meta ?? {}, message),
