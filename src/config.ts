@@ -49,6 +49,17 @@ const envSchema = z.object({
     .default(64 * 1024 * 1024),
   /** A FAILED file is retried by later runs until it has failed this many times. */
   FILE_MAX_RETRIES: z.coerce.number().int().min(0).default(3),
+
+  /** Impact model for refresh estimates: what a GB costs to reprocess, and how fast we load. */
+  REFRESH_COST_PER_GB_USD: z.coerce.number().min(0).default(0.25),
+  REFRESH_THROUGHPUT_MB_PER_S: z.coerce.number().positive().default(40),
+  REFRESH_SECONDS_PER_FILE: z.coerce.number().min(0).default(0.01),
+  /** Operations estimated above this cost need a dry run by the same user first (seed 001: $500). */
+  REFRESH_LARGE_OPERATION_USD: z.coerce.number().min(0).default(500),
+  /** Full refreshes one user may start per hour (seed 001: 5). */
+  REFRESH_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(5),
+  /** How long a refresh request waits for its preparatory steps before answering. */
+  REFRESH_RESPONSE_WAIT_MS: z.coerce.number().int().min(0).default(15_000),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -93,6 +104,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       batchMaxFiles: e.RUN_BATCH_MAX_FILES,
       batchMaxBytes: e.RUN_BATCH_MAX_BYTES,
       fileMaxRetries: e.FILE_MAX_RETRIES,
+    },
+    refresh: {
+      costPerGbUsd: e.REFRESH_COST_PER_GB_USD,
+      throughputMbPerS: e.REFRESH_THROUGHPUT_MB_PER_S,
+      secondsPerFile: e.REFRESH_SECONDS_PER_FILE,
+      largeOperationUsd: e.REFRESH_LARGE_OPERATION_USD,
+      rateLimitPerHour: e.REFRESH_RATE_LIMIT_PER_HOUR,
+      responseWaitMs: e.REFRESH_RESPONSE_WAIT_MS,
     },
   };
 }

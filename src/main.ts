@@ -110,6 +110,7 @@ async function main() {
     taskQueue: config.temporal.taskQueue,
     runDefaults,
     localSourceRoots: config.localSourceRoots,
+    refresh: config.refresh,
     log,
   });
   const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });

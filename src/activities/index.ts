@@ -1,7 +1,10 @@
 import { makeClearProcessedFiles } from './clear-processed-files.js';
 import type { ActivityDeps } from './deps.js';
 import { makeDiscoverFiles } from './discover-files.js';
+import { makeDropTable } from './drop-table.js';
+import { makeEstimateImpact } from './estimate-impact.js';
 import { makeFinishRun } from './finish-run.js';
+import { makeFinishOperation, makeRecordStep } from './operations.js';
 import { makeProcessFiles } from './process-files.js';
 import { makeStartRun } from './start-run.js';
 
@@ -14,6 +17,10 @@ export function createActivities(deps: ActivityDeps) {
     processFiles: makeProcessFiles(deps),
     finishRun: makeFinishRun(deps),
     clearProcessedFiles: makeClearProcessedFiles(deps),
+    dropTable: makeDropTable(deps),
+    estimateImpact: makeEstimateImpact(deps),
+    recordStep: makeRecordStep(deps),
+    finishOperation: makeFinishOperation(deps),
   };
 }
 

@@ -4,10 +4,12 @@ import { HTTPException } from 'hono/http-exception';
 import { authenticate, type Principal } from '../auth/tokens.js';
 import type { Db, Sql } from '../db/client.js';
 import type { Logger } from '../lib/logger.js';
+import type { RefreshSettings } from '../services/refresh.js';
 import { docsPage } from './docs.js';
 import { ApiError, handleError, validationError } from './errors.js';
 import { connectionsRouter } from './routes/connections.js';
 import { ingestionsRouter } from './routes/ingestions.js';
+import { refreshRouter } from './routes/refresh.js';
 import { runsRouter } from './routes/runs.js';
 
 export interface RunDefaults {
@@ -23,6 +25,7 @@ export interface ApiDeps {
   taskQueue: string;
   runDefaults: RunDefaults;
   localSourceRoots: string[];
+  refresh: RefreshSettings;
   log: Logger;
 }
 
@@ -77,6 +80,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/api/v1', connectionsRouter(deps));
   app.route('/api/v1', ingestionsRouter(deps));
   app.route('/api/v1', runsRouter(deps));
+  app.route('/api/v1', refreshRouter(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

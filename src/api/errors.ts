@@ -60,6 +60,14 @@ export function validationError(err: ZodError, where: 'body' | 'query' | 'path')
 }
 
 function isUnavailable(err: unknown): boolean {
+  // Temporal's client wraps the gRPC error (ServiceError → cause): look down the chain.
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (isUnavailableHere(e)) return true;
+  }
+  return false;
+}
+
+function isUnavailableHere(err: unknown): boolean {
   if (err instanceof postgres.PostgresError)
     return err.code.startsWith('08') || err.code === '57P01' || err.code === '57P03';
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -71,7 +79,7 @@ function isUnavailable(err: unknown): boolean {
   )
     return true;
   // Temporal's gRPC client reports an unreachable server as UNAVAILABLE (code 14).
-  return (err as { code?: unknown } | undefined)?.code === 14 || /UNAVAILABLE|ECONNREFUSED/.test(String(err));
+  return (err as { code?: unknown } | undefined)?.code === 14 || /\b14 UNAVAILABLE\b|ECONNREFUSED/.test(String(err));
 }
 
 /** One place where every error becomes a response. Unknown errors are logged, never shown. */

@@ -1,2 +1,3 @@
 export { clearProcessedFilesWorkflow } from './clear-processed-files.js';
 export { ingestionRunWorkflow } from './ingestion-run.js';
+export { estimateImpactWorkflow, refreshWorkflow } from './refresh.js';

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { createDb } from '../../src/db/client.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { ingestionWorkflowId } from '../../src/services/operations.js';
+import type { RefreshSettings } from '../../src/services/refresh.js';
 import { createStoreFactory } from '../../src/storage/index.js';
 import { connectClient, connectWorker } from '../../src/temporal/connect.js';
 import { createWorker } from '../../src/worker.js';
@@ -18,6 +19,7 @@ export interface HarnessOptions {
   batchMaxFiles?: number;
   batchMaxBytes?: number;
   localSourceRoots?: string[];
+  refresh?: Partial<RefreshSettings>;
 }
 
 /**
@@ -55,7 +57,19 @@ export async function startHarness(opts: HarnessOptions = {}) {
   });
   const workerRun = worker.run();
 
-  const app: App = createApp({ db, sql, temporal: client, taskQueue, runDefaults, localSourceRoots, log });
+  /** The real app; tests that need other settings (or an unreachable Temporal) build their own. */
+  const makeApp = (overrides: { refresh?: Partial<RefreshSettings>; temporal?: Client } = {}): App =>
+    createApp({
+      db,
+      sql,
+      temporal: overrides.temporal ?? client,
+      taskQueue,
+      runDefaults,
+      localSourceRoots,
+      refresh: { ...config.refresh, ...opts.refresh, ...overrides.refresh },
+      log,
+    });
+  const app = makeApp();
 
   const tenantId = `tenant_${randomUUID().slice(0, 8)}`;
   await ensureTenant(db, tenantId, 'test tenant');
@@ -135,6 +149,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
 
   return {
     app,
+    makeApp,
     api,
     db,
     sql,

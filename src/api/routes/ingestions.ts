@@ -9,6 +9,7 @@ import { type ApiDeps, newRouter } from '../app.js';
 import { ApiError, errors } from '../errors.js';
 import { commonErrors, conflict, IdParam, jsonBody, jsonResponse, notFound, PageQuery } from '../openapi.js';
 import { loadRun, Run } from './runs.js';
+import { findIngestion as findIngestionFor, type IngestionRow } from '../shared/ingestion-access.js';
 
 const CreateIngestion = z
   .object({
@@ -71,8 +72,6 @@ const ConfirmQuery = z.object({
     .transform((v) => v === 'true'),
 });
 
-type IngestionRow = typeof ingestions.$inferSelect;
-
 function toIngestionJson(row: IngestionRow) {
   return {
     id: row.id,
@@ -92,15 +91,7 @@ export function ingestionsRouter(deps: ApiDeps) {
   const { db, sql } = deps;
   const router = newRouter();
 
-  /** Another tenant's ingestion is indistinguishable from a missing one. */
-  async function findIngestion(tenantId: string, id: string): Promise<IngestionRow> {
-    const [row] = await db
-      .select()
-      .from(ingestions)
-      .where(and(eq(ingestions.id, id), eq(ingestions.tenantId, tenantId)));
-    if (!row) throw errors.ingestionNotFound();
-    return row;
-  }
+  const findIngestion = (tenantId: string, id: string) => findIngestionFor(db, tenantId, id);
 
   function checkSourceFitsConnection(kind: 's3' | 'local', source: { bucket?: string }) {
     if (kind === 's3' && !source.bucket) {

@@ -156,3 +156,64 @@ export const processedFiles = autoloader.table(
     index('idx_processed_files_status_date').on(t.status, t.processedAt),
   ],
 );
+
+export const operationTypes = ['full_refresh', 'fresh_start', 'drop_table'] as const;
+export type OperationType = (typeof operationTypes)[number];
+export const operationStatuses = ['running', 'succeeded', 'partial_failure', 'failed'] as const;
+
+/** One step of an operation as seed 001 reports it (`table_dropped`, `processed_files_cleared`, `run_triggered`). */
+export interface OperationStep {
+  operation: string;
+  status: 'success' | 'failed' | 'skipped' | 'pending';
+  timestamp: string;
+  details: Record<string, unknown>;
+  error?: string | null;
+  error_code?: string | null;
+}
+
+/** A refresh request: its steps are written by the workflow as they complete. */
+export const operations = autoloader.table(
+  'operations',
+  {
+    id: text().primaryKey(),
+    ingestionId: text()
+      .notNull()
+      .references(() => ingestions.id, { onDelete: 'cascade' }),
+    tenantId: text().notNull(),
+    type: text({ enum: operationTypes }).notNull(),
+    status: text({ enum: operationStatuses }).notNull(),
+    requestedBy: text().notNull(),
+    autoRun: boolean().notNull(),
+    runId: text(),
+    workflowId: text().notNull(),
+    steps: jsonb().$type<OperationStep[]>().notNull().default([]),
+    impact: jsonb().notNull(),
+    warnings: jsonb().$type<string[]>().notNull().default([]),
+    notes: jsonb().$type<string[]>().notNull().default([]),
+    error: text(),
+    createdAt: createdAt(),
+    finishedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [index('operations_ingestion_created_idx').on(t.ingestionId, t.createdAt)],
+);
+
+/** Who did what destructive thing, when, with what impact — kept when the ingestion is deleted. */
+export const auditEvents = autoloader.table(
+  'audit_events',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    tenantId: text().notNull(),
+    subject: text().notNull(),
+    action: text().notNull(),
+    ingestionId: text(),
+    operationId: text(),
+    dryRun: boolean().notNull().default(false),
+    impact: jsonb(),
+    result: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('audit_events_tenant_created_idx').on(t.tenantId, t.createdAt),
+    index('audit_events_subject_action_idx').on(t.subject, t.action, t.createdAt),
+  ],
+);

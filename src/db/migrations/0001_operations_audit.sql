@@ -1,0 +1,36 @@
+CREATE TABLE "autoloader"."audit_events" (
+	"id" bigserial PRIMARY KEY NOT NULL,
+	"tenant_id" text NOT NULL,
+	"subject" text NOT NULL,
+	"action" text NOT NULL,
+	"ingestion_id" text,
+	"operation_id" text,
+	"dry_run" boolean DEFAULT false NOT NULL,
+	"impact" jsonb,
+	"result" text NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE "autoloader"."operations" (
+	"id" text PRIMARY KEY NOT NULL,
+	"ingestion_id" text NOT NULL,
+	"tenant_id" text NOT NULL,
+	"type" text NOT NULL,
+	"status" text NOT NULL,
+	"requested_by" text NOT NULL,
+	"auto_run" boolean NOT NULL,
+	"run_id" text,
+	"workflow_id" text NOT NULL,
+	"steps" jsonb DEFAULT '[]'::jsonb NOT NULL,
+	"impact" jsonb NOT NULL,
+	"warnings" jsonb DEFAULT '[]'::jsonb NOT NULL,
+	"notes" jsonb DEFAULT '[]'::jsonb NOT NULL,
+	"error" text,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"finished_at" timestamp with time zone
+);
+--> statement-breakpoint
+ALTER TABLE "autoloader"."operations" ADD CONSTRAINT "operations_ingestion_id_ingestions_id_fk" FOREIGN KEY ("ingestion_id") REFERENCES "autoloader"."ingestions"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+CREATE INDEX "audit_events_tenant_created_idx" ON "autoloader"."audit_events" USING btree ("tenant_id","created_at");--> statement-breakpoint
+CREATE INDEX "audit_events_subject_action_idx" ON "autoloader"."audit_events" USING btree ("subject","action","created_at");--> statement-breakpoint
+CREATE INDEX "operations_ingestion_created_idx" ON "autoloader"."operations" USING btree ("ingestion_id","created_at");

@@ -1,0 +1,88 @@
+import {
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { SourceImpact } from '../activities/estimate-impact.js';
+import type { OperationStep, OperationType } from '../db/schema/index.js';
+import { ingestionRunWorkflow } from './ingestion-run.js';
+import { type OperationPrepared, operationPreparedUpdate, operationStepsQuery } from './messages.js';
+import { longActivity, shortActivity } from './options.js';
+
+const short = proxyActivities<Activities>(shortActivity);
+const long = proxyActivities<Activities>(longActivity);
+
+export interface RefreshInput {
+  operationId: string;
+  ingestionId: string;
+  type: OperationType;
+  autoRun: boolean;
+  /** Chosen by the API so the response and the 409s of other requests can name it up front. */
+  runId: string;
+  run: { parallelism: number; batchMaxFiles: number; batchMaxBytes: number };
+}
+
+/**
+ * Seed 001's refresh modes as one durable sequence of steps: drop the table, clear the history
+ * (full refresh only), start the run. Each step is an activity recorded on the operation as it
+ * completes; a failure part-way is retried where it stopped, never from the start. The workflow
+ * holds the ingestion's workflow id until the run it started has finished, so nothing else mutates
+ * the ingestion in between.
+ */
+export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: string | null }> {
+  const { operationId, ingestionId } = input;
+  const steps: OperationStep[] = [];
+  let prepared = false;
+  let runId: string | null = null;
+  setHandler(operationPreparedUpdate, async (): Promise<OperationPrepared> => {
+    await condition(() => prepared);
+    return { steps, runId };
+  });
+  setHandler(operationStepsQuery, () => ({ steps, runId }));
+
+  const record = async (step: Omit<OperationStep, 'timestamp' | 'status'>, id?: string) => {
+    const full: OperationStep = { ...step, status: 'success', timestamp: new Date(Date.now()).toISOString() };
+    steps.push(full);
+    await short.recordStep({ operationId, step: full, runId: id });
+  };
+
+  try {
+    const dropped = await short.dropTable({ ingestionId });
+    await record({ operation: 'table_dropped', details: { ...dropped } });
+
+    if (input.type === 'full_refresh') {
+      const cleared = await short.clearProcessedFiles({ ingestionId });
+      await record({
+        operation: 'processed_files_cleared',
+        details: { files_cleared: cleared.filesCleared, oldest_file: cleared.oldestFile, newest_file: cleared.newestFile },
+      });
+    }
+
+    if (input.type !== 'drop_table' && input.autoRun) {
+      runId = input.runId;
+      const child = await startChild(ingestionRunWorkflow, {
+        workflowId: `${workflowInfo().workflowId}/run/${runId}`,
+        args: [{ runId, ingestionId, trigger: input.type, ...input.run }],
+      });
+      await record({ operation: 'run_triggered', details: { run_id: runId, run_url: `/api/v1/runs/${runId}` } }, runId);
+      prepared = true;
+      await child.result();
+    }
+    prepared = true;
+    await short.finishOperation({ operationId, status: 'succeeded' });
+    return { runId };
+  } catch (err) {
+    const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    await short.finishOperation({ operationId, status: 'failed', error: message });
+    throw ApplicationFailure.nonRetryable(`operation ${operationId} failed: ${message}`, 'OperationFailed');
+  }
+}
+
+/** Read-only discovery for dry runs and impact figures; runs beside any mutating workflow. */
+export async function estimateImpactWorkflow(input: { ingestionId: string }): Promise<SourceImpact> {
+  return long.estimateImpact(input);
+}
