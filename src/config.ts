@@ -60,6 +60,13 @@ const envSchema = z.object({
   REFRESH_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(5),
   /** How long a refresh request waits for its preparatory steps before answering. */
   REFRESH_RESPONSE_WAIT_MS: z.coerce.number().int().min(0).default(15_000),
+  /** How long the previous table version survives a swap refresh (seed 004: 60 s). */
+  REFRESH_SWAP_GRACE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600)
+    .default(60),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -112,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       largeOperationUsd: e.REFRESH_LARGE_OPERATION_USD,
       rateLimitPerHour: e.REFRESH_RATE_LIMIT_PER_HOUR,
       responseWaitMs: e.REFRESH_RESPONSE_WAIT_MS,
+      swapGraceSeconds: e.REFRESH_SWAP_GRACE_SECONDS,
     },
   };
 }

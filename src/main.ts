@@ -9,6 +9,7 @@ import { migrate } from './db/migrate.js';
 import { startEmbeddedPostgres } from './dev/postgres.js';
 import { startTemporalDevServer } from './dev/temporal.js';
 import { createLogger, type Logger } from './lib/logger.js';
+import { resumePendingDeletions } from './services/deletions.js';
 import { createStoreFactory } from './storage/index.js';
 import { connectClient, connectWorker } from './temporal/connect.js';
 import { createWorker, installRuntimeLogger } from './worker.js';
@@ -102,6 +103,13 @@ async function main() {
     log.error({ err }, 'worker stopped');
     void shutdown('worker-failure');
   });
+
+  const resumed = await resumePendingDeletions({
+    sql,
+    temporal: client,
+    taskQueue: config.temporal.taskQueue,
+  });
+  if (resumed > 0) log.info({ pending: resumed }, 'pending deletions resumed');
 
   const app = createApp({
     db,

@@ -15,9 +15,9 @@ export function makeClearProcessedFiles({ sql }: ActivityDeps) {
       const [edges] = await tx<{ oldest: string | null; newest: string | null }[]>`
         select (array_agg(file_path order by file_modified_at asc nulls last, file_path))[1] as oldest,
                (array_agg(file_path order by file_modified_at desc nulls last, file_path desc))[1] as newest
-        from autoloader.processed_files where ingestion_id = ${input.ingestionId}`;
+        from autoloader.processed_files where ingestion_id = ${input.ingestionId} and scope = 'live'`;
       const deleted =
-        await tx`delete from autoloader.processed_files where ingestion_id = ${input.ingestionId}`;
+        await tx`delete from autoloader.processed_files where ingestion_id = ${input.ingestionId} and scope = 'live'`;
       return {
         filesCleared: deleted.count,
         oldestFile: edges?.oldest ?? null,

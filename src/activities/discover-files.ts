@@ -8,6 +8,7 @@ import { loadIngestionContext } from './ingestion-context.js';
 export interface DiscoverFilesInput {
   runId: string;
   ingestionId: string;
+  scope: string;
 }
 
 export interface DiscoverFilesResult {
@@ -48,13 +49,13 @@ export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps)
             if (files.length > 0) {
               await tx`
                 insert into autoloader.processed_files as p
-                  (ingestion_id, run_id, file_path, file_size_bytes, file_modified_at, file_etag, status)
-                select ${input.ingestionId}, ${input.runId}, u.path, u.size, u.mtime, u.etag, 'DISCOVERED'
+                  (ingestion_id, scope, run_id, file_path, file_size_bytes, file_modified_at, file_etag, status)
+                select ${input.ingestionId}, ${input.scope}, ${input.runId}, u.path, u.size, u.mtime, u.etag, 'DISCOVERED'
                 from unnest(${files.map((f) => store.uri(source.bucket, f.key))}::text[],
                             ${files.map((f) => f.size)}::bigint[],
                             ${files.map((f) => f.modifiedAt?.toISOString() ?? null)}::timestamptz[],
                             ${files.map((f) => f.etag)}::text[]) as u(path, size, mtime, etag)
-                on conflict (ingestion_id, file_path) do update set
+                on conflict (ingestion_id, scope, file_path) do update set
                   run_id = excluded.run_id,
                   status = 'DISCOVERED',
                   claimed_by = null,

@@ -13,7 +13,11 @@ export interface TableStats {
 const bytesPerGb = 1024 ** 3;
 
 /** Size and row count of an ingestion's destination table (exact count below a million rows, the planner's estimate above). */
-export async function tableStats(sql: postgres.Sql | postgres.TransactionSql, schema: string, table: string): Promise<TableStats> {
+export async function tableStats(
+  sql: postgres.Sql | postgres.TransactionSql,
+  schema: string,
+  table: string,
+): Promise<TableStats> {
   const table_name = `${schema}.${table}`;
   const [rel] = await sql<{ oid: number; bytes: number; estimate: number }[]>`
     select c.oid::int as oid, pg_total_relation_size(c.oid)::float8 as bytes, c.reltuples::float8 as estimate
@@ -39,7 +43,8 @@ export function makeDropTable({ sql, stores }: ActivityDeps) {
     const { destination } = await loadIngestionContext(sql, stores, input.ingestionId);
     return sql.begin(async (tx) => {
       const stats = await tableStats(tx, destination.schema, destination.table);
-      if (stats.table_existed) await tx.unsafe(`DROP TABLE IF EXISTS ${qualified(destination.schema, destination.table)}`);
+      if (stats.table_existed)
+        await tx.unsafe(`DROP TABLE IF EXISTS ${qualified(destination.schema, destination.table)}`);
       return stats;
     });
   };

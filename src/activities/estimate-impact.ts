@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import picomatch from 'picomatch';
 import type { ActivityDeps } from './deps.js';
-import { tableStats, type TableStats } from './drop-table.js';
+import { type TableStats, tableStats } from './drop-table.js';
 import { loadIngestionContext } from './ingestion-context.js';
 
 export interface SourceImpact {
@@ -31,7 +31,8 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
     const out = { filesTotal: 0, bytesTotal: 0, filesNew: 0, bytesNew: 0 };
     for await (const page of store.list({ bucket: source.bucket, prefix: source.prefix })) {
       const files = page.filter(
-        (f) => matches(f.key.slice(source.prefix.length)) && (!since || !f.modifiedAt || f.modifiedAt >= since),
+        (f) =>
+          matches(f.key.slice(source.prefix.length)) && (!since || !f.modifiedAt || f.modifiedAt >= since),
       );
       if (files.length === 0) continue;
       const [counts] = await sql<{ n: number; bytes: number }[]>`
@@ -39,7 +40,8 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
         from unnest(${files.map((f) => store.uri(source.bucket, f.key))}::text[],
                     ${files.map((f) => f.size)}::bigint[],
                     ${files.map((f) => f.etag)}::text[]) as u(path, size, etag)
-        left join autoloader.processed_files p on p.ingestion_id = ${input.ingestionId} and p.file_path = u.path
+        left join autoloader.processed_files p
+          on p.ingestion_id = ${input.ingestionId} and p.scope = 'live' and p.file_path = u.path
         where p.id is null
            or (p.status = 'SUCCESS' and p.file_etag is distinct from u.etag)
            or (p.status = 'FAILED' and (p.retry_count < ${fileMaxRetries} or p.file_etag is distinct from u.etag))
@@ -54,7 +56,7 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
       select count(*)::int as n,
              min(coalesce(file_modified_at, discovered_at))::date::text as oldest,
              max(coalesce(file_modified_at, discovered_at))::date::text as newest
-      from autoloader.processed_files where ingestion_id = ${input.ingestionId}`;
+      from autoloader.processed_files where ingestion_id = ${input.ingestionId} and scope = 'live'`;
     return {
       ...out,
       historyFiles: history?.n ?? 0,

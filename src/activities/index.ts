@@ -7,6 +7,7 @@ import { makeFinishRun } from './finish-run.js';
 import { makeFinishOperation, makeRecordStep } from './operations.js';
 import { makeProcessFiles } from './process-files.js';
 import { makeStartRun } from './start-run.js';
+import { makeDiscardShadow, makeExecuteDeletion, makeSwapTables } from './swap.js';
 
 export type { ActivityDeps } from './deps.js';
 
@@ -21,6 +22,9 @@ export function createActivities(deps: ActivityDeps) {
     estimateImpact: makeEstimateImpact(deps),
     recordStep: makeRecordStep(deps),
     finishOperation: makeFinishOperation(deps),
+    swapTables: makeSwapTables(deps),
+    discardShadow: makeDiscardShadow(deps),
+    executeDeletion: makeExecuteDeletion(deps),
   };
 }
 

@@ -23,6 +23,8 @@ export async function loadIngestionContext(
   sql: Sql,
   stores: StoreFactory,
   ingestionId: string,
+  /** Load into this table of the destination schema instead (a swap refresh's shadow table). */
+  tableOverride?: string,
 ): Promise<IngestionContext> {
   const [row] = await sql<
     {
@@ -49,7 +51,7 @@ export async function loadIngestionContext(
     ingestionId,
     source,
     csv: csvOptionsSchema.parse(source.format_options),
-    destination: { schema: row.destinationSchema, table: row.destinationTable },
+    destination: { schema: row.destinationSchema, table: tableOverride ?? row.destinationTable },
     store: stores(connection),
   };
 }

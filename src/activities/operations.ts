@@ -7,7 +7,11 @@ import type { ActivityDeps } from './deps.js';
  * (or a replayed workflow) rewrites the same step instead of appending a duplicate.
  */
 export function makeRecordStep({ sql }: ActivityDeps) {
-  return async function recordStep(input: { operationId: string; step: OperationStep; runId?: string }): Promise<void> {
+  return async function recordStep(input: {
+    operationId: string;
+    step: OperationStep;
+    runId?: string;
+  }): Promise<void> {
     await sql`
       update autoloader.operations set
         steps = coalesce(

@@ -12,6 +12,8 @@ export interface ProcessFilesInput {
   lane: string;
   maxFiles: number;
   maxBytes: number;
+  /** Load into this table instead of the ingestion's (a swap refresh's shadow table). */
+  table?: string;
 }
 
 export interface ProcessFilesResult {
@@ -36,7 +38,7 @@ interface ClaimedFile {
  */
 export function makeProcessFiles({ sql, stores }: ActivityDeps) {
   return async function processFiles(input: ProcessFilesInput): Promise<ProcessFilesResult> {
-    const ctx = await loadIngestionContext(sql, stores, input.ingestionId);
+    const ctx = await loadIngestionContext(sql, stores, input.ingestionId, input.table);
     const files = await claimBatch(sql, input);
     const result: ProcessFilesResult = { claimed: files.length, succeeded: 0, failed: 0, records: 0 };
     // Large files take a while: heartbeat on a timer so the server sees the worker alive, and a dead

@@ -5,6 +5,8 @@ export interface StartRunInput {
   ingestionId: string;
   trigger: string;
   workflowId: string;
+  /** File-history scope of the run ('live', or a swap refresh's own). */
+  scope: string;
 }
 
 /**
@@ -22,7 +24,7 @@ export function makeStartRun({ sql }: ActivityDeps) {
       await tx`
         update autoloader.processed_files
         set status = 'DISCOVERED', claimed_by = null, updated_at = now()
-        where ingestion_id = ${input.ingestionId} and status = 'PROCESSING'`;
+        where ingestion_id = ${input.ingestionId} and scope = ${input.scope} and status = 'PROCESSING'`;
     });
   };
 }

@@ -79,7 +79,10 @@ function isUnavailableHere(err: unknown): boolean {
   )
     return true;
   // Temporal's gRPC client reports an unreachable server as UNAVAILABLE (code 14).
-  return (err as { code?: unknown } | undefined)?.code === 14 || /\b14 UNAVAILABLE\b|ECONNREFUSED/.test(String(err));
+  return (
+    (err as { code?: unknown } | undefined)?.code === 14 ||
+    /\b14 UNAVAILABLE\b|ECONNREFUSED/.test(String(err))
+  );
 }
 
 /** One place where every error becomes a response. Unknown errors are logged, never shown. */

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import type { SourceImpact } from '../activities/estimate-impact.js';
 import { ApiError, errors } from '../api/errors.js';
 import type { Principal } from '../auth/tokens.js';
@@ -8,12 +12,18 @@ import { newId } from '../lib/ids.js';
 import { operationPreparedUpdate, operationStepsQuery } from '../workflows/messages.js';
 import { estimateImpactWorkflow, refreshWorkflow } from '../workflows/refresh.js';
 import { type CostModel, computeImpact, type Impact, impactNotes, impactWarnings } from './impact.js';
-import { currentOperationId, ingestionWorkflowId, type OperationDeps, type OperationMemo } from './operations.js';
+import {
+  currentOperationId,
+  ingestionWorkflowId,
+  type OperationDeps,
+  type OperationMemo,
+} from './operations.js';
 
 export interface RefreshSettings extends CostModel {
   largeOperationUsd: number;
   rateLimitPerHour: number;
   responseWaitMs: number;
+  swapGraceSeconds: number;
 }
 
 export interface RefreshDeps extends OperationDeps {
@@ -26,6 +36,8 @@ export interface RefreshRequest {
   table: string;
   autoRun: boolean;
   dryRun: boolean;
+  strategy: 'drop' | 'swap';
+  graceSeconds?: number;
   principal: Principal;
 }
 
@@ -35,6 +47,9 @@ const plannedSteps: Record<OperationType, string[]> = {
   fresh_start: ['table_dropped', 'run_triggered'],
   drop_table: ['table_dropped'],
 };
+
+const swapSteps = ['run_triggered', 'table_swapped', 'deletion_scheduled'];
+const stepsOf = (req: RefreshRequest) => (req.strategy === 'swap' ? swapSteps : plannedSteps[req.type]);
 
 const titles: Record<OperationType, string> = {
   full_refresh: 'Full refresh',
@@ -57,9 +72,19 @@ export async function estimateSource(deps: OperationDeps, ingestionId: string): 
   });
 }
 
-function wouldPerform(type: OperationType, autoRun: boolean, src: SourceImpact, impact: Impact) {
-  const steps = plannedSteps[type].filter((s) => s !== 'run_triggered' || autoRun);
+function wouldPerform(req: RefreshRequest, src: SourceImpact, impact: Impact, graceSeconds: number) {
+  const { type, autoRun } = req;
+  const steps = stepsOf(req).filter((s) => s !== 'run_triggered' || autoRun);
   return steps.map((operation) => {
+    if (operation === 'table_swapped') {
+      return { operation, details: { table_name: src.table.table_name, readers_interrupted: false } };
+    }
+    if (operation === 'deletion_scheduled') {
+      return {
+        operation,
+        details: { previous_version_of: src.table.table_name, grace_period_seconds: graceSeconds },
+      };
+    }
     if (operation === 'table_dropped') {
       return {
         operation,
@@ -110,12 +135,19 @@ async function checkRateLimit(deps: RefreshDeps, req: RefreshRequest): Promise<v
     where subject = ${req.principal.subject} and tenant_id = ${req.principal.tenantId}
       and action = 'full_refresh' and not dry_run and created_at > now() - interval '1 hour'`;
   if ((row?.n ?? 0) >= deps.refresh.rateLimitPerHour) {
-    const retryAfter = row?.oldest ? Math.max(1, Math.ceil((row.oldest.getTime() + 3_600_000 - Date.now()) / 1000)) : 3600;
-    throw new ApiError(429, 'RATE_LIMITED', `At most ${deps.refresh.rateLimitPerHour} full refreshes per hour per user`, {
-      help: `Retry in ${retryAfter} s`,
-      retry_after_seconds: retryAfter,
-      headers: { 'Retry-After': String(retryAfter) },
-    });
+    const retryAfter = row?.oldest
+      ? Math.max(1, Math.ceil((row.oldest.getTime() + 3_600_000 - Date.now()) / 1000))
+      : 3600;
+    throw new ApiError(
+      429,
+      'RATE_LIMITED',
+      `At most ${deps.refresh.rateLimitPerHour} full refreshes per hour per user`,
+      {
+        help: `Retry in ${retryAfter} s`,
+        retry_after_seconds: retryAfter,
+        headers: { 'Retry-After': String(retryAfter) },
+      },
+    );
   }
 }
 
@@ -147,7 +179,10 @@ async function refuseIfBusy(deps: RefreshDeps, req: RefreshRequest): Promise<voi
     const desc = await deps.temporal.workflow.getHandle(ingestionWorkflowId(req.ingestionId)).describe();
     if (desc.status.name !== 'RUNNING') return;
     const memo = (desc.memo ?? {}) as Partial<OperationMemo>;
-    throw errors.runInProgress(memo.runId ?? memo.operationId, `Cannot ${titles[req.type].toLowerCase()} while an operation runs on this ingestion`);
+    throw errors.runInProgress(
+      memo.runId ?? memo.operationId,
+      `Cannot ${titles[req.type].toLowerCase()} while an operation runs on this ingestion`,
+    );
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return;
     throw err;
@@ -171,7 +206,7 @@ export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Pr
         message: 'Preview of operations (not executed)',
         ingestion_id: req.ingestionId,
         timestamp,
-        would_perform: wouldPerform(req.type, req.autoRun, src, impact),
+        would_perform: wouldPerform(req, src, impact, req.graceSeconds ?? deps.refresh.swapGraceSeconds),
         impact,
         warnings,
         notes,
@@ -190,15 +225,26 @@ export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Pr
   const runId = newId('run');
   const workflowId = ingestionWorkflowId(req.ingestionId);
   await deps.sql`
-    insert into autoloader.operations (id, ingestion_id, tenant_id, type, status, requested_by, auto_run, workflow_id, impact, warnings, notes)
-    values (${operationId}, ${req.ingestionId}, ${req.principal.tenantId}, ${req.type}, 'running', ${req.principal.subject},
+    insert into autoloader.operations (id, ingestion_id, tenant_id, type, strategy, status, requested_by, auto_run, workflow_id, impact, warnings, notes)
+    values (${operationId}, ${req.ingestionId}, ${req.principal.tenantId}, ${req.type}, ${req.strategy}, 'running', ${req.principal.subject},
             ${req.autoRun}, ${workflowId}, ${deps.sql.json(impact as never)}, ${deps.sql.json(warnings)}, ${deps.sql.json(notes)})`;
   let handle: Awaited<ReturnType<typeof deps.temporal.workflow.start<typeof refreshWorkflow>>>;
   try {
     handle = await deps.temporal.workflow.start(refreshWorkflow, {
       workflowId,
       taskQueue: deps.taskQueue,
-      args: [{ operationId, ingestionId: req.ingestionId, type: req.type, autoRun: req.autoRun, runId, run: deps.runDefaults }],
+      args: [
+        {
+          operationId,
+          ingestionId: req.ingestionId,
+          type: req.type,
+          autoRun: req.autoRun,
+          runId,
+          run: deps.runDefaults,
+          strategy: req.strategy,
+          graceSeconds: req.graceSeconds ?? deps.refresh.swapGraceSeconds,
+        },
+      ],
       memo: {
         operation: req.type,
         operationId,
@@ -209,7 +255,10 @@ export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Pr
   } catch (err) {
     await deps.sql`delete from autoloader.operations where id = ${operationId}`;
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw errors.runInProgress(await currentOperationId(deps.temporal, req.ingestionId), `Cannot ${titles[req.type].toLowerCase()} while an operation runs on this ingestion`);
+      throw errors.runInProgress(
+        await currentOperationId(deps.temporal, req.ingestionId),
+        `Cannot ${titles[req.type].toLowerCase()} while an operation runs on this ingestion`,
+      );
     }
     throw err;
   }
@@ -218,7 +267,9 @@ export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Pr
   // With a run, answer once it has started (the workflow holds the ingestion until the run ends);
   // without one, answer when the whole operation has finished, so the next request finds it idle.
   const launchesRun = req.type !== 'drop_table' && req.autoRun;
-  const done: Promise<{ kind: 'prepared'; steps: OperationStep[]; runId: string | null } | { kind: 'ended' }> = launchesRun
+  const done: Promise<
+    { kind: 'prepared'; steps: OperationStep[]; runId: string | null } | { kind: 'ended' }
+  > = launchesRun
     ? handle.executeUpdate(operationPreparedUpdate).then(
         (p) => ({ kind: 'prepared' as const, ...p }),
         (err: unknown) => {
@@ -227,15 +278,26 @@ export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Pr
         },
       )
     : handle.result().then(
-        async () => ({ kind: 'prepared' as const, steps: await recordedSteps(deps, operationId), runId: null }),
+        async () => ({
+          kind: 'prepared' as const,
+          steps: await recordedSteps(deps, operationId),
+          runId: null,
+        }),
         () => ({ kind: 'ended' as const }),
       );
   const prepared = await Promise.race([
     done,
-    new Promise<{ kind: 'waiting' }>((resolve) => setTimeout(() => resolve({ kind: 'waiting' }), deps.refresh.responseWaitMs).unref()),
+    new Promise<{ kind: 'waiting' }>((resolve) =>
+      setTimeout(() => resolve({ kind: 'waiting' }), deps.refresh.responseWaitMs).unref(),
+    ),
   ]);
 
-  const base = { ingestion_id: req.ingestionId, operation_id: operationId, operation_url: `/api/v1/operations/${operationId}`, timestamp };
+  const base = {
+    ingestion_id: req.ingestionId,
+    operation_id: operationId,
+    operation_url: `/api/v1/operations/${operationId}`,
+    timestamp,
+  };
   if (prepared.kind === 'prepared') {
     const runTriggered = prepared.runId !== null;
     return {
@@ -271,7 +333,7 @@ async function partialFailure(
   const [state, desc] = await Promise.all([handle.query(operationStepsQuery), handle.describe()]);
   const failure = desc.raw.pendingActivities?.find((a) => a.lastFailure)?.lastFailure?.message ?? null;
   const done = new Set(state.steps.map((s) => s.operation));
-  const pendingName = plannedSteps[req.type].find((s) => !done.has(s));
+  const pendingName = stepsOf(req).find((s) => !done.has(s));
   const operations: OperationStep[] = [...state.steps];
   if (pendingName) {
     operations.push({
@@ -306,6 +368,8 @@ async function partialFailure(
 }
 
 async function recordedSteps(deps: OperationDeps, operationId: string): Promise<OperationStep[]> {
-  const [op] = await deps.sql<{ steps: OperationStep[] }[]>`select steps from autoloader.operations where id = ${operationId}`;
+  const [op] = await deps.sql<
+    { steps: OperationStep[] }[]
+  >`select steps from autoloader.operations where id = ${operationId}`;
   return op?.steps ?? [];
 }

@@ -1,3 +1,4 @@
 export { clearProcessedFilesWorkflow } from './clear-processed-files.js';
 export { ingestionRunWorkflow } from './ingestion-run.js';
+export { pendingDeletionWorkflow } from './pending-deletion.js';
 export { estimateImpactWorkflow, refreshWorkflow } from './refresh.js';

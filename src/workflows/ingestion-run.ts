@@ -21,6 +21,8 @@ export interface IngestionRunInput {
   parallelism: number;
   batchMaxFiles: number;
   batchMaxBytes: number;
+  /** A swap refresh loads into a shadow table with its own file history; default: the live ones. */
+  target?: { scope: string; table: string };
   /** Set when the workflow continued as new: start and discovery are already done. */
   resumed?: { filesQueued: number; filesDone: number; filesFailed: number };
 }
@@ -35,6 +37,7 @@ const long = proxyActivities<Activities>(longActivity);
  */
 export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<RunSummary> {
   const { runId, ingestionId } = input;
+  const scope = input.target?.scope ?? 'live';
   const progress: RunProgress = {
     runId,
     phase: input.resumed ? 'loading' : 'starting',
@@ -51,9 +54,10 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
         ingestionId,
         trigger: input.trigger,
         workflowId: workflowInfo().workflowId,
+        scope,
       });
       progress.phase = 'discovering';
-      const discovered = await long.discoverFiles({ runId, ingestionId });
+      const discovered = await long.discoverFiles({ runId, ingestionId, scope });
       progress.filesQueued = discovered.filesQueued;
     }
 
@@ -72,6 +76,7 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
           lane: name,
           maxFiles: input.batchMaxFiles,
           maxBytes: input.batchMaxBytes,
+          table: input.target?.table,
         });
         if (r.claimed === 0) return;
         progress.filesDone += r.succeeded;

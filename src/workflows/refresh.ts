@@ -6,12 +6,13 @@ import {
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import type { SourceImpact } from '../activities/estimate-impact.js';
+import type { Activities } from '../activities/index.js';
 import type { OperationStep, OperationType } from '../db/schema/index.js';
 import { ingestionRunWorkflow } from './ingestion-run.js';
 import { type OperationPrepared, operationPreparedUpdate, operationStepsQuery } from './messages.js';
 import { longActivity, shortActivity } from './options.js';
+import { pendingDeletionWorkflow, pendingDeletionWorkflowId } from './pending-deletion.js';
 
 const short = proxyActivities<Activities>(shortActivity);
 const long = proxyActivities<Activities>(longActivity);
@@ -24,6 +25,9 @@ export interface RefreshInput {
   /** Chosen by the API so the response and the 409s of other requests can name it up front. */
   runId: string;
   run: { parallelism: number; batchMaxFiles: number; batchMaxBytes: number };
+  /** 'drop' is seed 001's literal behaviour; 'swap' (full refresh) keeps the live table until the new one is complete. */
+  strategy: 'drop' | 'swap';
+  graceSeconds: number;
 }
 
 /**
@@ -51,6 +55,15 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
   };
 
   try {
+    if (input.strategy === 'swap') {
+      await swapRefresh(input, record, () => {
+        runId = input.runId;
+        prepared = true;
+      });
+      await short.finishOperation({ operationId, status: 'succeeded' });
+      return { runId };
+    }
+
     const dropped = await short.dropTable({ ingestionId });
     await record({ operation: 'table_dropped', details: { ...dropped } });
 
@@ -58,7 +71,11 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
       const cleared = await short.clearProcessedFiles({ ingestionId });
       await record({
         operation: 'processed_files_cleared',
-        details: { files_cleared: cleared.filesCleared, oldest_file: cleared.oldestFile, newest_file: cleared.newestFile },
+        details: {
+          files_cleared: cleared.filesCleared,
+          oldest_file: cleared.oldestFile,
+          newest_file: cleared.newestFile,
+        },
       });
     }
 
@@ -68,7 +85,10 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
         workflowId: `${workflowInfo().workflowId}/run/${runId}`,
         args: [{ runId, ingestionId, trigger: input.type, ...input.run }],
       });
-      await record({ operation: 'run_triggered', details: { run_id: runId, run_url: `/api/v1/runs/${runId}` } }, runId);
+      await record(
+        { operation: 'run_triggered', details: { run_id: runId, run_url: `/api/v1/runs/${runId}` } },
+        runId,
+      );
       prepared = true;
       await child.result();
     }
@@ -76,9 +96,84 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
     await short.finishOperation({ operationId, status: 'succeeded' });
     return { runId };
   } catch (err) {
-    const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    const message =
+      err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
     await short.finishOperation({ operationId, status: 'failed', error: message });
     throw ApplicationFailure.nonRetryable(`operation ${operationId} failed: ${message}`, 'OperationFailed');
+  }
+}
+
+type Record = (step: Omit<OperationStep, 'timestamp' | 'status'>, runId?: string) => Promise<void>;
+
+/**
+ * Zero-downtime full refresh: every file is loaded into a shadow table under its own file history
+ * while readers keep using the live table; one transaction swaps them; the old version is deleted
+ * by a durable timer after the grace period. A failed shadow run is discarded and the live table
+ * never changes.
+ */
+async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: () => void): Promise<void> {
+  const { ingestionId, runId } = input;
+  const scope = `swap:${input.operationId}`;
+  const shadowTable = `_al_${input.operationId}`.slice(0, 63);
+  const child = await startChild(ingestionRunWorkflow, {
+    workflowId: `${workflowInfo().workflowId}/run/${runId}`,
+    args: [
+      { runId, ingestionId, trigger: 'full_refresh', ...input.run, target: { scope, table: shadowTable } },
+    ],
+  });
+  await record(
+    {
+      operation: 'run_triggered',
+      details: { run_id: runId, run_url: `/api/v1/runs/${runId}`, shadow_table: shadowTable },
+    },
+    runId,
+  );
+  onRunStarted();
+  let summary: Awaited<ReturnType<typeof child.result>>;
+  try {
+    summary = await child.result();
+  } catch (err) {
+    await short.discardShadow({ ingestionId, shadowTable, scope });
+    throw err;
+  }
+  // Only a complete new version replaces the live one: with files failing, readers keep the old.
+  if (summary.status !== 'SUCCESS') {
+    await short.discardShadow({ ingestionId, shadowTable, scope });
+    throw ApplicationFailure.nonRetryable(
+      `shadow run ${runId} ended ${summary.status} (${summary.filesFailed} files failed); live table kept`,
+      'ShadowRunIncomplete',
+    );
+  }
+  const swapped = await short.swapTables({
+    operationId: input.operationId,
+    ingestionId,
+    shadowTable,
+    scope,
+    graceSeconds: input.graceSeconds,
+  });
+  await record({
+    operation: 'table_swapped',
+    details: {
+      table_name: swapped.liveTable,
+      previous_version: swapped.oldTable,
+      rows_loaded: summary.recordsWritten,
+    },
+  });
+  if (swapped.deletion) {
+    await startChild(pendingDeletionWorkflow, {
+      workflowId: pendingDeletionWorkflowId(swapped.deletion.id),
+      args: [{ deletionId: swapped.deletion.id, dueAt: swapped.deletion.dueAt }],
+      // The deletion outlives this operation: the ingestion is free again as soon as the swap is done.
+      parentClosePolicy: 'ABANDON',
+    });
+    await record({
+      operation: 'deletion_scheduled',
+      details: {
+        table_name: swapped.oldTable,
+        deletion_id: swapped.deletion.id,
+        due_at: swapped.deletion.dueAt,
+      },
+    });
   }
 }
 

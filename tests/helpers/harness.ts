@@ -47,15 +47,24 @@ export async function startHarness(opts: HarnessOptions = {}) {
     batchMaxFiles: opts.batchMaxFiles ?? 50,
     batchMaxBytes: opts.batchMaxBytes ?? 64 * 1024 * 1024,
   };
-  const worker: Worker = await createWorker({
-    connection: workerConnection,
-    namespace: config.temporal.namespace,
-    taskQueue,
-    activityDeps: { sql, stores: createStoreFactory({ localSourceRoots }), fileMaxRetries: 3 },
-    maxConcurrentActivities: 8,
-    workflowBundle: { codePath: inject('workflowBundlePath') },
-  });
-  const workerRun = worker.run();
+  const startWorker = async () => {
+    const w: Worker = await createWorker({
+      connection: workerConnection,
+      namespace: config.temporal.namespace,
+      taskQueue,
+      activityDeps: { sql, stores: createStoreFactory({ localSourceRoots }), fileMaxRetries: 3 },
+      maxConcurrentActivities: 8,
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+    });
+    return { worker: w, running: w.run() };
+  };
+  let current = await startWorker();
+  /** Stops the worker (as a deploy or crash would) and starts a fresh one on the same task queue. */
+  async function restartWorker(): Promise<void> {
+    current.worker.shutdown();
+    await current.running;
+    current = await startWorker();
+  }
 
   /** The real app; tests that need other settings (or an unreachable Temporal) build their own. */
   const makeApp = (overrides: { refresh?: Partial<RefreshSettings>; temporal?: Client } = {}): App =>
@@ -148,6 +157,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
   }
 
   return {
+    databaseUrl,
     app,
     makeApp,
     api,
@@ -163,9 +173,10 @@ export async function startHarness(opts: HarnessOptions = {}) {
     createS3Connection,
     runAndWait,
     waitForIngestionIdle,
+    restartWorker,
     async close() {
-      worker.shutdown();
-      await workerRun;
+      current.worker.shutdown();
+      await current.running;
       await workerConnection.close();
       await client.connection.close();
       await closeDb();

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/auth/tokens.js';
-import { type Harness, type RunBody, jsonLines, startHarness } from '../helpers/harness.js';
+import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
 
 /** Seed 000's three E2E workflows, and seed 001's error codes, through the API. */
 let h: Harness;
@@ -17,7 +17,12 @@ interface RefreshBody {
   run_id: string | null;
   operation_id: string;
   operations: { operation: string; status: string; details: Record<string, unknown> }[];
-  impact: { files_to_process: number; files_skipped: number; estimated_data_size_bytes: number; estimated_cost_usd: number };
+  impact: {
+    files_to_process: number;
+    files_skipped: number;
+    estimated_data_size_bytes: number;
+    estimated_cost_usd: number;
+  };
   warnings: string[];
   notes: string[];
   would_perform?: { operation: string; details: Record<string, unknown> }[];
@@ -28,7 +33,8 @@ interface RefreshBody {
 
 async function ingestionWithFiles(files: number) {
   const bucket = await h.createBucket();
-  for (let i = 0; i < files; i++) await h.putObject(bucket, `data-00${i + 1}.jsonl`, jsonLines(i * 1000, 1000));
+  for (let i = 0; i < files; i++)
+    await h.putObject(bucket, `data-00${i + 1}.jsonl`, jsonLines(i * 1000, 1000));
   const table = `r_${Math.random().toString(36).slice(2, 10)}`;
   const res = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
     name: table,
@@ -68,20 +74,36 @@ describe('full refresh (seed 000 E2E 1)', () => {
     expect(await count()).toEqual({ n: 3000, d: 3000, lo: 0 });
     const run = await h.api<RunBody>('GET', `/api/v1/runs/${res.body.run_id}`);
     expect(run.body).toMatchObject({ status: 'SUCCESS', files_processed: 3, records_written: 3000 });
-    const files = await h.api<{ items: { run_id: string; status: string }[] }>('GET', `/api/v1/ingestions/${id}/processed-files`);
+    const files = await h.api<{ items: { run_id: string; status: string }[] }>(
+      'GET',
+      `/api/v1/ingestions/${id}/processed-files`,
+    );
     expect(files.body.items).toHaveLength(3);
     expect(files.body.items.every((f) => f.run_id === res.body.run_id && f.status === 'SUCCESS')).toBe(true);
 
-    const op = await h.api<{ status: string; operations: unknown[]; run_id: string }>('GET', res.body.operation_id ? `/api/v1/operations/${res.body.operation_id}` : '');
+    const op = await h.api<{ status: string; operations: unknown[]; run_id: string }>(
+      'GET',
+      res.body.operation_id ? `/api/v1/operations/${res.body.operation_id}` : '',
+    );
     expect(op.body).toMatchObject({ status: 'succeeded', run_id: res.body.run_id });
     expect(op.body.operations).toHaveLength(3);
-    const audit = await h.api<{ items: { action: string; result: string; operation_id: string }[] }>('GET', `/api/v1/audit-events?ingestion_id=${id}`);
-    expect(audit.body.items[0]).toMatchObject({ action: 'full_refresh', result: 'succeeded', operation_id: res.body.operation_id });
+    const audit = await h.api<{ items: { action: string; result: string; operation_id: string }[] }>(
+      'GET',
+      `/api/v1/audit-events?ingestion_id=${id}`,
+    );
+    expect(audit.body.items[0]).toMatchObject({
+      action: 'full_refresh',
+      result: 'succeeded',
+      operation_id: res.body.operation_id,
+    });
   });
 
   it('answers to the seed 000 alias /refresh/full as well', async () => {
     const { id } = await ingestionWithFiles(1);
-    const res = await h.api<RefreshBody>('POST', `/api/v1/ingestions/${id}/refresh/full`, { confirm: true, auto_run: false });
+    const res = await h.api<RefreshBody>('POST', `/api/v1/ingestions/${id}/refresh/full`, {
+      confirm: true,
+      auto_run: false,
+    });
     expect(res.status).toBe(202);
     expect(res.body.run_id).toBeNull();
     expect(res.body.operations.map((o) => o.operation)).toEqual(['table_dropped', 'processed_files_cleared']);
@@ -101,7 +123,10 @@ describe('fresh start (seed 000 E2E 2)', () => {
     expect(await count()).toEqual({ n: 2000, d: 2000, lo: 3000 });
     const run = await h.api<RunBody>('GET', `/api/v1/runs/${res.body.run_id}`);
     expect(run.body).toMatchObject({ files_processed: 2, records_written: 2000 });
-    const files = await h.api<{ items: unknown[] }>('GET', `/api/v1/ingestions/${id}/processed-files?status=SUCCESS`);
+    const files = await h.api<{ items: unknown[] }>(
+      'GET',
+      `/api/v1/ingestions/${id}/processed-files?status=SUCCESS`,
+    );
     expect(files.body.items).toHaveLength(5);
   });
 });
@@ -109,12 +134,19 @@ describe('fresh start (seed 000 E2E 2)', () => {
 describe('dry run (seed 000 E2E 3)', () => {
   it('changes nothing, estimates from the real files, starts no run', async () => {
     const { id, count } = await ingestionWithFiles(3);
-    const res = await h.api<RefreshBody>('POST', `/api/v1/ingestions/${id}/full-refresh`, { confirm: true, dry_run: true });
+    const res = await h.api<RefreshBody>('POST', `/api/v1/ingestions/${id}/full-refresh`, {
+      confirm: true,
+      dry_run: true,
+    });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('dry_run');
     const bytes = [0, 1, 2].reduce((s, i) => s + Buffer.byteLength(jsonLines(i * 1000, 1000)), 0);
     expect(res.body.impact).toMatchObject({ files_to_process: 3, estimated_data_size_bytes: bytes });
-    expect(res.body.would_perform!.map((o) => o.operation)).toEqual(['table_dropped', 'processed_files_cleared', 'run_triggered']);
+    expect(res.body.would_perform!.map((o) => o.operation)).toEqual([
+      'table_dropped',
+      'processed_files_cleared',
+      'run_triggered',
+    ]);
     expect(res.body.would_perform![0]!.details).toMatchObject({ current_row_count: 3000 });
     expect(res.body.warnings.some((w) => w.includes('will be deleted'))).toBe(true);
 
@@ -131,14 +163,21 @@ describe('drop table', () => {
     const { id, table } = await ingestionWithFiles(1);
     const first = await h.api<RefreshBody>('DELETE', `/api/v1/ingestions/${id}/table?confirm=true`);
     expect(first.status).toBe(200);
-    expect(first.body.details).toMatchObject({ table_name: `raw.${table}`, table_existed: true, row_count: 1000 });
+    expect(first.body.details).toMatchObject({
+      table_name: `raw.${table}`,
+      table_existed: true,
+      row_count: 1000,
+    });
     const [exists] = await h.sql`select to_regclass(${`raw.${table}`}) as t`;
     expect(exists!.t).toBeNull();
     const again = await h.api<RefreshBody>('DELETE', `/api/v1/ingestions/${id}/table`, { confirm: true });
     expect(again.status).toBe(200);
     expect(again.body.details).toMatchObject({ table_existed: false });
     // History untouched: the next run does not reload the file.
-    const files = await h.api<{ items: unknown[] }>('GET', `/api/v1/ingestions/${id}/processed-files?status=SUCCESS`);
+    const files = await h.api<{ items: unknown[] }>(
+      'GET',
+      `/api/v1/ingestions/${id}/processed-files?status=SUCCESS`,
+    );
     expect(files.body.items).toHaveLength(1);
   });
 });
@@ -159,7 +198,12 @@ describe('error codes', () => {
 
   it('403 INSUFFICIENT_PERMISSIONS for a token without ingestion:refresh', async () => {
     const { id } = await ingestionWithFiles(1);
-    const { token } = await createToken(h.db, { tenantId: h.tenantId, name: 'ro', subject: 'viewer', permissions: ['ingestion:read'] });
+    const { token } = await createToken(h.db, {
+      tenantId: h.tenantId,
+      name: 'ro',
+      subject: 'viewer',
+      permissions: ['ingestion:read'],
+    });
     const res = await h.app.request(`/api/v1/ingestions/${id}/fresh-start`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -207,7 +251,9 @@ describe('error codes', () => {
     const run = await h.api<{ id: string }>('POST', `/api/v1/ingestions/${id}/run`);
     expect(run.status).toBe(202);
 
-    const refused = await h.api<RefreshBody>('POST', `/api/v1/ingestions/${id}/full-refresh`, { confirm: true });
+    const refused = await h.api<RefreshBody>('POST', `/api/v1/ingestions/${id}/full-refresh`, {
+      confirm: true,
+    });
     expect(refused.status).toBe(409);
     expect(refused.body).toMatchObject({ error_code: 'RUN_IN_PROGRESS', current_run_id: run.body.id });
     expect(refused.headers.get('x-current-run-id')).toBe(run.body.id);
@@ -260,7 +306,9 @@ describe('error codes', () => {
 
   it('503 SERVICE_UNAVAILABLE when Temporal cannot be reached', async () => {
     const { id } = await ingestionWithFiles(1);
-    const dead = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' }) });
+    const dead = new Client({
+      connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' }),
+    });
     const res = await h.makeApp({ temporal: dead }).request(`/api/v1/ingestions/${id}/full-refresh`, {
       method: 'POST',
       headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' },

@@ -8,8 +8,8 @@ import { clearProcessedFiles, currentOperationId, startIngestionRun } from '../.
 import { type ApiDeps, newRouter } from '../app.js';
 import { ApiError, errors } from '../errors.js';
 import { commonErrors, conflict, IdParam, jsonBody, jsonResponse, notFound, PageQuery } from '../openapi.js';
-import { loadRun, Run } from './runs.js';
 import { findIngestion as findIngestionFor, type IngestionRow } from '../shared/ingestion-access.js';
+import { loadRun, Run } from './runs.js';
 
 const CreateIngestion = z
   .object({
@@ -323,7 +323,7 @@ export function ingestionsRouter(deps: ApiDeps) {
                records_ingested::float8 as records_ingested, bytes_read::float8 as bytes_read,
                processing_duration_ms::float8 as processing_duration_ms, error_message, error_type, retry_count
         from autoloader.processed_files
-        where ingestion_id = ${row.id} and id > ${after} ${status ? sql`and status = ${status}` : sql``}
+        where ingestion_id = ${row.id} and scope = 'live' and id > ${after} ${status ? sql`and status = ${status}` : sql``}
         order by id limit ${limit + 1}`;
       const page = rows.slice(0, limit).map((r) => ({
         ...r,

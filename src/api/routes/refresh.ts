@@ -12,12 +12,27 @@ const RefreshBody = z
     confirm: z.boolean().optional().describe('Must be true: these operations are destructive'),
     auto_run: z.boolean().default(true).describe('Start a run after the table is dropped'),
     dry_run: z.boolean().default(false).describe('Preview what would happen; change nothing'),
+    strategy: z
+      .enum(['drop', 'swap'])
+      .default('drop')
+      .describe(
+        'full refresh only: "swap" builds the new table aside and swaps it in atomically (no downtime)',
+      ),
+    grace_period_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .optional()
+      .describe('swap: how long the previous version survives (default REFRESH_SWAP_GRACE_SECONDS)'),
   })
   .openapi('RefreshRequest');
 
 const RefreshResponse = z
   .record(z.string(), z.unknown())
-  .describe('seed 001 response: status, message, ingestion_id, run_id, timestamp, operations, impact, warnings, notes')
+  .describe(
+    'seed 001 response: status, message, ingestion_id, run_id, timestamp, operations, impact, warnings, notes',
+  )
   .openapi('RefreshResponse');
 
 const refreshErrors = {
@@ -54,18 +69,35 @@ export function refreshRouter(deps: ApiDeps) {
   async function handle(c: Context<AppEnv>, type: OperationType, body: z.infer<typeof RefreshBody>) {
     const principal = c.get('principal');
     if (!principal.permissions.includes('ingestion:refresh')) {
-      throw new ApiError(403, 'INSUFFICIENT_PERMISSIONS', 'This token lacks the ingestion:refresh permission', {
-        help: 'Ask an administrator for a token with ingestion:refresh',
-      });
+      throw new ApiError(
+        403,
+        'INSUFFICIENT_PERMISSIONS',
+        'This token lacks the ingestion:refresh permission',
+        {
+          help: 'Ask an administrator for a token with ingestion:refresh',
+        },
+      );
     }
     const ingestion = await findIngestion(deps.db, principal.tenantId, c.req.param('id') ?? '');
     if (body.confirm !== true) throw errors.confirmationRequired();
+    if (body.strategy === 'swap' && (type !== 'full_refresh' || !body.auto_run)) {
+      throw new ApiError(
+        400,
+        'VALIDATION_ERROR',
+        'Invalid body: strategy: "swap" applies to a full refresh with auto_run',
+        {
+          field: 'strategy',
+        },
+      );
+    }
     return requestRefresh(deps, {
       type,
       ingestionId: ingestion.id,
       table: `${ingestion.destinationSchema}.${ingestion.destinationTable}`,
       autoRun: body.auto_run,
       dryRun: body.dry_run,
+      strategy: body.strategy,
+      graceSeconds: body.grace_period_seconds,
       principal,
     });
   }
@@ -82,7 +114,10 @@ export function refreshRouter(deps: ApiDeps) {
         request: { params: IdParam, body: optionalBody },
         responses: {
           200: jsonResponse(RefreshResponse, 'Dry run: would_perform, impact, warnings, next_steps'),
-          202: jsonResponse(RefreshResponse, 'Accepted: operations done so far, run_id, impact, warnings, notes'),
+          202: jsonResponse(
+            RefreshResponse,
+            'Accepted: operations done so far, run_id, impact, warnings, notes',
+          ),
           ...refreshErrors,
         },
       }),
@@ -93,8 +128,16 @@ export function refreshRouter(deps: ApiDeps) {
     });
   };
 
-  refreshRoute('/ingestions/{id}/full-refresh', 'Full refresh: drop the table, clear the file history, reload every file', 'full_refresh');
-  refreshRoute('/ingestions/{id}/fresh-start', 'Fresh start: drop the table, keep the history, load only new files', 'fresh_start');
+  refreshRoute(
+    '/ingestions/{id}/full-refresh',
+    'Full refresh: drop the table, clear the file history, reload every file',
+    'full_refresh',
+  );
+  refreshRoute(
+    '/ingestions/{id}/fresh-start',
+    'Fresh start: drop the table, keep the history, load only new files',
+    'fresh_start',
+  );
   refreshRoute('/ingestions/{id}/refresh/full', 'Alias of full-refresh (seed 000 name)', 'full_refresh');
   refreshRoute('/ingestions/{id}/refresh/new-only', 'Alias of fresh-start (seed 000 name)', 'fresh_start');
 
@@ -103,8 +146,15 @@ export function refreshRouter(deps: ApiDeps) {
       method: 'delete',
       path: '/ingestions/{id}/table',
       summary: 'Drop the destination table only (idempotent); confirm in the body or as ?confirm=true',
-      request: { params: IdParam, body: optionalBody, query: z.object({ confirm: z.enum(['true', 'false']).optional() }) },
-      responses: { 200: jsonResponse(RefreshResponse, 'Dropped, or did not exist (table_existed: false)'), ...refreshErrors },
+      request: {
+        params: IdParam,
+        body: optionalBody,
+        query: z.object({ confirm: z.enum(['true', 'false']).optional() }),
+      },
+      responses: {
+        200: jsonResponse(RefreshResponse, 'Dropped, or did not exist (table_existed: false)'),
+        ...refreshErrors,
+      },
     }),
   );
   router.delete('/ingestions/:id/table', async (c) => {
@@ -146,10 +196,41 @@ export function refreshRouter(deps: ApiDeps) {
   router.openapi(
     createRoute({
       method: 'get',
+      path: '/pending-deletions',
+      summary:
+        'Old table versions waiting out their grace period (and, with include_done=true, those deleted)',
+      request: { query: z.object({ include_done: z.enum(['true', 'false']).optional() }) },
+      responses: {
+        200: jsonResponse(z.object({ items: z.array(z.record(z.string(), z.unknown())) }), 'Deletions'),
+        ...commonErrors,
+      },
+    }),
+    async (c) => {
+      const all = c.req.valid('query').include_done === 'true';
+      const items = await deps.sql<Record<string, unknown>[]>`
+        select id, ingestion_id, operation_id, schema_name || '.' || table_name as table_name, due_at, executed_at, created_at
+        from autoloader.pending_deletions
+        where tenant_id = ${c.get('principal').tenantId} ${all ? deps.sql`` : deps.sql`and executed_at is null`}
+        order by due_at`;
+      return c.json({ items }, 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
       path: '/audit-events',
       summary: 'Destructive operations of this tenant: who, what, when, impact, result (newest first)',
-      request: { query: z.object({ ingestion_id: z.string().optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) }) },
-      responses: { 200: jsonResponse(z.object({ items: z.array(z.record(z.string(), z.unknown())) }), 'Events'), ...commonErrors },
+      request: {
+        query: z.object({
+          ingestion_id: z.string().optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+      },
+      responses: {
+        200: jsonResponse(z.object({ items: z.array(z.record(z.string(), z.unknown())) }), 'Events'),
+        ...commonErrors,
+      },
     }),
     async (c) => {
       const { ingestion_id, limit } = c.req.valid('query');

@@ -130,6 +130,11 @@ export const processedFiles = autoloader.table(
       .notNull()
       .references(() => ingestions.id, { onDelete: 'cascade' }),
     runId: text(),
+    /**
+     * 'live' for the ingestion's history. A swap refresh loads into a shadow table under its own
+     * scope, and the swap transaction makes that scope the live one.
+     */
+    scope: text().notNull().default('live'),
     filePath: text().notNull(),
     fileSizeBytes: bigint({ mode: 'number' }).notNull(),
     fileModifiedAt: timestamp({ withTimezone: true }),
@@ -150,7 +155,7 @@ export const processedFiles = autoloader.table(
     updatedAt: createdAt(),
   },
   (t) => [
-    uniqueIndex('processed_files_ingestion_path_idx').on(t.ingestionId, t.filePath),
+    uniqueIndex('processed_files_ingestion_scope_path_idx').on(t.ingestionId, t.scope, t.filePath),
     index('idx_processed_files_ingestion_status').on(t.ingestionId, t.status),
     index('idx_processed_files_run').on(t.runId),
     index('idx_processed_files_status_date').on(t.status, t.processedAt),
@@ -181,6 +186,9 @@ export const operations = autoloader.table(
       .references(() => ingestions.id, { onDelete: 'cascade' }),
     tenantId: text().notNull(),
     type: text({ enum: operationTypes }).notNull(),
+    strategy: text({ enum: ['drop', 'swap'] })
+      .notNull()
+      .default('drop'),
     status: text({ enum: operationStatuses }).notNull(),
     requestedBy: text().notNull(),
     autoRun: boolean().notNull(),
@@ -216,4 +224,24 @@ export const auditEvents = autoloader.table(
     index('audit_events_tenant_created_idx').on(t.tenantId, t.createdAt),
     index('audit_events_subject_action_idx').on(t.subject, t.action, t.createdAt),
   ],
+);
+
+/**
+ * Something to delete after a grace period (seed 004): the previous table version after a swap.
+ * A durable Temporal timer carries each one out; rows already due are also swept at start-up.
+ */
+export const pendingDeletions = autoloader.table(
+  'pending_deletions',
+  {
+    id: text().primaryKey(),
+    ingestionId: text(),
+    operationId: text(),
+    tenantId: text().notNull(),
+    schemaName: text().notNull(),
+    tableName: text().notNull(),
+    dueAt: timestamp({ withTimezone: true }).notNull(),
+    executedAt: timestamp({ withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('pending_deletions_due_idx').on(t.dueAt)],
 );

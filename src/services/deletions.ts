@@ -1,0 +1,33 @@
+import type { Client } from '@temporalio/client';
+import type { Sql } from '../db/client.js';
+import { pendingDeletionWorkflow, pendingDeletionWorkflowId } from '../workflows/pending-deletion.js';
+
+/**
+ * Start-up sweep: every pending deletion not yet carried out gets its timer workflow (again). With
+ * Temporal's history intact this finds the existing workflow and changes nothing; if that history was
+ * lost (a wiped dev server), deletions already due are carried out now instead of never.
+ */
+export async function resumePendingDeletions(deps: {
+  sql: Sql;
+  temporal: Client;
+  taskQueue: string;
+}): Promise<number> {
+  const rows = await deps.sql<{ id: string; dueAt: Date }[]>`
+    select id, due_at as "dueAt" from autoloader.pending_deletions where executed_at is null order by due_at`;
+  for (const row of rows) {
+    await deps.temporal.workflow
+      .start(pendingDeletionWorkflow, {
+        workflowId: pendingDeletionWorkflowId(row.id),
+        taskQueue: deps.taskQueue,
+        args: [{ deletionId: row.id, dueAt: row.dueAt.toISOString() }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        // A deletion that already completed keeps its closed workflow; do not run it twice.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      })
+      .catch((err: unknown) => {
+        if (err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError') return;
+        throw err;
+      });
+  }
+  return rows.length;
+}

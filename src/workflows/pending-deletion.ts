@@ -1,0 +1,18 @@
+import { proxyActivities, sleep } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { shortActivity } from './options.js';
+
+const { executeDeletion } = proxyActivities<Activities>(shortActivity);
+
+export const pendingDeletionWorkflowId = (deletionId: string) => `deletion/${deletionId}`;
+
+/**
+ * Waits out the grace period on a durable timer, then drops the old table version. The timer lives
+ * in Temporal's history, so worker or server restarts during the grace period do not lose it; a
+ * deletion already due when the worker comes back runs at once.
+ */
+export async function pendingDeletionWorkflow(input: { deletionId: string; dueAt: string }): Promise<void> {
+  const wait = new Date(input.dueAt).getTime() - Date.now();
+  if (wait > 0) await sleep(wait);
+  await executeDeletion({ deletionId: input.deletionId });
+}

@@ -1,0 +1,140 @@
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pendingDeletionWorkflowId } from '../../src/workflows/pending-deletion.js';
+import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+interface SwapResponse {
+  status: string;
+  run_id: string;
+  operation_id: string;
+  operations: { operation: string; status: string; details: Record<string, unknown> }[];
+}
+
+describe('full refresh with strategy "swap" (seed 004)', () => {
+  it('keeps readers on a complete table throughout, then deletes the old version after the grace period, across a worker restart', async () => {
+    const bucket = await h.createBucket();
+    for (let i = 0; i < 4; i++) await h.putObject(bucket, `d${i}.jsonl`, jsonLines(i * 1000, 1000));
+    const table = `swap_${bucket.replaceAll('-', '_')}`;
+    const created = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
+      name: table,
+      connection_id: await h.createS3Connection(),
+      source: { bucket, format: 'jsonl' },
+      destination: `raw.${table}`,
+    });
+    const id = created.body.id;
+    expect((await h.runAndWait(id)).records_written).toBe(4000);
+    // The new version will differ from the old one, so a reader can tell which it saw.
+    await h.putObject(bucket, 'd4.jsonl', jsonLines(4000, 1000));
+
+    // A reader on its own connection, querying in a loop for the whole refresh.
+    const reader = postgres(h.databaseUrl, { max: 1, onnotice: () => undefined });
+    const seen: number[] = [];
+    const failures: string[] = [];
+    let reading = true;
+    const loop = (async () => {
+      while (reading) {
+        try {
+          const [r] = await reader.unsafe<{ n: number }[]>(`select count(*)::int as n from raw.${table}`);
+          seen.push(r!.n);
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    })();
+
+    const res = await h.api<SwapResponse>('POST', `/api/v1/ingestions/${id}/full-refresh`, {
+      confirm: true,
+      strategy: 'swap',
+      grace_period_seconds: 3,
+    });
+    expect(res.status).toBe(202);
+    expect(res.body.operations.map((o) => o.operation)).toEqual(['run_triggered']);
+    await h.waitForIngestionIdle(id);
+    reading = false;
+    await loop;
+    await reader.end();
+
+    expect(failures).toEqual([]);
+    expect(seen[0]).toBe(4000);
+    expect(seen.at(-1)).toBe(5000);
+    expect(seen.every((n) => n === 4000 || n === 5000)).toBe(true);
+
+    const op = await h.api<{
+      status: string;
+      operations: { operation: string; details: Record<string, unknown> }[];
+    }>('GET', `/api/v1/operations/${res.body.operation_id}`);
+    expect(op.body.status).toBe('succeeded');
+    expect(op.body.operations.map((o) => o.operation)).toEqual([
+      'run_triggered',
+      'table_swapped',
+      'deletion_scheduled',
+    ]);
+    const run = await h.api<RunBody>('GET', `/api/v1/runs/${res.body.run_id}`);
+    expect(run.body).toMatchObject({ status: 'SUCCESS', files_processed: 5, records_written: 5000 });
+    // The shadow's history became the live one: the next run has nothing to do.
+    const next = await h.runAndWait(id);
+    expect(next).toMatchObject({ files_processed: 0, files_skipped: 5 });
+
+    const pending = await h.api<{ items: { id: string; table_name: string }[] }>(
+      'GET',
+      '/api/v1/pending-deletions',
+    );
+    const deletion = pending.body.items.find(
+      (d) => d.table_name === op.body.operations[2]!.details.table_name,
+    );
+    expect(deletion).toBeDefined();
+    const oldTable = deletion!.table_name;
+    const [before] = await h.sql`select to_regclass(${oldTable}) is not null as present`;
+    expect(before!.present).toBe(true);
+
+    // A deploy during the grace period: the durable timer survives it.
+    await h.restartWorker();
+    await h.client.workflow.getHandle(pendingDeletionWorkflowId(deletion!.id)).result();
+    const [after] = await h.sql`select to_regclass(${oldTable}) is not null as present`;
+    expect(after!.present).toBe(false);
+    const [live] = await h.sql.unsafe<{ n: number }[]>(`select count(*)::int as n from raw.${table}`);
+    expect(live!.n).toBe(5000);
+  });
+
+  it('leaves the live table untouched when the shadow run fails', async () => {
+    const bucket = await h.createBucket();
+    await h.putObject(bucket, 'ok.jsonl', jsonLines(0, 100));
+    const table = `swapf_${bucket.replaceAll('-', '_')}`;
+    const created = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
+      name: table,
+      connection_id: await h.createS3Connection(),
+      source: { bucket, format: 'jsonl' },
+      destination: `raw.${table}`,
+    });
+    const id = created.body.id;
+    await h.runAndWait(id);
+    // Every file of the new load is broken: the shadow run fails as a whole.
+    await h.putObject(bucket, 'ok.jsonl', '{"id": 1, broken\n');
+    const res = await h.api<SwapResponse>('POST', `/api/v1/ingestions/${id}/full-refresh`, {
+      confirm: true,
+      strategy: 'swap',
+    });
+    expect(res.status).toBe(202);
+    await h.waitForIngestionIdle(id);
+    const op = await h.api<{ status: string }>('GET', `/api/v1/operations/${res.body.operation_id}`);
+    expect(op.body.status).toBe('failed');
+    const [live] = await h.sql.unsafe<{ n: number }[]>(`select count(*)::int as n from raw.${table}`);
+    expect(live!.n).toBe(100);
+    const shadows =
+      await h.sql`select relname from pg_class where relname like ${`_al_${res.body.operation_id}%`}`;
+    expect(shadows).toHaveLength(0);
+    const files = await h.api<{ items: { status: string }[] }>(
+      'GET',
+      `/api/v1/ingestions/${id}/processed-files`,
+    );
+    expect(files.body.items.map((f) => f.status)).toEqual(['SUCCESS']);
+  });
+});
