@@ -7,6 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import type { RefreshSettings } from '../services/refresh.js';
 import { docsPage } from './docs.js';
 import { ApiError, handleError, validationError } from './errors.js';
+import { renderMetrics } from './metrics.js';
 import { connectionsRouter } from './routes/connections.js';
 import { ingestionsRouter } from './routes/ingestions.js';
 import { refreshRouter } from './routes/refresh.js';
@@ -63,6 +64,11 @@ export function createApp(deps: ApiDeps) {
     await deps.sql`select 1`;
     return c.json({ status: 'ok' });
   });
+
+  // Unauthenticated, like most exporters: figures only, no tenant data. Bind the API privately if that matters.
+  app.get('/metrics', async (c) =>
+    c.text(await renderMetrics(deps.sql), 200, { 'content-type': 'text/plain; version=0.0.4' }),
+  );
 
   app.use('/api/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';

@@ -87,6 +87,14 @@ describe('full refresh (seed 000 E2E 1)', () => {
     );
     expect(op.body).toMatchObject({ status: 'succeeded', run_id: res.body.run_id });
     expect(op.body.operations).toHaveLength(3);
+    const metrics = await (await h.app.request('/metrics')).text();
+    expect(metrics).toMatch(
+      /autoloader_refresh_operations_total\{operation_type="full_refresh",status="succeeded"\} [1-9]/,
+    );
+    expect(metrics).toMatch(
+      /autoloader_refresh_duration_seconds_count\{operation_type="full_refresh"\} [1-9]/,
+    );
+    expect(metrics).toContain('autoloader_refresh_cost_usd_bucket');
     const audit = await h.api<{ items: { action: string; result: string; operation_id: string }[] }>(
       'GET',
       `/api/v1/audit-events?ingestion_id=${id}`,
