@@ -4,7 +4,7 @@ import { makeDiscoverFiles } from './discover-files.js';
 import { makeDropTable } from './drop-table.js';
 import { makeEstimateImpact } from './estimate-impact.js';
 import { makeFinishRun } from './finish-run.js';
-import { makeFinishOperation, makeRecordStep } from './operations.js';
+import { makeCreateScheduledOperation, makeFinishOperation, makeRecordStep } from './operations.js';
 import { makeProcessFiles } from './process-files.js';
 import { makeStartRun } from './start-run.js';
 import { makeDiscardShadow, makeExecuteDeletion, makeSwapTables } from './swap.js';
@@ -22,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     estimateImpact: makeEstimateImpact(deps),
     recordStep: makeRecordStep(deps),
     finishOperation: makeFinishOperation(deps),
+    createScheduledOperation: makeCreateScheduledOperation(deps),
     swapTables: makeSwapTables(deps),
     discardShadow: makeDiscardShadow(deps),
     executeDeletion: makeExecuteDeletion(deps),

@@ -38,3 +38,27 @@ export function makeFinishOperation({ sql }: ActivityDeps) {
     });
   };
 }
+
+/** The operation row (and audit event) of a full refresh started by a schedule rather than a person. */
+export function makeCreateScheduledOperation({ sql }: ActivityDeps) {
+  return async function createScheduledOperation(input: {
+    operationId: string;
+    ingestionId: string;
+    strategy: 'drop' | 'swap';
+  }): Promise<void> {
+    await sql.begin(async (tx) => {
+      const [ing] = await tx<{ tenantId: string }[]>`
+        select tenant_id as "tenantId" from autoloader.ingestions where id = ${input.ingestionId}`;
+      if (!ing) return;
+      await tx`
+        insert into autoloader.operations (id, ingestion_id, tenant_id, type, strategy, status, requested_by, auto_run, workflow_id, impact)
+        values (${input.operationId}, ${input.ingestionId}, ${ing.tenantId}, 'full_refresh', ${input.strategy}, 'running',
+                'schedule', true, ${`ingestion/${input.ingestionId}`}, '{}'::jsonb)
+        on conflict (id) do nothing`;
+      await tx`
+        insert into autoloader.audit_events (tenant_id, subject, action, ingestion_id, operation_id, dry_run, result)
+        select ${ing.tenantId}, 'schedule', 'full_refresh', ${input.ingestionId}, ${input.operationId}, false, 'accepted'
+        where not exists (select 1 from autoloader.audit_events where operation_id = ${input.operationId})`;
+    });
+  };
+}

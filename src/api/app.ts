@@ -12,6 +12,7 @@ import { connectionsRouter } from './routes/connections.js';
 import { ingestionsRouter } from './routes/ingestions.js';
 import { refreshRouter } from './routes/refresh.js';
 import { runsRouter } from './routes/runs.js';
+import { schedulesRouter } from './routes/schedules.js';
 
 export interface RunDefaults {
   parallelism: number;
@@ -87,6 +88,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/api/v1', ingestionsRouter(deps));
   app.route('/api/v1', runsRouter(deps));
   app.route('/api/v1', refreshRouter(deps));
+  app.route('/api/v1', schedulesRouter(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

@@ -2,3 +2,4 @@ export { clearProcessedFilesWorkflow } from './clear-processed-files.js';
 export { ingestionRunWorkflow } from './ingestion-run.js';
 export { pendingDeletionWorkflow } from './pending-deletion.js';
 export { estimateImpactWorkflow, refreshWorkflow } from './refresh.js';
+export { scheduledOperationWorkflow } from './scheduled.js';

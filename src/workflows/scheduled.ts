@@ -1,0 +1,66 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ApplicationFailure, executeChild, proxyActivities, uuid4 } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { ingestionRunWorkflow } from './ingestion-run.js';
+import { shortActivity } from './options.js';
+import { refreshWorkflow } from './refresh.js';
+
+const { createScheduledOperation } = proxyActivities<Activities>(shortActivity);
+
+export interface ScheduledOperationInput {
+  ingestionId: string;
+  operation: 'run' | 'full_refresh';
+  strategy: 'drop' | 'swap';
+  run: { parallelism: number; batchMaxFiles: number; batchMaxBytes: number };
+}
+
+export type ScheduledOutcome =
+  | { started: true; runId: string; operationId?: string }
+  | { started: false; reason: string };
+
+/**
+ * What a Temporal Schedule starts. The real operation runs as a child under the ingestion's workflow
+ * id, so a scheduled tick can never overlap a running run or refresh (manual or scheduled): the
+ * child start is refused and the tick is recorded as skipped. The schedule's own overlap policy
+ * (SKIP) keeps ticks from piling up behind a long operation.
+ */
+export async function scheduledOperationWorkflow(input: ScheduledOperationInput): Promise<ScheduledOutcome> {
+  const { ingestionId } = input;
+  const runId = `run_${uuid4().replaceAll('-', '').slice(0, 16)}`;
+  try {
+    if (input.operation === 'run') {
+      await executeChild(ingestionRunWorkflow, {
+        workflowId: `ingestion/${ingestionId}`,
+        args: [{ runId, ingestionId, trigger: 'schedule', ...input.run }],
+        memo: { operation: 'run', runId },
+      });
+      return { started: true, runId };
+    }
+    const operationId = `op_${uuid4().replaceAll('-', '').slice(0, 16)}`;
+    await createScheduledOperation({ operationId, ingestionId, strategy: input.strategy });
+    await executeChild(refreshWorkflow, {
+      workflowId: `ingestion/${ingestionId}`,
+      args: [
+        {
+          operationId,
+          ingestionId,
+          type: 'full_refresh',
+          autoRun: true,
+          runId,
+          run: input.run,
+          strategy: input.strategy,
+          graceSeconds: 60,
+        },
+      ],
+      memo: { operation: 'full_refresh', operationId, runId },
+    });
+    return { started: true, runId, operationId };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      return { started: false, reason: 'another operation is running on this ingestion' };
+    }
+    throw err instanceof ApplicationFailure
+      ? err
+      : ApplicationFailure.nonRetryable(String(err), 'ScheduledOperationFailed');
+  }
+}

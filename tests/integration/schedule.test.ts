@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scheduleId } from '../../src/api/routes/schedules.js';
+import type { ScheduledOutcome } from '../../src/workflows/scheduled.js';
+import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+async function ingestion() {
+  const bucket = await h.createBucket();
+  await h.putObject(bucket, 'a.jsonl', jsonLines(0, 50));
+  const table = `sch_${bucket.replaceAll('-', '_')}`;
+  const res = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
+    name: table,
+    connection_id: await h.createS3Connection(),
+    source: { bucket, format: 'jsonl' },
+    destination: `raw.${table}`,
+  });
+  return { id: res.body.id, table };
+}
+
+/** Fires the schedule now and waits for the workflow that tick started. */
+async function tick(ingestionId: string): Promise<ScheduledOutcome> {
+  const handle = h.client.schedule.getHandle(scheduleId(ingestionId));
+  const before = (await handle.describe()).info.recentActions.length;
+  await handle.trigger();
+  // The trigger is asynchronous on the server: poll until the schedule records the action it took.
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const d = await handle.describe();
+    if (d.info.recentActions.length > before) {
+      const started = d.info.recentActions.at(-1)!.action.workflow;
+      return h.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result();
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error('schedule did not act');
+}
+
+describe('schedules', () => {
+  it('creates a Temporal Schedule whose tick runs the ingestion and lists the run', async () => {
+    const { id } = await ingestion();
+    const put = await h.api<{
+      interval_seconds: number;
+      operation: string;
+      paused: boolean;
+      schedule_id: string;
+    }>('PUT', `/api/v1/ingestions/${id}/schedule`, {
+      interval_seconds: 3600,
+      operation: 'run',
+      paused: true,
+    });
+    expect(put.status).toBe(200);
+    expect(put.body).toMatchObject({
+      interval_seconds: 3600,
+      operation: 'run',
+      paused: true,
+      schedule_id: scheduleId(id),
+    });
+
+    const outcome = await tick(id);
+    expect(outcome.started).toBe(true);
+    const runs = await h.api<{ items: (RunBody & { trigger: string })[] }>(
+      'GET',
+      `/api/v1/ingestions/${id}/runs`,
+    );
+    expect(runs.body.items).toHaveLength(1);
+    expect(runs.body.items[0]).toMatchObject({ trigger: 'schedule', status: 'SUCCESS', records_written: 50 });
+
+    const got = await h.api('GET', `/api/v1/ingestions/${id}/schedule`);
+    expect(got.status).toBe(200);
+    expect((await h.api('DELETE', `/api/v1/ingestions/${id}/schedule`)).status).toBe(204);
+    expect((await h.api('GET', `/api/v1/ingestions/${id}/schedule`)).status).toBe(404);
+  });
+
+  it('skips a tick while another operation runs on the ingestion', async () => {
+    const { id, table } = await ingestion();
+    // Hold a manual run mid-load with a lock on its destination, so it is certainly running.
+    await h.sql.unsafe(
+      `create table raw.${table} (id bigint, _source_file text not null, _ingested_at timestamptz not null default now(), _run_id text not null)`,
+    );
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((r) => {
+      locked = r;
+    });
+    const holder = h.sql.begin(async (tx) => {
+      await tx.unsafe(`lock table raw.${table} in access exclusive mode`);
+      locked();
+      await released;
+    });
+    await isLocked;
+    const manual = await h.api<{ id: string }>('POST', `/api/v1/ingestions/${id}/run`);
+    expect(manual.status).toBe(202);
+    await h.api('PUT', `/api/v1/ingestions/${id}/schedule`, {
+      cron: '0 2 * * *',
+      timezone: 'Europe/Paris',
+      paused: true,
+    });
+
+    const outcome = await tick(id);
+    expect(outcome).toEqual({ started: false, reason: 'another operation is running on this ingestion' });
+
+    release();
+    await holder;
+    await h.waitForIngestionIdle(id);
+    const runs = await h.api<{ items: { id: string }[] }>('GET', `/api/v1/ingestions/${id}/runs`);
+    expect(runs.body.items.map((r) => r.id)).toEqual([manual.body.id]);
+    await h.api('DELETE', `/api/v1/ingestions/${id}/schedule`);
+  });
+
+  it('refuses a body with both or neither of cron and interval', async () => {
+    const { id } = await ingestion();
+    const both = await h.api('PUT', `/api/v1/ingestions/${id}/schedule`, {
+      cron: '* * * * *',
+      interval_seconds: 60,
+    });
+    expect(both.status).toBe(400);
+    const none = await h.api('PUT', `/api/v1/ingestions/${id}/schedule`, { operation: 'run' });
+    expect(none.status).toBe(400);
+    const tz = await h.api('PUT', `/api/v1/ingestions/${id}/schedule`, {
+      interval_seconds: 60,
+      timezone: 'Mars/Olympus',
+    });
+    expect(tz.body).toMatchObject({ error_code: 'VALIDATION_ERROR', field: 'timezone' });
+  });
+});
