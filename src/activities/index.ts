@@ -6,6 +6,7 @@ import { makeEstimateImpact } from './estimate-impact.js';
 import { makeFinishRun } from './finish-run.js';
 import { makeCreateScheduledOperation, makeFinishOperation, makeRecordStep } from './operations.js';
 import { makeProcessFiles } from './process-files.js';
+import { makeEstimateReprocess, makeRemoveSelectedFiles } from './reprocess.js';
 import { makeStartRun } from './start-run.js';
 import { makeDiscardShadow, makeExecuteDeletion, makeSwapTables } from './swap.js';
 
@@ -23,6 +24,8 @@ export function createActivities(deps: ActivityDeps) {
     recordStep: makeRecordStep(deps),
     finishOperation: makeFinishOperation(deps),
     createScheduledOperation: makeCreateScheduledOperation(deps),
+    estimateReprocess: makeEstimateReprocess(deps),
+    removeSelectedFiles: makeRemoveSelectedFiles(deps),
     swapTables: makeSwapTables(deps),
     discardShadow: makeDiscardShadow(deps),
     executeDeletion: makeExecuteDeletion(deps),

@@ -54,7 +54,7 @@ export function impactWarnings(type: OperationType, impact: Impact, src: SourceI
     w.push(`HIGH COST OPERATION: Estimated $${impact.estimated_cost_usd.toFixed(2)}`);
   if (impact.files_to_process > 1000)
     w.push(`LARGE OPERATION: Processing ${fmt(impact.files_to_process)} files`);
-  if (src.table.table_existed) {
+  if (src.table.table_existed && type !== 'reprocess') {
     w.push(
       `Current table ${src.table.table_name} (${src.table.table_size_gb} GB, ${fmt(src.table.row_count ?? 0)} rows) will be deleted`,
     );
@@ -74,6 +74,11 @@ export function impactNotes(
     notes.push(`Only NEW files (added since last run) will be processed: ${fmt(impact.files_to_process)}`);
     notes.push(
       `Processed file history preserved (${fmt(src.historyFiles)} files remain marked as processed)`,
+    );
+  }
+  if (type === 'reprocess') {
+    notes.push(
+      `Only the rows of the ${fmt(impact.files_to_process)} selected files are replaced; every other row stays untouched`,
     );
   }
   if (type === 'drop_table') {

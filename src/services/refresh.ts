@@ -5,6 +5,7 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import type { SourceImpact } from '../activities/estimate-impact.js';
+import type { Selection } from '../activities/reprocess.js';
 import { ApiError, errors } from '../api/errors.js';
 import type { Principal } from '../auth/tokens.js';
 import type { OperationStep, OperationType } from '../db/schema/index.js';
@@ -38,6 +39,8 @@ export interface RefreshRequest {
   dryRun: boolean;
   strategy: 'drop' | 'swap';
   graceSeconds?: number;
+  /** reprocess only: which loaded files to load again. */
+  selection?: Selection;
   principal: Principal;
 }
 
@@ -46,6 +49,7 @@ const plannedSteps: Record<OperationType, string[]> = {
   full_refresh: ['table_dropped', 'processed_files_cleared', 'run_triggered'],
   fresh_start: ['table_dropped', 'run_triggered'],
   drop_table: ['table_dropped'],
+  reprocess: ['rows_removed', 'run_triggered'],
 };
 
 const swapSteps = ['run_triggered', 'table_swapped', 'deletion_scheduled'];
@@ -55,20 +59,26 @@ const titles: Record<OperationType, string> = {
   full_refresh: 'Full refresh',
   fresh_start: 'Fresh start',
   drop_table: 'Drop table',
+  reprocess: 'Reprocess',
 };
 
 const paths: Record<OperationType, string> = {
   full_refresh: 'POST /api/v1/ingestions/{id}/full-refresh',
   fresh_start: 'POST /api/v1/ingestions/{id}/fresh-start',
   drop_table: 'DELETE /api/v1/ingestions/{id}/table',
+  reprocess: 'POST /api/v1/ingestions/{id}/reprocess',
 };
 
 /** Real discovery, in a worker: the API never lists a bucket itself. */
-export async function estimateSource(deps: OperationDeps, ingestionId: string): Promise<SourceImpact> {
+export async function estimateSource(
+  deps: OperationDeps,
+  ingestionId: string,
+  selection?: Selection,
+): Promise<SourceImpact> {
   return deps.temporal.workflow.execute(estimateImpactWorkflow, {
     workflowId: `${ingestionWorkflowId(ingestionId)}/estimate/${randomUUID()}`,
     taskQueue: deps.taskQueue,
-    args: [{ ingestionId }],
+    args: [{ ingestionId, selection }],
   });
 }
 
@@ -78,6 +88,12 @@ function wouldPerform(req: RefreshRequest, src: SourceImpact, impact: Impact, gr
   return steps.map((operation) => {
     if (operation === 'table_swapped') {
       return { operation, details: { table_name: src.table.table_name, readers_interrupted: false } };
+    }
+    if (operation === 'rows_removed') {
+      return {
+        operation,
+        details: { table_name: src.table.table_name, files_selected: impact.files_to_process },
+      };
     }
     if (operation === 'deletion_scheduled') {
       return {
@@ -191,7 +207,7 @@ async function refuseIfBusy(deps: RefreshDeps, req: RefreshRequest): Promise<voi
 
 export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Promise<RefreshOutcome> {
   if (!req.dryRun) await refuseIfBusy(deps, req);
-  const src = await estimateSource(deps, req.ingestionId);
+  const src = await estimateSource(deps, req.ingestionId, req.selection);
   const impact = computeImpact(req.type, req.autoRun, src, deps.refresh);
   const warnings = impactWarnings(req.type, impact, src);
   const notes = impactNotes(req.type, req.autoRun, impact, src);
@@ -243,6 +259,7 @@ export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Pr
           run: deps.runDefaults,
           strategy: req.strategy,
           graceSeconds: req.graceSeconds ?? deps.refresh.swapGraceSeconds,
+          selection: req.selection,
         },
       ],
       memo: {

@@ -8,6 +8,7 @@ import {
 } from '@temporalio/workflow';
 import type { SourceImpact } from '../activities/estimate-impact.js';
 import type { Activities } from '../activities/index.js';
+import type { Selection } from '../activities/reprocess.js';
 import type { OperationStep, OperationType } from '../db/schema/index.js';
 import { ingestionRunWorkflow } from './ingestion-run.js';
 import { type OperationPrepared, operationPreparedUpdate, operationStepsQuery } from './messages.js';
@@ -28,6 +29,7 @@ export interface RefreshInput {
   /** 'drop' is seed 001's literal behaviour; 'swap' (full refresh) keeps the live table until the new one is complete. */
   strategy: 'drop' | 'swap';
   graceSeconds: number;
+  selection?: Selection;
 }
 
 /**
@@ -64,8 +66,13 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
       return { runId };
     }
 
-    const dropped = await short.dropTable({ ingestionId });
-    await record({ operation: 'table_dropped', details: { ...dropped } });
+    if (input.type === 'reprocess') {
+      const removed = await long.removeSelectedFiles({ ingestionId, selection: input.selection ?? {} });
+      await record({ operation: 'rows_removed', details: { ...removed } });
+    } else {
+      const dropped = await short.dropTable({ ingestionId });
+      await record({ operation: 'table_dropped', details: { ...dropped } });
+    }
 
     if (input.type === 'full_refresh') {
       const cleared = await short.clearProcessedFiles({ ingestionId });
@@ -178,6 +185,11 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
 }
 
 /** Read-only discovery for dry runs and impact figures; runs beside any mutating workflow. */
-export async function estimateImpactWorkflow(input: { ingestionId: string }): Promise<SourceImpact> {
-  return long.estimateImpact(input);
+export async function estimateImpactWorkflow(input: {
+  ingestionId: string;
+  selection?: Selection;
+}): Promise<SourceImpact> {
+  if (input.selection)
+    return long.estimateReprocess({ ingestionId: input.ingestionId, selection: input.selection });
+  return long.estimateImpact({ ingestionId: input.ingestionId });
 }

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import type { Selection } from '../../activities/reprocess.js';
 import type { OperationType } from '../../db/schema/index.js';
 import { requestRefresh } from '../../services/refresh.js';
 import { type ApiDeps, type AppEnv, newRouter } from '../app.js';
@@ -66,7 +67,12 @@ async function readBody(c: Context<AppEnv>): Promise<z.infer<typeof RefreshBody>
 export function refreshRouter(deps: ApiDeps) {
   const router = newRouter();
 
-  async function handle(c: Context<AppEnv>, type: OperationType, body: z.infer<typeof RefreshBody>) {
+  async function handle(
+    c: Context<AppEnv>,
+    type: OperationType,
+    body: z.infer<typeof RefreshBody>,
+    selection?: Selection,
+  ) {
     const principal = c.get('principal');
     if (!principal.permissions.includes('ingestion:refresh')) {
       throw new ApiError(
@@ -98,6 +104,7 @@ export function refreshRouter(deps: ApiDeps) {
       dryRun: body.dry_run,
       strategy: body.strategy,
       graceSeconds: body.grace_period_seconds,
+      selection,
       principal,
     });
   }
@@ -140,6 +147,65 @@ export function refreshRouter(deps: ApiDeps) {
   );
   refreshRoute('/ingestions/{id}/refresh/full', 'Alias of full-refresh (seed 000 name)', 'full_refresh');
   refreshRoute('/ingestions/{id}/refresh/new-only', 'Alias of fresh-start (seed 000 name)', 'fresh_start');
+
+  const ReprocessBody = z
+    .object({
+      confirm: z.boolean().optional(),
+      dry_run: z.boolean().default(false),
+      auto_run: z.boolean().default(true),
+      pattern: z
+        .string()
+        .min(1)
+        .max(1000)
+        .optional()
+        .describe('glob matched against the key below the source prefix'),
+      modified_from: z.iso.datetime({ offset: true }).optional().describe('files modified at or after'),
+      modified_to: z.iso.datetime({ offset: true }).optional().describe('files modified before'),
+    })
+    .refine((b) => b.pattern || b.modified_from || b.modified_to, {
+      message: 'select files with pattern and/or modified_from/modified_to',
+      path: ['pattern'],
+    })
+    .openapi('ReprocessRequest');
+  router.openAPIRegistry.registerPath(
+    createRoute({
+      method: 'post',
+      path: '/ingestions/{id}/reprocess',
+      summary: "Selective refresh: remove exactly the selected files' rows and history, then load them again",
+      request: {
+        params: IdParam,
+        body: { content: { 'application/json': { schema: ReprocessBody } }, required: true },
+      },
+      responses: {
+        200: jsonResponse(RefreshResponse, 'Dry run'),
+        202: jsonResponse(RefreshResponse, 'Accepted: rows_removed, run_triggered'),
+        ...refreshErrors,
+      },
+    }),
+  );
+  router.post('/ingestions/:id/reprocess', async (c) => {
+    const text = await c.req.text();
+    let raw: unknown = {};
+    try {
+      raw = text.trim() === '' ? {} : JSON.parse(text);
+    } catch (err) {
+      throw new ApiError(400, 'MALFORMED_BODY', `Request body is not valid JSON: ${(err as Error).message}`);
+    }
+    const parsed = ReprocessBody.safeParse(raw);
+    if (!parsed.success) {
+      // A missing confirm is reported as such, before the selection is checked.
+      if ((raw as { confirm?: unknown }).confirm !== true) throw errors.confirmationRequired();
+      throw validationError(parsed.error, 'body');
+    }
+    const b = parsed.data;
+    const out = await handle(
+      c,
+      'reprocess',
+      { confirm: b.confirm, dry_run: b.dry_run, auto_run: b.auto_run, strategy: 'drop' },
+      { pattern: b.pattern, modifiedFrom: b.modified_from, modifiedTo: b.modified_to },
+    );
+    return c.json(out.body, out.status);
+  });
 
   router.openAPIRegistry.registerPath(
     createRoute({

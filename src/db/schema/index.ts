@@ -162,7 +162,7 @@ export const processedFiles = autoloader.table(
   ],
 );
 
-export const operationTypes = ['full_refresh', 'fresh_start', 'drop_table'] as const;
+export const operationTypes = ['full_refresh', 'fresh_start', 'drop_table', 'reprocess'] as const;
 export type OperationType = (typeof operationTypes)[number];
 export const operationStatuses = ['running', 'succeeded', 'partial_failure', 'failed'] as const;
 
