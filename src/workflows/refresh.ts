@@ -1,11 +1,4 @@
-import {
-  ApplicationFailure,
-  condition,
-  proxyActivities,
-  setHandler,
-  startChild,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, condition, proxyActivities, setHandler, startChild } from '@temporalio/workflow';
 import type { SourceImpact } from '../activities/estimate-impact.js';
 import type { Activities } from '../activities/index.js';
 import type { Selection } from '../activities/reprocess.js';
@@ -89,7 +82,7 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
     if (input.type !== 'drop_table' && input.autoRun) {
       runId = input.runId;
       const child = await startChild(ingestionRunWorkflow, {
-        workflowId: `${workflowInfo().workflowId}/run/${runId}`,
+        workflowId: `ingestion/${ingestionId}/run/${runId}`,
         args: [{ runId, ingestionId, trigger: input.type, ...input.run }],
       });
       await record(
@@ -123,7 +116,7 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
   const scope = `swap:${input.operationId}`;
   const shadowTable = `_al_${input.operationId}`.slice(0, 63);
   const child = await startChild(ingestionRunWorkflow, {
-    workflowId: `${workflowInfo().workflowId}/run/${runId}`,
+    workflowId: `ingestion/${ingestionId}/run/${runId}`,
     args: [
       { runId, ingestionId, trigger: 'full_refresh', ...input.run, target: { scope, table: shadowTable } },
     ],
