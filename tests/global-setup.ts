@@ -34,6 +34,9 @@ declare module 'vitest' {
 
 type Stop = () => Promise<void>;
 
+/** History length at which the test server suggests continue-as-new (tests/integration/history-bound.test.ts). */
+export const suggestContinueAsNewAt = 120;
+
 const log: DevLogger = toLogger((msg) => console.error(`[global-setup] ${msg}`));
 const quietBundlerLogger = {
   log: () => undefined,
@@ -98,7 +101,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const externalDatabaseUrl = process.env.DATABASE_URL;
   const [temporal, postgres, minio] = await Promise.allSettled([
-    startTemporalDevServer({ dataDir: join(root, 'temporal'), port: 0, log }),
+    startTemporalDevServer({
+      dataDir: join(root, 'temporal'),
+      port: 0,
+      log,
+      // Ask for continue-as-new early (production: ~4k events), so tests exercise it on small runs.
+      extraArgs: [
+        '--dynamic-config-value',
+        `limit.historyCount.suggestContinueAsNew=${suggestContinueAsNewAt}`,
+      ],
+    }),
     externalDatabaseUrl
       ? Promise.resolve({ url: externalDatabaseUrl, stop: async () => undefined })
       : startEmbeddedPostgres({

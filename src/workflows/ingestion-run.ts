@@ -2,8 +2,8 @@ import {
   ApplicationFailure,
   CancellationScope,
   ContinueAsNew,
-  continueAsNew,
   isCancellation,
+  makeContinueAsNewFunc,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -85,7 +85,8 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
     };
     await Promise.all(Array.from({ length: input.parallelism }, (_, n) => lane(n)));
     if (historyFull) {
-      await continueAsNew<typeof ingestionRunWorkflow>({
+      // Carry the memo over: it names the run in 409 answers while the ingestion is busy.
+      await makeContinueAsNewFunc<typeof ingestionRunWorkflow>({ memo: workflowInfo().memo })({
         ...input,
         resumed: {
           filesQueued: progress.filesQueued,
