@@ -121,6 +121,7 @@ async function processOne(
         csv: ctx.csv,
         gzip: key.endsWith('.gz'),
         body: opened.body,
+        schemaMode: ctx.source.schema_mode,
       });
       await tx`
         update autoloader.processed_files

@@ -26,6 +26,8 @@ export type ConnectionRecord =
   | { id: string; kind: 'local'; config: LocalConnectionConfig };
 
 export const formats = ['jsonl', 'csv'] as const;
+export const schemaModes = ['add_columns', 'rescue', 'fail'] as const;
+export type SchemaMode = (typeof schemaModes)[number];
 export type FileFormat = (typeof formats)[number];
 
 export const csvOptionsSchema = z.object({
@@ -44,6 +46,12 @@ export const sourceSchema = z.object({
   format: z.enum(formats),
   format_options: csvOptionsSchema.partial().default({}),
   since: z.iso.datetime({ offset: true }).optional().describe('ignore files modified before this time'),
+  schema_mode: z
+    .enum(schemaModes)
+    .default('add_columns')
+    .describe(
+      'add_columns: new fields become columns; rescue: new fields and values that do not fit go to _rescued_data; fail: either fails the file, naming the field',
+    ),
 });
 export type Source = z.infer<typeof sourceSchema>;
 

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type postgres from 'postgres';
-import type { CsvOptions, FileFormat } from '../domain/schemas.js';
+import type { CsvOptions, FileFormat, SchemaMode } from '../domain/schemas.js';
 import { columnNameProblem } from '../lib/identifiers.js';
 import { copyFrom } from './copy.js';
 import { type ColumnType, inferColumnType, patterns, sqlType, type ValueCounts } from './inference.js';
@@ -22,6 +22,7 @@ export interface LoadFileInput {
   csv: CsvOptions;
   gzip: boolean;
   body: Readable;
+  schemaMode: SchemaMode;
 }
 
 export interface LoadFileResult {
@@ -63,7 +64,7 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
       : await stageJsonLines(tx, stream, firstLine);
 
   const existing = await destinationColumns(tx, input.target);
-  const columnsAdded = await ensureColumns(tx, input.target, existing, staged);
+  const columnsAdded = await ensureColumns(tx, input.target, existing, staged, input.schemaMode);
   const columns = await destinationColumns(tx, input.target);
 
   await tx.unsafe(
@@ -281,17 +282,32 @@ async function ensureColumns(
   target: LoadTarget,
   existing: Map<string, string> | undefined,
   staged: Staged,
+  mode: SchemaMode,
 ): Promise<{ name: string; type: string }[]> {
   const keys = await stagedKeys(tx, staged);
   for (const k of keys) {
     const problem = columnNameProblem(k);
-    if (problem) throw new FileDataError(problem);
+    if (problem && !(mode === 'rescue' && existing)) throw new FileDataError(problem);
   }
-  const missing = keys.filter((k) => !existing?.has(k));
+  let missing = keys.filter((k) => !existing?.has(k));
+  if (existing && missing.length > 0 && mode === 'fail') {
+    throw new FileDataError(
+      `field${missing.length > 1 ? 's' : ''} ${missing.map((k) => `"${k}"`).join(', ')} not in ${target.schema}.${target.table} (schema_mode "fail")`,
+    );
+  }
+  // Rescue mode keeps the table's shape once it exists: new fields go to _rescued_data.
+  if (existing && mode === 'rescue') missing = existing.has('_rescued_data') ? [] : ['_rescued_data'];
   if (existing && missing.length === 0) return [];
 
   await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl:${target.schema}.${target.table}`}))`;
   const current = await destinationColumns(tx, target);
+  if (current && mode === 'rescue') {
+    if (current.has('_rescued_data')) return [];
+    await tx.unsafe(
+      `ALTER TABLE ${qualified(target.schema, target.table)} ADD COLUMN IF NOT EXISTS _rescued_data jsonb`,
+    );
+    return [{ name: '_rescued_data', type: 'jsonb' }];
+  }
   const stillMissing = keys.filter((k) => !current?.has(k));
   const types = await inferTypes(tx, staged, stillMissing);
   const order = staged.kind === 'json' ? staged.keyOrder : staged.names;
@@ -307,6 +323,7 @@ async function ensureColumns(
   if (!current) {
     await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(target.schema)}`);
     const cols = added.map((c) => `${quoteIdent(c.name)} ${c.type}`);
+    if (mode === 'rescue') cols.push('_rescued_data jsonb');
     cols.push(
       '_source_file text NOT NULL',
       '_ingested_at timestamptz NOT NULL DEFAULT now()',
@@ -323,11 +340,80 @@ async function ensureColumns(
   return added;
 }
 
-const lineage = new Set(['_source_file', '_ingested_at', '_run_id']);
+const lineage = new Set(['_source_file', '_ingested_at', '_run_id', '_rescued_data']);
 
 function castExpression(value: string, type: string): string {
   if (type === 'text') return value;
   return `(${value})::${type}`;
+}
+
+/** True when the text value does not fit the column type (needs PostgreSQL 16+). */
+function misfit(value: string, type: string): string {
+  return `(${value} IS NOT NULL AND NOT pg_input_is_valid(${value}, ${quoteLiteral(type)}))`;
+}
+
+interface ColumnSource {
+  name: string;
+  type: string;
+  /** The value as text (for validity checks and casts). */
+  text: string;
+  /** The value as it should appear in _rescued_data. */
+  json: string;
+}
+
+function columnSources(staged: Staged, columns: Map<string, string>): ColumnSource[] {
+  const out: ColumnSource[] = [];
+  for (const [name, type] of columns) {
+    if (lineage.has(name)) continue;
+    if (staged.kind === 'json') {
+      out.push({ name, type, text: `doc ->> ${quoteLiteral(name)}`, json: `doc -> ${quoteLiteral(name)}` });
+    } else {
+      const i = staged.names.indexOf(name);
+      if (i >= 0) out.push({ name, type, text: `c${i + 1}`, json: `to_jsonb(c${i + 1})` });
+    }
+  }
+  return out;
+}
+
+const checkedTypes = (t: string) => t !== 'text' && t !== 'jsonb';
+
+/** jsonb_build_object over "key, value" pairs, split to respect Postgres' 100-argument limit. */
+function buildObject(pairs: string[]): string {
+  if (pairs.length === 0) return `'{}'::jsonb`;
+  const parts: string[] = [];
+  for (let i = 0; i < pairs.length; i += 50)
+    parts.push(`jsonb_build_object(${pairs.slice(i, i + 50).join(', ')})`);
+  return parts.join(' || ');
+}
+
+async function requirePgInputIsValid(tx: postgres.TransactionSql, mode: SchemaMode): Promise<void> {
+  const [v] = await tx<{ n: number }[]>`select current_setting('server_version_num')::int as n`;
+  if ((v?.n ?? 0) < 160000) {
+    throw new FileDataError(`schema_mode "${mode}" needs PostgreSQL 16 or later (pg_input_is_valid)`);
+  }
+}
+
+/** schema_mode "fail": the first value that does not fit its column fails the file, naming the field. */
+async function failOnMisfit(
+  tx: postgres.TransactionSql,
+  target: LoadTarget,
+  cols: ColumnSource[],
+): Promise<void> {
+  const checked = cols.filter((c) => checkedTypes(c.type));
+  if (checked.length === 0) return;
+  await requirePgInputIsValid(tx, 'fail');
+  const which = checked.map((c) => `CASE WHEN ${misfit(c.text, c.type)} THEN ${quoteLiteral(c.name)} END`);
+  const values = checked.map((c) => `CASE WHEN ${misfit(c.text, c.type)} THEN ${c.text} END`);
+  const [bad] = await tx.unsafe<{ field: string; value: string }[]>(
+    `SELECT coalesce(${which.join(', ')}) AS field, coalesce(${values.join(', ')}) AS value
+     FROM ${stage} WHERE ${checked.map((c) => misfit(c.text, c.type)).join(' OR ')} LIMIT 1`,
+  );
+  if (bad) {
+    const type = checked.find((c) => c.name === bad.field)?.type;
+    throw new FileDataError(
+      `field "${bad.field}": value "${String(bad.value).slice(0, 100)}" is not a valid ${type} for ${target.schema}.${target.table} (schema_mode "fail")`,
+    );
+  }
 }
 
 async function insertFromStage(
@@ -337,23 +423,36 @@ async function insertFromStage(
   columns: Map<string, string>,
 ): Promise<number> {
   const table = qualified(input.target.schema, input.target.table);
+  const cols = columnSources(staged, columns);
+  if (input.schemaMode === 'fail') await failOnMisfit(tx, input.target, cols);
+  const rescue = input.schemaMode === 'rescue' && columns.has('_rescued_data');
+  if (rescue && cols.some((c) => checkedTypes(c.type))) await requirePgInputIsValid(tx, 'rescue');
   const names: string[] = [];
   const exprs: string[] = [];
-  for (const [name, type] of columns) {
-    if (lineage.has(name)) continue;
-    if (staged.kind === 'json') {
-      names.push(quoteIdent(name));
-      exprs.push(
-        type === 'jsonb'
-          ? `doc -> ${quoteLiteral(name)}`
-          : castExpression(`doc ->> ${quoteLiteral(name)}`, type),
-      );
-    } else {
-      const i = staged.names.indexOf(name);
-      if (i < 0) continue;
-      names.push(quoteIdent(name));
-      exprs.push(castExpression(`c${i + 1}`, type));
-    }
+  for (const c of cols) {
+    names.push(quoteIdent(c.name));
+    if (c.type === 'jsonb') exprs.push(staged.kind === 'json' ? c.json : castExpression(c.text, 'jsonb'));
+    else if (rescue && checkedTypes(c.type))
+      exprs.push(`CASE WHEN ${misfit(c.text, c.type)} THEN NULL ELSE ${castExpression(c.text, c.type)} END`);
+    else exprs.push(castExpression(c.text, c.type));
+  }
+  if (rescue) {
+    // Values that do not fit their column, plus fields the table has no column for.
+    const misfits = cols
+      .filter((c) => checkedTypes(c.type))
+      .map((c) => `${quoteLiteral(c.name)}, CASE WHEN ${misfit(c.text, c.type)} THEN ${c.json} END`);
+    const known = [...columns.keys()];
+    const extra =
+      staged.kind === 'json'
+        ? `(doc - ARRAY[${known.map(quoteLiteral).join(', ') || "''"}]::text[])`
+        : buildObject(
+            staged.names
+              .map((n, i) => (columns.has(n) ? null : `${quoteLiteral(n)}, to_jsonb(c${i + 1})`))
+              .filter((x): x is string => x !== null),
+          );
+    const rescued = misfits.length > 0 ? `jsonb_strip_nulls(${buildObject(misfits)}) || ${extra}` : extra;
+    names.push('_rescued_data');
+    exprs.push(`NULLIF(${rescued}, '{}'::jsonb)`);
   }
   names.push('_source_file', '_ingested_at', '_run_id');
   exprs.push('$1', 'now()', '$2');

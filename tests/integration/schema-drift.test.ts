@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../helpers/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const lines = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
+
+async function ingestion(mode: 'add_columns' | 'rescue' | 'fail') {
+  const bucket = await h.createBucket();
+  await h.putObject(
+    bucket,
+    '1.jsonl',
+    lines([
+      { id: 1, n: 10 },
+      { id: 2, n: 20 },
+    ]),
+  );
+  const table = `sd_${mode}_${bucket.replaceAll('-', '_')}`.slice(0, 60);
+  const res = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
+    name: table,
+    connection_id: await h.createS3Connection(),
+    source: { bucket, format: 'jsonl', schema_mode: mode },
+    destination: `raw.${table}`,
+  });
+  expect(res.status).toBe(201);
+  expect((await h.runAndWait(res.body.id)).records_written).toBe(2);
+  // A later file brings a new field and a value that does not fit `n bigint`.
+  await h.putObject(
+    bucket,
+    '2.jsonl',
+    lines([
+      { id: 3, n: 30, color: 'red' },
+      { id: 4, n: 'forty' },
+    ]),
+  );
+  return { id: res.body.id, table };
+}
+
+describe('schema drift', () => {
+  it('add_columns: a new field adds a column; a misfit value fails the file', async () => {
+    const { id, table } = await ingestion('add_columns');
+    const run = await h.runAndWait(id);
+    expect(run).toMatchObject({ status: 'FAILED', files_failed: 1 });
+    const cols =
+      await h.sql`select column_name from information_schema.columns where table_schema = 'raw' and table_name = ${table}`;
+    // The failed file's DDL rolled back with it.
+    expect(cols.map((c) => c.column_name)).not.toContain('color');
+  });
+
+  it('rescue: misfit values and new fields go to _rescued_data, the file loads', async () => {
+    const { id, table } = await ingestion('rescue');
+    const run = await h.runAndWait(id);
+    expect(run).toMatchObject({ status: 'SUCCESS', records_written: 2 });
+    const rows = await h.sql.unsafe(`select id::int, n::int, _rescued_data from raw.${table} order by id`);
+    expect(rows.map((r) => [r.id, r.n, r._rescued_data])).toEqual([
+      [1, 10, null],
+      [2, 20, null],
+      [3, 30, { color: 'red' }],
+      [4, null, { n: 'forty' }],
+    ]);
+  });
+
+  it('fail: the file fails with an error naming the field', async () => {
+    const { id } = await ingestion('fail');
+    const run = await h.runAndWait(id);
+    expect(run).toMatchObject({ status: 'FAILED', files_failed: 1 });
+    const files = await h.api<{ items: { error_message: string }[] }>(
+      'GET',
+      `/api/v1/ingestions/${id}/processed-files?status=FAILED`,
+    );
+    expect(files.body.items[0]!.error_message).toMatch(/"color".*schema_mode "fail"/);
+  });
+
+  it('fail: a misfit value is reported with its field and value', async () => {
+    const bucket = await h.createBucket();
+    await h.putObject(bucket, '1.jsonl', lines([{ id: 1, n: 10 }]));
+    const res = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
+      name: `sdv-${bucket}`,
+      connection_id: await h.createS3Connection(),
+      source: { bucket, format: 'jsonl', schema_mode: 'fail' },
+      destination: `raw.sdv_${bucket.replaceAll('-', '_')}`,
+    });
+    await h.runAndWait(res.body.id);
+    await h.putObject(bucket, '2.jsonl', lines([{ id: 2, n: 'twenty' }]));
+    await h.runAndWait(res.body.id);
+    const files = await h.api<{ items: { error_message: string }[] }>(
+      'GET',
+      `/api/v1/ingestions/${res.body.id}/processed-files?status=FAILED`,
+    );
+    expect(files.body.items[0]!.error_message).toBe(
+      `field "n": value "twenty" is not a valid bigint for raw.sdv_${bucket.replaceAll('-', '_')} (schema_mode "fail")`,
+    );
+  });
+});
