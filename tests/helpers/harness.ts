@@ -136,6 +136,58 @@ export async function startHarness(opts: HarnessOptions = {}) {
     return res.body.id;
   }
 
+  /**
+   * A bucket with the given files and an S3 ingestion over it into `raw.<unique table>`. Source
+   * settings (pattern, format, schema_mode…) may be overridden.
+   */
+  async function createIngestion(
+    files: Record<string, string> = {},
+    source: Record<string, unknown> = {},
+    prefix = 't',
+  ): Promise<{ id: string; bucket: string; table: string }> {
+    const bucket = await createBucket();
+    for (const [key, body] of Object.entries(files)) await putObject(bucket, key, body);
+    const table = `${prefix}_${bucket.replaceAll('-', '_')}`.slice(0, 60);
+    const res = await api<{ id: string }>('POST', '/api/v1/ingestions', {
+      name: table,
+      connection_id: await createS3Connection(),
+      source: { bucket, format: 'jsonl', ...source },
+      destination: `raw.${table}`,
+    });
+    if (res.status !== 201) throw new Error(`ingestion not created: ${JSON.stringify(res.body)}`);
+    return { id: res.body.id, bucket, table };
+  }
+
+  /**
+   * Creates `raw.<table>` and holds an exclusive lock on it until `release()`: a run loading into it
+   * is then certainly still running, which makes "while a run is going" tests deterministic.
+   */
+  async function holdTableLock(table: string): Promise<{ release: () => Promise<void> }> {
+    await sql.unsafe(
+      `create table raw.${table} (id bigint, _source_file text not null, _ingested_at timestamptz not null default now(), _run_id text not null)`,
+    );
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((r) => {
+      locked = r;
+    });
+    const holder = sql.begin(async (tx) => {
+      await tx.unsafe(`lock table raw.${table} in access exclusive mode`);
+      locked();
+      await released;
+    });
+    await isLocked;
+    return {
+      release: async () => {
+        release();
+        await holder;
+      },
+    };
+  }
+
   /** Waits for whatever operation holds the ingestion to finish (on Temporal's word, not a timer). */
   async function waitForIngestionIdle(ingestionId: string): Promise<void> {
     try {
@@ -171,6 +223,8 @@ export async function startHarness(opts: HarnessOptions = {}) {
     createBucket,
     putObject,
     createS3Connection,
+    createIngestion,
+    holdTableLock,
     runAndWait,
     waitForIngestionIdle,
     restartWorker,

@@ -19,16 +19,7 @@ interface PartialBody {
 
 describe('a refresh step failing part-way', () => {
   it('answers partial_failure with recovery, then completes by itself when the fault clears, without redoing steps', async () => {
-    const bucket = await h.createBucket();
-    await h.putObject(bucket, 'a.jsonl', jsonLines(0, 100));
-    const table = `pf_${bucket.replaceAll('-', '_')}`;
-    const created = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
-      name: table,
-      connection_id: await h.createS3Connection(),
-      source: { bucket, format: 'jsonl' },
-      destination: `raw.${table}`,
-    });
-    const id = created.body.id;
+    const { id, table } = await h.createIngestion({ 'a.jsonl': jsonLines(0, 100) }, {}, 'pf');
     await h.runAndWait(id);
 
     // A fault confined to this ingestion: clearing its file history fails, as it would with the

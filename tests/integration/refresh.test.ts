@@ -228,27 +228,11 @@ describe('error codes', () => {
   });
 
   it('409 RUN_IN_PROGRESS with current_run_id and X-Current-Run-ID for a refresh during a run', async () => {
+    const table = `busy_${Math.random().toString(36).slice(2, 10)}`;
+    // The run is held mid-load by a lock on its destination, so it is certainly running when the refresh arrives.
+    const lock = await h.holdTableLock(table);
     const bucket = await h.createBucket();
     await h.putObject(bucket, 'f.jsonl', jsonLines(0, 10));
-    const table = `busy_${bucket.replaceAll('-', '_')}`;
-    // The run is held mid-load by a lock on its destination, so it is certainly running when the refresh arrives.
-    await h.sql.unsafe(
-      `create table raw.${table} (id bigint, _source_file text not null, _ingested_at timestamptz not null default now(), _run_id text not null)`,
-    );
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
-    const holder = h.sql.begin(async (tx) => {
-      await tx.unsafe(`lock table raw.${table} in access exclusive mode`);
-      locked();
-      await released;
-    });
-    await isLocked;
     const res = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
       name: table,
       connection_id: await h.createS3Connection(),
@@ -268,8 +252,7 @@ describe('error codes', () => {
     const drop = await h.api<RefreshBody>('DELETE', `/api/v1/ingestions/${id}/table?confirm=true`);
     expect(drop.status).toBe(409);
 
-    release();
-    await holder;
+    await lock.release();
     await h.waitForIngestionIdle(id);
     const finished = await h.api<RunBody>('GET', `/api/v1/runs/${run.body.id}`);
     expect(finished.body).toMatchObject({ status: 'SUCCESS', records_written: 10 });

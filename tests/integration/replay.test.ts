@@ -17,16 +17,8 @@ afterAll(async () => {
 
 describe('workflow replay', () => {
   it('replays a run and a swap refresh (with its child run) deterministically', async () => {
-    const bucket = await h.createBucket();
-    for (let i = 0; i < 3; i++) await h.putObject(bucket, `r${i}.jsonl`, jsonLines(i * 10, 10));
-    const table = `rpl_${bucket.replaceAll('-', '_')}`;
-    const created = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
-      name: table,
-      connection_id: await h.createS3Connection(),
-      source: { bucket, format: 'jsonl' },
-      destination: `raw.${table}`,
-    });
-    const id = created.body.id;
+    const files = Object.fromEntries([0, 1, 2].map((i) => [`r${i}.jsonl`, jsonLines(i * 10, 10)]));
+    const { id } = await h.createIngestion(files, {}, 'rpl');
     const run = await h.runAndWait(id);
     const runHistory = await h.client.workflow.getHandle(ingestionWorkflowId(id)).fetchHistory();
 

@@ -11,18 +11,11 @@ afterAll(async () => {
 
 describe('selective reprocess (seed 000 Phase 2)', () => {
   it('replaces only the selected files’ rows and leaves every other row untouched', async () => {
-    const bucket = await h.createBucket();
-    await h.putObject(bucket, 'a-1.jsonl', jsonLines(0, 100));
-    await h.putObject(bucket, 'a-2.jsonl', jsonLines(100, 100));
-    await h.putObject(bucket, 'b-1.jsonl', jsonLines(200, 100));
-    const table = `rp_${bucket.replaceAll('-', '_')}`;
-    const created = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
-      name: table,
-      connection_id: await h.createS3Connection(),
-      source: { bucket, format: 'jsonl' },
-      destination: `raw.${table}`,
-    });
-    const id = created.body.id;
+    const { id, table } = await h.createIngestion(
+      { 'a-1.jsonl': jsonLines(0, 100), 'a-2.jsonl': jsonLines(100, 100), 'b-1.jsonl': jsonLines(200, 100) },
+      {},
+      'rp',
+    );
     const first = await h.runAndWait(id);
     const snapshot = async () =>
       h.sql.unsafe<{ file: string; n: number; run: string; at: string }[]>(
@@ -67,18 +60,12 @@ describe('selective reprocess (seed 000 Phase 2)', () => {
   });
 
   it('needs a selection and a confirmation', async () => {
-    const bucket = await h.createBucket();
-    const created = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
-      name: `rp2-${bucket}`,
-      connection_id: await h.createS3Connection(),
-      source: { bucket, format: 'jsonl' },
-      destination: `raw.rp2_${bucket.replaceAll('-', '_')}`,
-    });
-    const noConfirm = await h.api('POST', `/api/v1/ingestions/${created.body.id}/reprocess`, {
+    const { id } = await h.createIngestion({}, {}, 'rp2');
+    const noConfirm = await h.api('POST', `/api/v1/ingestions/${id}/reprocess`, {
       pattern: '*',
     });
     expect(noConfirm.body).toMatchObject({ error_code: 'CONFIRMATION_REQUIRED' });
-    const noSelection = await h.api('POST', `/api/v1/ingestions/${created.body.id}/reprocess`, {
+    const noSelection = await h.api('POST', `/api/v1/ingestions/${id}/reprocess`, {
       confirm: true,
     });
     expect(noSelection.body).toMatchObject({ error_code: 'VALIDATION_ERROR', field: 'pattern' });

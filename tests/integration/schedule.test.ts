@@ -11,18 +11,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function ingestion() {
-  const bucket = await h.createBucket();
-  await h.putObject(bucket, 'a.jsonl', jsonLines(0, 50));
-  const table = `sch_${bucket.replaceAll('-', '_')}`;
-  const res = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
-    name: table,
-    connection_id: await h.createS3Connection(),
-    source: { bucket, format: 'jsonl' },
-    destination: `raw.${table}`,
-  });
-  return { id: res.body.id, table };
-}
+const ingestion = () => h.createIngestion({ 'a.jsonl': jsonLines(0, 50) }, {}, 'sch');
 
 /** Fires the schedule now and waits for the workflow that tick started. */
 async function tick(ingestionId: string): Promise<ScheduledOutcome> {
@@ -81,23 +70,7 @@ describe('schedules', () => {
   it('skips a tick while another operation runs on the ingestion', async () => {
     const { id, table } = await ingestion();
     // Hold a manual run mid-load with a lock on its destination, so it is certainly running.
-    await h.sql.unsafe(
-      `create table raw.${table} (id bigint, _source_file text not null, _ingested_at timestamptz not null default now(), _run_id text not null)`,
-    );
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
-    const holder = h.sql.begin(async (tx) => {
-      await tx.unsafe(`lock table raw.${table} in access exclusive mode`);
-      locked();
-      await released;
-    });
-    await isLocked;
+    const lock = await h.holdTableLock(table);
     const manual = await h.api<{ id: string }>('POST', `/api/v1/ingestions/${id}/run`);
     expect(manual.status).toBe(202);
     await h.api('PUT', `/api/v1/ingestions/${id}/schedule`, {
@@ -109,8 +82,7 @@ describe('schedules', () => {
     const outcome = await tick(id);
     expect(outcome).toEqual({ started: false, reason: 'another operation is running on this ingestion' });
 
-    release();
-    await holder;
+    await lock.release();
     await h.waitForIngestionIdle(id);
     const runs = await h.api<{ items: { id: string }[] }>('GET', `/api/v1/ingestions/${id}/runs`);
     expect(runs.body.items.map((r) => r.id)).toEqual([manual.body.id]);

@@ -12,24 +12,17 @@ afterAll(async () => {
 const lines = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
 
 async function ingestion(mode: 'add_columns' | 'rescue' | 'fail') {
-  const bucket = await h.createBucket();
-  await h.putObject(
-    bucket,
-    '1.jsonl',
-    lines([
-      { id: 1, n: 10 },
-      { id: 2, n: 20 },
-    ]),
+  const { id, bucket, table } = await h.createIngestion(
+    {
+      '1.jsonl': lines([
+        { id: 1, n: 10 },
+        { id: 2, n: 20 },
+      ]),
+    },
+    { schema_mode: mode },
+    `sd_${mode}`,
   );
-  const table = `sd_${mode}_${bucket.replaceAll('-', '_')}`.slice(0, 60);
-  const res = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
-    name: table,
-    connection_id: await h.createS3Connection(),
-    source: { bucket, format: 'jsonl', schema_mode: mode },
-    destination: `raw.${table}`,
-  });
-  expect(res.status).toBe(201);
-  expect((await h.runAndWait(res.body.id)).records_written).toBe(2);
+  expect((await h.runAndWait(id)).records_written).toBe(2);
   // A later file brings a new field and a value that does not fit `n bigint`.
   await h.putObject(
     bucket,
@@ -39,7 +32,7 @@ async function ingestion(mode: 'add_columns' | 'rescue' | 'fail') {
       { id: 4, n: 'forty' },
     ]),
   );
-  return { id: res.body.id, table };
+  return { id, table };
 }
 
 describe('schema drift', () => {
@@ -78,23 +71,20 @@ describe('schema drift', () => {
   });
 
   it('fail: a misfit value is reported with its field and value', async () => {
-    const bucket = await h.createBucket();
-    await h.putObject(bucket, '1.jsonl', lines([{ id: 1, n: 10 }]));
-    const res = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
-      name: `sdv-${bucket}`,
-      connection_id: await h.createS3Connection(),
-      source: { bucket, format: 'jsonl', schema_mode: 'fail' },
-      destination: `raw.sdv_${bucket.replaceAll('-', '_')}`,
-    });
-    await h.runAndWait(res.body.id);
+    const { id, bucket, table } = await h.createIngestion(
+      { '1.jsonl': lines([{ id: 1, n: 10 }]) },
+      { schema_mode: 'fail' },
+      'sdv',
+    );
+    await h.runAndWait(id);
     await h.putObject(bucket, '2.jsonl', lines([{ id: 2, n: 'twenty' }]));
-    await h.runAndWait(res.body.id);
+    await h.runAndWait(id);
     const files = await h.api<{ items: { error_message: string }[] }>(
       'GET',
-      `/api/v1/ingestions/${res.body.id}/processed-files?status=FAILED`,
+      `/api/v1/ingestions/${id}/processed-files?status=FAILED`,
     );
     expect(files.body.items[0]!.error_message).toBe(
-      `field "n": value "twenty" is not a valid bigint for raw.sdv_${bucket.replaceAll('-', '_')} (schema_mode "fail")`,
+      `field "n": value "twenty" is not a valid bigint for raw.${table} (schema_mode "fail")`,
     );
   });
 });

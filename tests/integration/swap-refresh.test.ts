@@ -20,16 +20,8 @@ interface SwapResponse {
 
 describe('full refresh with strategy "swap" (seed 004)', () => {
   it('keeps readers on a complete table throughout, then deletes the old version after the grace period, across a worker restart', async () => {
-    const bucket = await h.createBucket();
-    for (let i = 0; i < 4; i++) await h.putObject(bucket, `d${i}.jsonl`, jsonLines(i * 1000, 1000));
-    const table = `swap_${bucket.replaceAll('-', '_')}`;
-    const created = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
-      name: table,
-      connection_id: await h.createS3Connection(),
-      source: { bucket, format: 'jsonl' },
-      destination: `raw.${table}`,
-    });
-    const id = created.body.id;
+    const files = Object.fromEntries([0, 1, 2, 3].map((i) => [`d${i}.jsonl`, jsonLines(i * 1000, 1000)]));
+    const { id, bucket, table } = await h.createIngestion(files, {}, 'swap');
     expect((await h.runAndWait(id)).records_written).toBe(4000);
     // The new version will differ from the old one, so a reader can tell which it saw.
     await h.putObject(bucket, 'd4.jsonl', jsonLines(4000, 1000));
@@ -105,16 +97,7 @@ describe('full refresh with strategy "swap" (seed 004)', () => {
   });
 
   it('leaves the live table untouched when the shadow run fails', async () => {
-    const bucket = await h.createBucket();
-    await h.putObject(bucket, 'ok.jsonl', jsonLines(0, 100));
-    const table = `swapf_${bucket.replaceAll('-', '_')}`;
-    const created = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
-      name: table,
-      connection_id: await h.createS3Connection(),
-      source: { bucket, format: 'jsonl' },
-      destination: `raw.${table}`,
-    });
-    const id = created.body.id;
+    const { id, bucket, table } = await h.createIngestion({ 'ok.jsonl': jsonLines(0, 100) }, {}, 'swapf');
     await h.runAndWait(id);
     // Every file of the new load is broken: the shadow run fails as a whole.
     await h.putObject(bucket, 'ok.jsonl', '{"id": 1, broken\n');
