@@ -10,9 +10,8 @@ import { startEmbeddedPostgres } from './dev/postgres.js';
 import { startTemporalDevServer } from './dev/temporal.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { resumePendingDeletions } from './services/deletions.js';
-import { createStoreFactory } from './storage/index.js';
 import { connectClient, connectWorker } from './temporal/connect.js';
-import { createWorker, installRuntimeLogger } from './worker.js';
+import { createWorker, installRuntimeLogger, workerDepsFromConfig } from './worker.js';
 
 /**
  * `npm start`: the whole stack in one process on embedded defaults — a Postgres and a Temporal dev
@@ -79,17 +78,7 @@ async function main() {
   };
 
   const workerConnection = await connectWorker(config.temporal, temporalAddress);
-  const worker = await createWorker({
-    connection: workerConnection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    activityDeps: {
-      sql,
-      stores: createStoreFactory({ localSourceRoots: config.localSourceRoots }),
-      fileMaxRetries: config.run.fileMaxRetries,
-    },
-    maxConcurrentActivities: config.worker.maxConcurrentActivities,
-  });
+  const worker = await createWorker(workerDepsFromConfig(config, sql, workerConnection));
   const workerDone = worker.run();
   stops.push({
     name: 'worker',

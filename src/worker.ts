@@ -1,6 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { type NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from './activities/index.js';
+import type { Config } from './config.js';
+import type { Sql } from './db/client.js';
+import { createStoreFactory } from './storage/index.js';
 
 export const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -12,6 +15,21 @@ export interface WorkerDeps {
   maxConcurrentActivities: number;
   /** A pre-built bundle (tests build one per test run); otherwise the worker bundles at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+/** The worker a deployment runs: settings from the environment, one pool, the real stores. */
+export function workerDepsFromConfig(config: Config, sql: Sql, connection: NativeConnection): WorkerDeps {
+  return {
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    activityDeps: {
+      sql,
+      stores: createStoreFactory({ localSourceRoots: config.localSourceRoots }),
+      fileMaxRetries: config.run.fileMaxRetries,
+    },
+    maxConcurrentActivities: config.worker.maxConcurrentActivities,
+  };
 }
 
 export async function createWorker(deps: WorkerDeps): Promise<Worker> {

@@ -18,9 +18,9 @@
 import { loadConfig } from '../../src/config.js';
 import { createDb } from '../../src/db/client.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { createStoreFactory } from '../../src/storage/index.js';
+
 import { connectWorker } from '../../src/temporal/connect.js';
-import { createWorker, installRuntimeLogger } from '../../src/worker.js';
+import { createWorker, installRuntimeLogger, workerDepsFromConfig } from '../../src/worker.js';
 
 /** Messages the child sends to its parent over IPC. */
 export type WorkerProcessMessage = { type: 'ready'; pid: number; taskQueue: string };
@@ -38,15 +38,7 @@ async function main(): Promise<void> {
   const connection = await connectWorker(config.temporal, temporalAddress);
   const bundlePath = process.env.AUTOLOADER_TEST_WORKFLOW_BUNDLE;
   const worker = await createWorker({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    activityDeps: {
-      sql,
-      stores: createStoreFactory({ localSourceRoots: config.localSourceRoots }),
-      fileMaxRetries: config.run.fileMaxRetries,
-    },
-    maxConcurrentActivities: config.worker.maxConcurrentActivities,
+    ...workerDepsFromConfig(config, sql, connection),
     ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}),
   });
 
