@@ -1,0 +1,57 @@
+/**
+ * Where a run's database time went, from pg_stat_statements: statements grouped by the step of the
+ * load they belong to (see src/load/load-file.ts and src/activities/*).
+ */
+import type { Sql } from '../src/db/client.js';
+
+export interface StepTime {
+  step: string;
+  calls: number;
+  ms: number;
+}
+
+const steps: [string, RegExp][] = [
+  ['stage COPY (file → temp table)', /^copy pg_temp\._al_/i],
+  ['staged keys scan (jsonb_object_keys)', /jsonb_object_keys/i],
+  ['type inference query', /jsonb_each\(doc\)|count\(\*\) filter \(where c\d/i],
+  // Destination statements quote the table name; the service's own tables are autoloader.*.
+  ['INSERT … SELECT into destination', /^insert into "(?!autoloader")/i],
+  ['DELETE earlier rows of the file', /^delete from "(?!autoloader")/i],
+  ['other reads of the staged rows', /from pg_temp\._al_/i],
+  ['CREATE TEMP TABLE / DDL', /^(create|alter) /i],
+  ['destination catalog reads', /from pg_class c\s+join pg_namespace/i],
+  ['COMMIT', /^commit/i],
+  // A file that must create the table or add columns waits here for another file's transaction.
+  ['DDL lock wait (pg_advisory_xact_lock)', /pg_advisory_xact_lock/i],
+  ['discovery upsert (processed_files)', /^insert into autoloader\.processed_files/i],
+  ['claim / mark files (processed_files)', /autoloader\.processed_files/i],
+  ['runs bookkeeping', /autoloader\.runs/i],
+];
+
+function stepOf(query: string): string {
+  const q = query.trim();
+  for (const [name, re] of steps) if (re.test(q)) return name;
+  return 'other';
+}
+
+export async function resetStatements(sql: Sql): Promise<void> {
+  await sql`select pg_stat_statements_reset()`;
+}
+
+/** Statement time since the last reset, by step, largest first (the bench queries nothing mid-run). */
+export async function statementProfile(sql: Sql): Promise<StepTime[]> {
+  const rows = await sql<{ query: string; calls: number; ms: number }[]>`
+    select s.query, s.calls::float8 as calls, s.total_exec_time as ms
+    from pg_stat_statements s join pg_database d on d.oid = s.dbid
+    where d.datname = current_database()
+      and s.query not ilike '%pg_stat_statements%'`;
+  const byStep = new Map<string, StepTime>();
+  for (const r of rows) {
+    const step = stepOf(r.query);
+    const t = byStep.get(step) ?? { step, calls: 0, ms: 0 };
+    t.calls += r.calls;
+    t.ms += r.ms;
+    byStep.set(step, t);
+  }
+  return [...byStep.values()].sort((a, b) => b.ms - a.ms);
+}
