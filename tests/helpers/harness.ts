@@ -67,10 +67,16 @@ export async function startHarness(opts: HarnessOptions = {}) {
   }
 
   /** The real app; tests that need other settings (or an unreachable Temporal) build their own. */
-  const makeApp = (overrides: { refresh?: Partial<RefreshSettings>; temporal?: Client } = {}): App =>
+  const makeApp = (
+    overrides: {
+      refresh?: Partial<RefreshSettings>;
+      temporal?: Client;
+      db?: ReturnType<typeof createDb>;
+    } = {},
+  ): App =>
     createApp({
-      db,
-      sql,
+      db: overrides.db?.db ?? db,
+      sql: overrides.db?.sql ?? sql,
       temporal: overrides.temporal ?? client,
       taskQueue,
       runDefaults,

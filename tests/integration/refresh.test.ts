@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/auth/tokens.js';
+import { createDb } from '../../src/db/client.js';
 import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
 
 /** Seed 000's three E2E workflows, and seed 001's error codes, through the API. */
@@ -307,5 +308,20 @@ describe('error codes', () => {
     });
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ error_code: 'SERVICE_UNAVAILABLE' });
+  });
+
+  it('503 SERVICE_UNAVAILABLE when Postgres cannot be reached', async () => {
+    const dead = createDb('postgres://autoloader:autoloader@127.0.0.1:1/autoloader', { max: 1 });
+    try {
+      const res = await h.makeApp({ db: dead }).request('/api/v1/ingestions/ing_any/full-refresh', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ confirm: true }),
+      });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ error_code: 'SERVICE_UNAVAILABLE' });
+    } finally {
+      await dead.close();
+    }
   });
 });
