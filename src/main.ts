@@ -6,7 +6,7 @@ import { createToken, ensureTenant, tokenExists } from './auth/tokens.js';
 import { type Config, loadConfig } from './config.js';
 import { createDb, type Db } from './db/client.js';
 import { migrate } from './db/migrate.js';
-import { startEmbeddedPostgres } from './dev/postgres.js';
+import { reachablePostgresDataDir, startEmbeddedPostgres } from './dev/postgres.js';
 import { startTemporalDevServer } from './dev/temporal.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { resumePendingDeletions } from './services/deletions.js';
@@ -41,7 +41,7 @@ async function main() {
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
     const pg = await startEmbeddedPostgres({
-      dataDir: path.join(config.dataDir, 'postgres'),
+      dataDir: await reachablePostgresDataDir(path.join(config.dataDir, 'postgres')),
       port: config.embeddedPostgresPort,
       log,
     });

@@ -332,3 +332,33 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     return { url, port, stop: () => svc.stop() };
   });
 }
+
+/**
+ * As root, Postgres runs as another OS user, which must be able to walk down to its data dir. A
+ * project cloned under /root (mode 700) is out of its reach, so the cluster then lives under
+ * /var/lib/autoloader instead, keyed by the preferred path so two checkouts never share one.
+ */
+export async function reachablePostgresDataDir(preferred: string): Promise<string> {
+  if (process.getuid?.() !== 0) return preferred;
+  const { stat } = await import('node:fs/promises');
+  const { createHash } = await import('node:crypto');
+  const { dirname, join } = await import('node:path');
+  for (let dir = dirname(preferred); ; dir = dirname(dir)) {
+    const mode = await stat(dir).then(
+      (s) => s.mode,
+      (err: NodeJS.ErrnoException) => {
+        // Not created yet: mkdir will make it traversable; look further up.
+        if (err.code === 'ENOENT') return 0o755;
+        throw err;
+      },
+    );
+    if ((mode & 0o001) === 0) {
+      return join(
+        '/var/lib/autoloader',
+        createHash('sha256').update(preferred).digest('hex').slice(0, 12),
+        'postgres',
+      );
+    }
+    if (dir === dirname(dir)) return preferred;
+  }
+}
