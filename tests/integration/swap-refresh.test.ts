@@ -1,5 +1,6 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resumePendingDeletions } from '../../src/services/deletions.js';
 import { pendingDeletionWorkflowId } from '../../src/workflows/pending-deletion.js';
 import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
 
@@ -119,5 +120,23 @@ describe('full refresh with strategy "swap" (seed 004)', () => {
       `/api/v1/ingestions/${id}/processed-files`,
     );
     expect(files.body.items.map((f) => f.status)).toEqual(['SUCCESS']);
+  });
+
+  it('carries out at start-up a deletion that was already due (its timer lost with a wiped server)', async () => {
+    const table = `stale_${Math.random().toString(36).slice(2, 10)}`;
+    await h.sql.unsafe(`create table raw.${table} (x int)`);
+    const id = `del_${table}`;
+    await h.sql`
+      insert into autoloader.pending_deletions (id, tenant_id, schema_name, table_name, due_at)
+      values (${id}, ${h.tenantId}, 'raw', ${table}, now() - interval '1 minute')`;
+    expect(
+      await resumePendingDeletions({ sql: h.sql, temporal: h.client, taskQueue: h.taskQueue }),
+    ).toBeGreaterThan(0);
+    await h.client.workflow.getHandle(pendingDeletionWorkflowId(id)).result();
+    const [gone] = await h.sql`select to_regclass(${`raw.${table}`}) is null as gone`;
+    expect(gone!.gone).toBe(true);
+    const [row] =
+      await h.sql`select executed_at is not null as done from autoloader.pending_deletions where id = ${id}`;
+    expect(row!.done).toBe(true);
   });
 });
