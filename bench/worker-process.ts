@@ -1,7 +1,7 @@
 /**
  * The bench's worker, in a process of its own so that its memory can be read from /proc. It is
  * assembled exactly as src/main.ts assembles the production worker (config from the environment,
- * createDb, createStoreFactory, createWorker → createActivities); the only difference is a
+ * createDb, workerDepsFromConfig, createWorker → createActivities); the only difference is a
  * pre-built workflow bundle (BENCH_WORKFLOW_BUNDLE), as the test harness uses.
  *
  * Protocol with the parent (IPC channel): sends {type: 'ready'} once the worker polls; stops
@@ -10,9 +10,8 @@
 import { loadConfig } from '../src/config.js';
 import { createDb } from '../src/db/client.js';
 import { createLogger } from '../src/lib/logger.js';
-import { createStoreFactory } from '../src/storage/index.js';
 import { connectWorker } from '../src/temporal/connect.js';
-import { createWorker, installRuntimeLogger } from '../src/worker.js';
+import { createWorker, installRuntimeLogger, workerDepsFromConfig } from '../src/worker.js';
 
 export type ParentMessage = { type: 'stop' };
 export type ChildMessage = { type: 'ready' } | { type: 'stopped' };
@@ -34,15 +33,7 @@ async function main() {
   const { sql, close } = createDb(databaseUrl);
   const connection = await connectWorker(config.temporal, temporalAddress);
   const worker = await createWorker({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    activityDeps: {
-      sql,
-      stores: createStoreFactory({ localSourceRoots: config.localSourceRoots }),
-      fileMaxRetries: config.run.fileMaxRetries,
-    },
-    maxConcurrentActivities: config.worker.maxConcurrentActivities,
+    ...workerDepsFromConfig(config, sql, connection),
     workflowBundle: { codePath: bundle },
   });
   const running = worker.run();
