@@ -126,7 +126,7 @@ async function processOne(
       await tx`
         update autoloader.processed_files
         set status = 'SUCCESS', claimed_by = null, run_id = ${input.runId}, file_etag = ${opened.etag},
-            processed_at = now(), records_ingested = ${loaded.records}, bytes_read = ${loaded.bytesRead},
+            processed_at = clock_timestamp(), records_ingested = ${loaded.records}, bytes_read = ${loaded.bytesRead},
             processing_duration_ms = ${Date.now() - started}, error_message = null, error_type = null,
             updated_at = now()
         where id = ${file.id}`;
@@ -142,7 +142,7 @@ async function processOne(
     await sql`
       update autoloader.processed_files
       set status = 'FAILED', claimed_by = null, run_id = ${input.runId}, error_message = ${failure.message},
-          error_type = ${failure.type}, retry_count = retry_count + 1, processed_at = now(),
+          error_type = ${failure.type}, retry_count = retry_count + 1, processed_at = clock_timestamp(),
           processing_duration_ms = ${Date.now() - started}, updated_at = now()
       where id = ${file.id}`;
     return { ok: false };

@@ -65,7 +65,8 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
 
   const existing = await destinationColumns(tx, input.target);
   const columnsAdded = await ensureColumns(tx, input.target, existing, staged, input.schemaMode);
-  const columns = await destinationColumns(tx, input.target);
+  // Read the columns again only when they may have changed: this file, or one it waited for, added some.
+  const columns = columnsAdded === noChange ? existing : await destinationColumns(tx, input.target);
 
   await tx.unsafe(
     `DELETE FROM ${qualified(input.target.schema, input.target.table)} WHERE _source_file = $1`,
@@ -297,7 +298,7 @@ async function ensureColumns(
   }
   // Rescue mode keeps the table's shape once it exists: new fields go to _rescued_data.
   if (existing && mode === 'rescue') missing = existing.has('_rescued_data') ? [] : ['_rescued_data'];
-  if (existing && missing.length === 0) return [];
+  if (existing && missing.length === 0) return noChange;
 
   await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl:${target.schema}.${target.table}`}))`;
   const current = await destinationColumns(tx, target);
@@ -309,6 +310,8 @@ async function ensureColumns(
     return [{ name: '_rescued_data', type: 'jsonb' }];
   }
   const stillMissing = keys.filter((k) => !current?.has(k));
+  // Another file created the columns while this one waited for the lock: nothing to infer.
+  if (current && stillMissing.length === 0) return [];
   const types = await inferTypes(tx, staged, stillMissing);
   const order = staged.kind === 'json' ? staged.keyOrder : staged.names;
   const rank = (k: string) => {
@@ -341,6 +344,9 @@ async function ensureColumns(
 }
 
 const lineage = new Set(['_source_file', '_ingested_at', '_run_id', '_rescued_data']);
+
+/** ensureColumns' answer when the table already had every column: no DDL, no lock taken. */
+const noChange: { name: string; type: string }[] = [];
 
 function castExpression(value: string, type: string): string {
   if (type === 'text') return value;
