@@ -3,6 +3,7 @@
  * a connection, ingestions, and runs that it waits for on Temporal's word.
  */
 import { type ApiDeps, createApp } from '../src/api/app.js';
+import { inProcessClient } from '../src/api/in-process.js';
 import type { RunJson } from '../src/api/routes/runs.js';
 import { createToken, ensureTenant } from '../src/auth/tokens.js';
 import type { S3Endpoint } from '../src/dev/minio.js';
@@ -23,18 +24,7 @@ export async function benchApi(deps: BenchApiDeps) {
   await ensureTenant(deps.db, 'bench', 'Benchmark');
   const { token } = await createToken(deps.db, { tenantId: 'bench', name: 'bench', subject: 'bench' });
 
-  async function call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await app.request(path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
-  }
+  const call = inProcessClient(app, token);
 
   async function expect<T>(status: number, method: string, path: string, body?: unknown): Promise<T> {
     const res = await call<T>(method, path, body);

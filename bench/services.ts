@@ -8,7 +8,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { migrate } from '../src/db/migrate.js';
 import { type S3Endpoint, startMinio } from '../src/dev/minio.js';
 import { startEmbeddedPostgres } from '../src/dev/postgres.js';
-import { type DevLogger, toLogger } from '../src/dev/service.js';
+import { type DevLogger, quietBundlerLogger, toLogger } from '../src/dev/service.js';
 import { startTemporalDevServer } from '../src/dev/temporal.js';
 import { workflowsPath } from '../src/worker.js';
 
@@ -45,15 +45,6 @@ export interface Services {
 
 export const log: DevLogger = toLogger((msg) => process.stderr.write(`[services] ${msg}\n`));
 
-const quietBundlerLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => log.warn(message),
-  error: (message: string) => log.error(message),
-};
-
 export async function startServices(root: string): Promise<Services> {
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -80,7 +71,7 @@ export async function startServices(root: string): Promise<Services> {
     // count as the worker's peak RSS during loads.
     const [, bundle] = await Promise.all([
       migrate(postgres.value.url),
-      bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger }),
+      bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger(log) }),
     ]);
     const workflowBundlePath = join(root, 'workflow-bundle.js');
     await writeFile(workflowBundlePath, bundle.code);

@@ -15,7 +15,7 @@ import type { TestProject } from 'vitest/node';
 import { migrate } from '../src/db/migrate.js';
 import { type S3Endpoint, startMinio } from '../src/dev/minio.js';
 import { startEmbeddedPostgres } from '../src/dev/postgres.js';
-import { type DevLogger, toLogger } from '../src/dev/service.js';
+import { type DevLogger, quietBundlerLogger, toLogger } from '../src/dev/service.js';
 import { startTemporalDevServer } from '../src/dev/temporal.js';
 import { workflowsPath } from '../src/worker.js';
 
@@ -38,14 +38,6 @@ type Stop = () => Promise<void>;
 export const suggestContinueAsNewAt = 120;
 
 const log: DevLogger = toLogger((msg) => console.error(`[global-setup] ${msg}`));
-const quietBundlerLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => log.warn(message),
-  error: (message: string) => log.error(message),
-};
 
 const ROOT_PREFIX = 'autoloader-test-';
 const OWNER_FILE = 'owner.pid';
@@ -149,7 +141,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // instead of running webpack again.
   const [, bundle] = await Promise.all([
     migrate(databaseUrl),
-    bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger }),
+    bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger(log) }),
   ]);
   const workflowBundlePath = join(root, 'workflow-bundle.js');
   await writeFile(workflowBundlePath, bundle.code);

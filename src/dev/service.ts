@@ -409,3 +409,15 @@ export async function startService(
     throw died ? new ServiceExitedError(opts.name, detail) : new Error(detail, { cause: err });
   }
 }
+
+/** A logger for Temporal's workflow bundler that keeps webpack's chatter out and its problems in. */
+export function quietBundlerLogger(log: DevLogger) {
+  return {
+    log: () => undefined,
+    trace: () => undefined,
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (message: string) => log.warn(message),
+    error: (message: string) => log.error(message),
+  };
+}

@@ -17,6 +17,17 @@ export interface ValueCounts {
   nested: number;
 }
 
+/** No values seen (a key absent from every row). */
+export const emptyCounts: ValueCounts = {
+  nonNull: 0,
+  booleans: 0,
+  integers: 0,
+  numbers: 0,
+  timestamps: 0,
+  dates: 0,
+  nested: 0,
+};
+
 export function inferColumnType(c: ValueCounts): ColumnType {
   if (c.nonNull === 0) return 'text';
   if (c.nested === c.nonNull) return 'jsonb';

@@ -5,7 +5,14 @@ import type postgres from 'postgres';
 import type { CsvOptions, FileFormat, SchemaMode } from '../domain/schemas.js';
 import { columnNameProblem } from '../lib/identifiers.js';
 import { copyFrom } from './copy.js';
-import { type ColumnType, inferColumnType, patterns, sqlType, type ValueCounts } from './inference.js';
+import {
+  type ColumnType,
+  emptyCounts,
+  inferColumnType,
+  patterns,
+  sqlType,
+  type ValueCounts,
+} from './inference.js';
 import { copyChar, qualified, quoteIdent, quoteLiteral } from './sql-text.js';
 
 export interface LoadTarget {
@@ -262,16 +269,6 @@ async function inferTypes(
   }
   return new Map(keys.map((k) => [k, inferColumnType(counts.get(k) ?? emptyCounts)]));
 }
-
-const emptyCounts: ValueCounts = {
-  nonNull: 0,
-  booleans: 0,
-  integers: 0,
-  numbers: 0,
-  timestamps: 0,
-  dates: 0,
-  nested: 0,
-};
 
 /**
  * Creates the table on first load and adds columns for new fields. DDL is serialised per table by an

@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { type App, createApp } from '../../src/api/app.js';
+import { inProcessClient } from '../../src/api/in-process.js';
 import { createToken, ensureTenant } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import { createDb } from '../../src/db/client.js';
@@ -97,24 +98,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey },
   });
 
-  async function api<T = Record<string, unknown>>(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<{ status: number; body: T; headers: Headers }> {
-    const res = await app.request(path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...headers,
-      },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T, headers: res.headers };
-  }
+  const api = inProcessClient(app, token);
 
   async function createBucket(): Promise<string> {
     const bucket = `t-${randomUUID().slice(0, 18)}`;
@@ -130,13 +114,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     const res = await api<{ id: string }>('POST', '/api/v1/connections', {
       name: `minio-${randomUUID().slice(0, 8)}`,
       kind: 's3',
-      config: {
-        endpoint: s3.endpoint,
-        region: s3.region,
-        force_path_style: true,
-        access_key_id_env: 'TEST_S3_ACCESS_KEY',
-        secret_access_key_env: 'TEST_S3_SECRET_KEY',
-      },
+      config: minioConnectionConfig(s3),
     });
     if (res.status !== 201) throw new Error(`connection not created: ${JSON.stringify(res.body)}`);
     return res.body.id;
@@ -283,4 +261,15 @@ export function csvRows(first: number, count: number): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** An `s3` connection to the test MinIO; the credentials are referenced by env-var name, as in production. */
+export function minioConnectionConfig(s3: { endpoint: string; region: string }) {
+  return {
+    endpoint: s3.endpoint,
+    region: s3.region,
+    force_path_style: true,
+    access_key_id_env: 'TEST_S3_ACCESS_KEY',
+    secret_access_key_env: 'TEST_S3_SECRET_KEY',
+  };
 }

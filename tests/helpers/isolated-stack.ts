@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { type App, createApp } from '../../src/api/app.js';
+import { inProcessClient } from '../../src/api/in-process.js';
 import { createToken, ensureTenant } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import { createDb, type Db, type Sql } from '../../src/db/client.js';
@@ -195,18 +196,7 @@ export async function connectApp(
     db,
     sql,
     client,
-    async api<T>(method: string, path: string, body?: unknown) {
-      const res = await app.request(path, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
-    },
+    api: inProcessClient(app, token),
     async close() {
       await client.connection.close();
       await closeDb();

@@ -17,7 +17,7 @@ import type { Sql } from '../../src/db/client.js';
 import { waitFor } from '../../src/dev/service.js';
 import { ingestionWorkflowId } from '../../src/services/operations.js';
 import type { ingestionRunWorkflow } from '../../src/workflows/ingestion-run.js';
-import { jsonLines } from '../helpers/harness.js';
+import { jsonLines, minioConnectionConfig } from '../helpers/harness.js';
 import {
   connectApp,
   type IsolatedStack,
@@ -119,13 +119,7 @@ async function startScenario(name: string): Promise<Scenario> {
   const connection = await app.api<{ id: string }>('POST', '/api/v1/connections', {
     name: 'minio',
     kind: 's3',
-    config: {
-      endpoint: s3.endpoint,
-      region: s3.region,
-      force_path_style: true,
-      access_key_id_env: 'TEST_S3_ACCESS_KEY',
-      secret_access_key_env: 'TEST_S3_SECRET_KEY',
-    },
+    config: minioConnectionConfig(s3),
   });
   expect(connection.status).toBe(201);
   const table = `crash_${name.replace(/\W/g, '_')}`;

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { inferColumnType, type ValueCounts } from '../../src/load/inference.js';
+import { emptyCounts, inferColumnType, type ValueCounts } from '../../src/load/inference.js';
 
-const counts = (c: Partial<ValueCounts>): ValueCounts => ({
-  nonNull: 0,
-  booleans: 0,
-  integers: 0,
-  numbers: 0,
-  timestamps: 0,
-  dates: 0,
-  nested: 0,
-  ...c,
-});
+const counts = (c: Partial<ValueCounts>): ValueCounts => ({ ...emptyCounts, ...c });
 
 describe('inferColumnType', () => {
   it.each([
