@@ -1,6 +1,8 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import postgres from 'postgres';
+import { ConvertError } from '../load/duckdb-convert.js';
 import { FileDataError, loadFile } from '../load/load-file.js';
+import { schemaVersionFor } from '../load/schema-history.js';
 import { SourceConfigError, SourceFileMissingError } from '../storage/index.js';
 import type { ActivityDeps } from './deps.js';
 import { type IngestionContext, loadIngestionContext } from './ingestion-context.js';
@@ -122,10 +124,19 @@ async function processOne(
         gzip: key.endsWith('.gz'),
         body: opened.body,
         schemaMode: ctx.source.schema_mode,
+        declaredColumns: ctx.source.columns,
       });
+      const schemaVersion = await schemaVersionFor(
+        tx,
+        ctx.ingestionId,
+        loaded.columns,
+        file.filePath,
+        input.runId,
+      );
       await tx`
         update autoloader.processed_files
         set status = 'SUCCESS', claimed_by = null, run_id = ${input.runId}, file_etag = ${opened.etag},
+            schema_version = ${schemaVersion},
             processed_at = clock_timestamp(), records_ingested = ${loaded.records}, bytes_read = ${loaded.bytesRead},
             processing_duration_ms = ${Date.now() - started}, error_message = null, error_type = null,
             updated_at = now()
@@ -162,7 +173,7 @@ function keyOf(ctx: IngestionContext, filePath: string): string {
 const dataErrorClasses = new Set(['22', '23', '42', '54']);
 
 function fileFailure(err: unknown): { type: string; message: string } | undefined {
-  if (err instanceof FileDataError || err instanceof SourceFileMissingError) {
+  if (err instanceof FileDataError || err instanceof ConvertError || err instanceof SourceFileMissingError) {
     return { type: err.name, message: err.message };
   }
   if (err instanceof postgres.PostgresError && dataErrorClasses.has(err.code.slice(0, 2))) {

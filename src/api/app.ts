@@ -13,6 +13,7 @@ import { ingestionsRouter } from './routes/ingestions.js';
 import { refreshRouter } from './routes/refresh.js';
 import { runsRouter } from './routes/runs.js';
 import { schedulesRouter } from './routes/schedules.js';
+import { schemaRouter } from './routes/schema.js';
 
 export interface RunDefaults {
   parallelism: number;
@@ -86,6 +87,7 @@ export function createApp(deps: ApiDeps) {
 
   app.route('/api/v1', connectionsRouter(deps));
   app.route('/api/v1', ingestionsRouter(deps));
+  app.route('/api/v1', schemaRouter(deps));
   app.route('/api/v1', runsRouter(deps));
   app.route('/api/v1', refreshRouter(deps));
   app.route('/api/v1', schedulesRouter(deps));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isAllowedDestinationSchema, isPlainIdentifier } from '../lib/identifiers.js';
+import { columnNameProblem, isAllowedDestinationSchema, isPlainIdentifier } from '../lib/identifiers.js';
 
 /** Env-var names only: credentials are referenced, never stored or echoed. */
 const envVarName = z
@@ -25,7 +25,11 @@ export type ConnectionRecord =
   | { id: string; kind: 's3'; config: S3ConnectionConfig }
   | { id: string; kind: 'local'; config: LocalConnectionConfig };
 
-export const formats = ['jsonl', 'csv'] as const;
+/**
+ * jsonl: one JSON value per line; json: a JSON array of records; csv; parquet.
+ * A `.gz` suffix on the file name means gzip, whatever the format.
+ */
+export const formats = ['jsonl', 'json', 'csv', 'parquet'] as const;
 export const schemaModes = ['add_columns', 'rescue', 'fail'] as const;
 export type SchemaMode = (typeof schemaModes)[number];
 export type FileFormat = (typeof formats)[number];
@@ -39,6 +43,48 @@ export const csvOptionsSchema = z.object({
 });
 export type CsvOptions = z.infer<typeof csvOptionsSchema>;
 
+/**
+ * Types a declared column may have: the ones inference produces plus the common narrower ones.
+ * A closed list (with numeric's precision and varchar's length as the only parameters), because the
+ * type is written into DDL.
+ */
+const columnTypes = [
+  'text',
+  'boolean',
+  'smallint',
+  'integer',
+  'bigint',
+  'numeric',
+  'real',
+  'double precision',
+  'date',
+  'timestamp',
+  'timestamptz',
+  'time',
+  'interval',
+  'uuid',
+  'jsonb',
+  'bytea',
+] as const;
+const parameterisedType = /^(numeric\(([1-9][0-9]{0,2})(, ?[0-9]{1,3})?\)|varchar\([1-9][0-9]{0,6}\))$/;
+
+export const declaredColumnSchema = z.object({
+  name: z
+    .string()
+    .min(1)
+    .refine((n) => columnNameProblem(n) === undefined, {
+      error: (issue) => columnNameProblem(String(issue.input)) ?? 'invalid column name',
+    }),
+  type: z
+    .string()
+    .transform((t) => t.trim().toLowerCase().replace(/\s+/g, ' '))
+    .refine(
+      (t) => (columnTypes as readonly string[]).includes(t) || parameterisedType.test(t),
+      `must be one of ${columnTypes.join(', ')}, numeric(p,s) or varchar(n)`,
+    ),
+});
+export type DeclaredColumn = z.infer<typeof declaredColumnSchema>;
+
 export const sourceSchema = z.object({
   bucket: z.string().min(1).optional().describe('required for s3 connections'),
   prefix: z.string().default(''),
@@ -51,6 +97,15 @@ export const sourceSchema = z.object({
     .default('add_columns')
     .describe(
       'add_columns: new fields become columns; rescue: new fields and values that do not fit go to _rescued_data; fail: either fails the file, naming the field',
+    ),
+  columns: z
+    .array(declaredColumnSchema)
+    .min(1)
+    .max(1600)
+    .refine((cols) => new Set(cols.map((c) => c.name)).size === cols.length, 'column names must be unique')
+    .optional()
+    .describe(
+      'Explicit schema: these columns are created with these types instead of inferred ones. Fields the list does not name follow schema_mode. For CSV without a header the list names the columns in file order.',
     ),
 });
 export type Source = z.infer<typeof sourceSchema>;

@@ -2,9 +2,10 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type postgres from 'postgres';
-import type { CsvOptions, FileFormat, SchemaMode } from '../domain/schemas.js';
+import type { CsvOptions, DeclaredColumn, FileFormat, SchemaMode } from '../domain/schemas.js';
 import { columnNameProblem } from '../lib/identifiers.js';
 import { copyFrom } from './copy.js';
+import { convertToJsonLines } from './duckdb-convert.js';
 import {
   type ColumnType,
   emptyCounts,
@@ -30,12 +31,16 @@ export interface LoadFileInput {
   gzip: boolean;
   body: Readable;
   schemaMode: SchemaMode;
+  /** The ingestion's explicit schema, if it has one. */
+  declaredColumns?: DeclaredColumn[];
 }
 
 export interface LoadFileResult {
   records: number;
   bytesRead: number;
   columnsAdded: { name: string; type: string }[];
+  /** The destination's columns (name → SQL type) this file was loaded with. */
+  columns: Map<string, string>;
 }
 
 /** The file's content is wrong (malformed JSON, ragged CSV, a value that does not fit): retrying won't help. */
@@ -63,15 +68,20 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
   }
   const raw = Readable.from(counted(input.body), { objectMode: false });
   const decoded: Readable = input.gzip ? raw.pipe(createGunzip()) : raw;
-  const { firstLine, stream } = await peekFirstLine(decoded);
+  const lines =
+    input.format === 'json' || input.format === 'parquet'
+      ? Readable.from(convertToJsonLines(input.format, decoded), { objectMode: false })
+      : decoded;
+  const { firstLine, stream } = await peekFirstLine(lines);
 
   const staged =
     input.format === 'csv'
-      ? await stageCsv(tx, stream, firstLine, input.csv)
+      ? await stageCsv(tx, stream, firstLine, input.csv, input.declaredColumns ?? [])
       : await stageJsonLines(tx, stream, firstLine);
 
   const existing = await destinationColumns(tx, input.target);
-  const columnsAdded = await ensureColumns(tx, input.target, existing, staged, input.schemaMode);
+  const declared = input.declaredColumns ?? [];
+  const columnsAdded = await ensureColumns(tx, input.target, existing, staged, input.schemaMode, declared);
   // Read the columns again only when they may have changed: this file, or one it waited for, added some.
   const columns = columnsAdded === noChange ? existing : await destinationColumns(tx, input.target);
 
@@ -80,7 +90,7 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
     [input.sourceUri],
   );
   const records = await insertFromStage(tx, input, staged, columns ?? new Map());
-  return { records, bytesRead, columnsAdded };
+  return { records, bytesRead, columnsAdded, columns: columns ?? new Map() };
 }
 
 /** Reads up to the first newline (for CSV headers and JSON key order) and hands back the whole stream. */
@@ -150,6 +160,7 @@ async function stageCsv(
   stream: Readable,
   firstLine: string,
   opts: CsvOptions,
+  declared: DeclaredColumn[],
 ): Promise<Staged> {
   let header: string[];
   try {
@@ -167,7 +178,10 @@ async function stageCsv(
     await tx.unsafe(`CREATE TEMP TABLE _al_stage (c1 text) ON COMMIT DROP`);
     return { kind: 'csv', names: [] };
   }
-  const names = opts.header ? header.map((h) => h.trim()) : header.map((_, i) => `c${i + 1}`);
+  // Without a header, declared columns name the fields in file order.
+  const names = opts.header
+    ? header.map((h) => h.trim())
+    : header.map((_, i) => declared[i]?.name ?? `c${i + 1}`);
   const seen = new Set<string>();
   for (const name of names) {
     const problem = columnNameProblem(name);
@@ -212,8 +226,25 @@ async function destinationColumns(
   return new Map(rows.filter((r) => r.name !== null).map((r) => [r.name!, r.type!]));
 }
 
-async function stagedKeys(tx: postgres.TransactionSql, staged: Staged): Promise<string[]> {
+/**
+ * The staged fields. For JSON, a cheap probe first asks whether any document has a key outside the
+ * known columns (the usual answer once a table exists is no); only then are the keys enumerated.
+ */
+async function stagedKeys(
+  tx: postgres.TransactionSql,
+  staged: Staged,
+  existing: Map<string, string> | undefined,
+  declared: DeclaredColumn[],
+): Promise<string[]> {
   if (staged.kind === 'csv') return staged.names;
+  const known = [...(existing?.keys() ?? []), ...declared.map((c) => c.name)];
+  if (known.length > 0) {
+    const [probe] = await tx<{ unknown: boolean }[]>`
+      select exists (
+        select 1 from pg_temp._al_stage where doc is not null and doc - ${known}::text[] <> '{}'::jsonb
+      ) as unknown`;
+    if (!probe?.unknown) return [];
+  }
   const rows = await tx<
     { k: string }[]
   >`select distinct k from pg_temp._al_stage, jsonb_object_keys(doc) k where doc is not null`;
@@ -271,9 +302,11 @@ async function inferTypes(
 }
 
 /**
- * Creates the table on first load and adds columns for new fields. DDL is serialised per table by an
- * advisory lock, and only taken when something is missing: parallel files into an existing table
- * never wait on each other here.
+ * Creates the table on first load and adds columns for new fields. Declared columns (the ingestion's
+ * explicit schema) are created with their declared types; other fields are inferred, or, when the
+ * table's shape is fixed (declared columns, or an existing table in rescue mode), left to the schema
+ * mode. DDL is serialised per table by an advisory lock, and only taken when something is missing:
+ * parallel files into an existing table never wait on each other here.
  */
 async function ensureColumns(
   tx: postgres.TransactionSql,
@@ -281,49 +314,61 @@ async function ensureColumns(
   existing: Map<string, string> | undefined,
   staged: Staged,
   mode: SchemaMode,
+  declared: DeclaredColumn[],
 ): Promise<{ name: string; type: string }[]> {
-  const keys = await stagedKeys(tx, staged);
+  // In rescue mode the table's shape is fixed by its declared columns, or once it exists: other
+  // fields go to _rescued_data, so they need not even be listed.
+  const shapeFixed = (table: Map<string, string> | undefined) =>
+    mode === 'rescue' && (declared.length > 0 || table !== undefined);
+  const keys = shapeFixed(existing) ? [] : await stagedKeys(tx, staged, existing, declared);
+  const declaredNames = new Set(declared.map((c) => c.name));
   for (const k of keys) {
     const problem = columnNameProblem(k);
-    if (problem && !(mode === 'rescue' && existing)) throw new FileDataError(problem);
+    if (problem) throw new FileDataError(problem);
   }
-  let missing = keys.filter((k) => !existing?.has(k));
-  if (existing && missing.length > 0 && mode === 'fail') {
-    throw new FileDataError(
-      `field${missing.length > 1 ? 's' : ''} ${missing.map((k) => `"${k}"`).join(', ')} not in ${target.schema}.${target.table} (schema_mode "fail")`,
-    );
+  const undeclared = (table: Map<string, string> | undefined) =>
+    keys.filter((k) => !table?.has(k) && !declaredNames.has(k));
+  if (mode === 'fail' && (existing || declared.length > 0)) {
+    const extra = undeclared(existing);
+    if (extra.length > 0) {
+      const where = existing ? `${target.schema}.${target.table}` : 'the declared columns';
+      throw new FileDataError(
+        `field${extra.length > 1 ? 's' : ''} ${extra.map((k) => `"${k}"`).join(', ')} not in ${where} (schema_mode "fail")`,
+      );
+    }
   }
-  // Rescue mode keeps the table's shape once it exists: new fields go to _rescued_data.
-  if (existing && mode === 'rescue') missing = existing.has('_rescued_data') ? [] : ['_rescued_data'];
-  if (existing && missing.length === 0) return noChange;
+  const missing = (table: Map<string, string> | undefined) => ({
+    declared: declared.filter((c) => !table?.has(c.name)),
+    inferred: shapeFixed(table) ? [] : undeclared(table),
+    rescue: mode === 'rescue' && !table?.has('_rescued_data'),
+  });
+  const before = missing(existing);
+  if (existing && before.declared.length === 0 && before.inferred.length === 0 && !before.rescue)
+    return noChange;
 
   await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl:${target.schema}.${target.table}`}))`;
   const current = await destinationColumns(tx, target);
-  if (current && mode === 'rescue') {
-    if (current.has('_rescued_data')) return [];
-    await tx.unsafe(
-      `ALTER TABLE ${qualified(target.schema, target.table)} ADD COLUMN IF NOT EXISTS _rescued_data jsonb`,
-    );
-    return [{ name: '_rescued_data', type: 'jsonb' }];
-  }
-  const stillMissing = keys.filter((k) => !current?.has(k));
+  const now = missing(current);
   // Another file created the columns while this one waited for the lock: nothing to infer.
-  if (current && stillMissing.length === 0) return [];
-  const types = await inferTypes(tx, staged, stillMissing);
+  if (current && now.declared.length === 0 && now.inferred.length === 0 && !now.rescue) return [];
+  const types = now.inferred.length > 0 ? await inferTypes(tx, staged, now.inferred) : new Map();
   const order = staged.kind === 'json' ? staged.keyOrder : staged.names;
   const rank = (k: string) => {
     const i = order.indexOf(k);
     return i < 0 ? Number.MAX_SAFE_INTEGER : i;
   };
-  const added = stillMissing
-    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-    .map((name) => ({ name, type: sqlType[types.get(name) ?? 'text'] }));
+  const added = [
+    ...now.declared.map((c) => ({ name: c.name, type: c.type })),
+    ...now.inferred
+      .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+      .map((name) => ({ name, type: sqlType[(types.get(name) as ColumnType | undefined) ?? 'text'] })),
+  ];
+  if (now.rescue) added.push({ name: '_rescued_data', type: 'jsonb' });
 
   const table = qualified(target.schema, target.table);
   if (!current) {
-    await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(target.schema)}`);
+    await ensureSchema(tx, target.schema);
     const cols = added.map((c) => `${quoteIdent(c.name)} ${c.type}`);
-    if (mode === 'rescue') cols.push('_rescued_data jsonb');
     cols.push(
       '_source_file text NOT NULL',
       '_ingested_at timestamptz NOT NULL DEFAULT now()',
@@ -338,6 +383,18 @@ async function ensureColumns(
     );
   }
   return added;
+}
+
+/**
+ * Two first loads into different tables of a new schema would both try to create it (and one would
+ * fail on pg_namespace's unique index): creating a schema is serialised on its own lock.
+ */
+async function ensureSchema(tx: postgres.TransactionSql, schema: string): Promise<void> {
+  const exists = async () => (await tx`select 1 from pg_namespace where nspname = ${schema}`).length > 0;
+  if (await exists()) return;
+  await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl-schema:${schema}`}))`;
+  if (await exists()) return;
+  await tx.unsafe(`CREATE SCHEMA ${quoteIdent(schema)}`);
 }
 
 const lineage = new Set(['_source_file', '_ingested_at', '_run_id', '_rescued_data']);

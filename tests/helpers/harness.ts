@@ -125,7 +125,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
    * settings (pattern, format, schema_mode…) may be overridden.
    */
   async function createIngestion(
-    files: Record<string, string> = {},
+    files: Record<string, string | Buffer> = {},
     source: Record<string, unknown> = {},
     prefix = 't',
   ): Promise<{ id: string; bucket: string; table: string }> {

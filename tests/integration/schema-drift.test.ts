@@ -88,3 +88,29 @@ describe('schema drift', () => {
     );
   });
 });
+
+describe('first loads into a new schema', () => {
+  it('several ingestions creating their tables in the same new schema at once all succeed', async () => {
+    const schema = `fresh_${Math.random().toString(36).slice(2, 10)}`;
+    const connection_id = await h.createS3Connection();
+    const ids: string[] = [];
+    for (const name of ['a', 'b', 'c', 'd']) {
+      const bucket = await h.createBucket();
+      await h.putObject(bucket, '1.jsonl', lines([{ id: 1, name }]));
+      const res = await h.api<{ id: string }>('POST', '/api/v1/ingestions', {
+        name: `${schema}-${name}`,
+        connection_id,
+        source: { bucket, format: 'jsonl' },
+        destination: `${schema}.${name}`,
+      });
+      expect(res.status).toBe(201);
+      ids.push(res.body.id);
+    }
+    const runs = await Promise.all(ids.map((id) => h.runAndWait(id)));
+    expect(runs.map((r) => r.status)).toEqual(['SUCCESS', 'SUCCESS', 'SUCCESS', 'SUCCESS']);
+    const [n] = await h.sql.unsafe(
+      `select (select count(*) from ${schema}.a) + (select count(*) from ${schema}.b) + (select count(*) from ${schema}.c) + (select count(*) from ${schema}.d) as n`,
+    );
+    expect(Number(n!.n)).toBe(4);
+  });
+});

@@ -62,6 +62,10 @@ const ProcessedFile = z
     error_message: z.string().nullable(),
     error_type: z.string().nullable(),
     retry_count: z.number(),
+    schema_version: z
+      .number()
+      .nullable()
+      .describe('the schema version (GET /ingestions/{id}/schema) the file was last loaded with'),
   })
   .openapi('ProcessedFile');
 
@@ -321,7 +325,8 @@ export function ingestionsRouter(deps: ApiDeps) {
         select id::float8 as id, file_path, file_size_bytes::float8 as file_size_bytes, file_modified_at, file_etag,
                status, run_id, discovered_at, processing_started_at, processed_at,
                records_ingested::float8 as records_ingested, bytes_read::float8 as bytes_read,
-               processing_duration_ms::float8 as processing_duration_ms, error_message, error_type, retry_count
+               processing_duration_ms::float8 as processing_duration_ms, error_message, error_type, retry_count,
+               schema_version
         from autoloader.processed_files
         where ingestion_id = ${row.id} and scope = 'live' and id > ${after} ${status ? sql`and status = ${status}` : sql``}
         order by id limit ${limit + 1}`;

@@ -151,6 +151,8 @@ export const processedFiles = autoloader.table(
     errorMessage: text(),
     errorType: text(),
     retryCount: integer().notNull().default(0),
+    /** The schema_versions.version of the destination columns this file was last loaded with. */
+    schemaVersion: integer(),
     createdAt: createdAt(),
     updatedAt: createdAt(),
   },
@@ -159,6 +161,38 @@ export const processedFiles = autoloader.table(
     index('idx_processed_files_ingestion_status').on(t.ingestionId, t.status),
     index('idx_processed_files_run').on(t.runId),
     index('idx_processed_files_status_date').on(t.status, t.processedAt),
+  ],
+);
+
+/** A destination column as the schema history reports it. */
+export interface SchemaColumn {
+  name: string;
+  type: string;
+}
+
+/**
+ * The schema history of an ingestion: each distinct set of destination columns a file was loaded
+ * with, numbered in the order they first appeared. Processed files point at their version.
+ */
+export const schemaVersions = autoloader.table(
+  'schema_versions',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    ingestionId: text()
+      .notNull()
+      .references(() => ingestions.id, { onDelete: 'cascade' }),
+    version: integer().notNull(),
+    /** sha256 of the column list, to find a version again without comparing lists. */
+    fingerprint: text().notNull(),
+    columns: jsonb().$type<SchemaColumn[]>().notNull(),
+    /** The file (and its run) that first loaded with these columns. */
+    firstFile: text().notNull(),
+    runId: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('schema_versions_ingestion_version_idx').on(t.ingestionId, t.version),
+    uniqueIndex('schema_versions_ingestion_fingerprint_idx').on(t.ingestionId, t.fingerprint),
   ],
 );
 

@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import type postgres from 'postgres';
+import type { SchemaColumn } from '../db/schema/index.js';
+import { lineageColumns } from '../lib/identifiers.js';
+
+const lineage = new Set<string>(lineageColumns);
+
+/** The columns a file was loaded with, as the history shows them: the table's order, lineage left out. */
+export function schemaColumns(columns: Map<string, string>): SchemaColumn[] {
+  return [...columns].filter(([name]) => !lineage.has(name)).map(([name, type]) => ({ name, type }));
+}
+
+function fingerprintOf(columns: SchemaColumn[]): string {
+  return createHash('sha256').update(JSON.stringify(columns)).digest('hex');
+}
+
+/** Committed versions, so the common case (same columns as the last file) costs no query. */
+const known = new Map<string, number>();
+
+/**
+ * The schema version number for these columns, creating the next version when they are new.
+ * Runs in the file's transaction: the version row commits with the file that first used it.
+ */
+export async function schemaVersionFor(
+  tx: postgres.TransactionSql,
+  ingestionId: string,
+  columns: Map<string, string>,
+  firstFile: string,
+  runId: string,
+): Promise<number> {
+  const list = schemaColumns(columns);
+  const fingerprint = fingerprintOf(list);
+  const cacheKey = `${ingestionId}\u0000${fingerprint}`;
+  const cached = known.get(cacheKey);
+  if (cached !== undefined) return cached;
+
+  const find = async () => {
+    const [row] = await tx<{ version: number }[]>`
+      select version from autoloader.schema_versions
+      where ingestion_id = ${ingestionId} and fingerprint = ${fingerprint}`;
+    return row?.version;
+  };
+  const found = await find();
+  if (found !== undefined) {
+    known.set(cacheKey, found);
+    return found;
+  }
+  // New columns are rare (a file that added some): number them under a per-ingestion lock.
+  await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.schema:${ingestionId}`}))`;
+  const raced = await find();
+  if (raced !== undefined) return raced;
+  const [row] = await tx<{ version: number }[]>`
+    insert into autoloader.schema_versions (ingestion_id, version, fingerprint, columns, first_file, run_id)
+    select ${ingestionId}, coalesce(max(version), 0) + 1, ${fingerprint}, ${tx.json(list as never)}, ${firstFile}, ${runId}
+    from autoloader.schema_versions where ingestion_id = ${ingestionId}
+    returning version`;
+  // Not cached here: this transaction may still roll back. The next file finds the committed row.
+  return row!.version;
+}

@@ -1,0 +1,156 @@
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../helpers/harness.js';
+
+/** JSON arrays and Parquet, read through DuckDB and loaded like JSON lines. */
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+async function columnTypes(table: string): Promise<Record<string, string>> {
+  const rows = await h.sql<{ name: string; type: string }[]>`
+    select column_name as name, data_type as type from information_schema.columns
+    where table_schema = 'raw' and table_name = ${table} order by ordinal_position`;
+  return Object.fromEntries(rows.map((r) => [r.name, r.type]));
+}
+
+async function failedFiles(id: string) {
+  const res = await h.api<{ items: { file_path: string; error_message: string; error_type: string }[] }>(
+    'GET',
+    `/api/v1/ingestions/${id}/processed-files?status=FAILED`,
+  );
+  return res.body.items;
+}
+
+/** A Parquet file written by DuckDB from a SELECT (the test's fixture maker, not the code under test). */
+async function parquetOf(select: string): Promise<Buffer> {
+  const file = path.join(tmpdir(), `fixture-${process.pid}-${Math.random().toString(36).slice(2)}.parquet`);
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  try {
+    await conn.run(`COPY (${select}) TO '${file}' (FORMAT parquet)`);
+    return await readFile(file);
+  } finally {
+    conn.closeSync();
+    await rm(file, { force: true });
+  }
+}
+
+describe('JSON arrays', () => {
+  it('loads pretty-printed arrays, plain and gzipped, keeping strings, nesting and big integers exact', async () => {
+    const records = [
+      { id: 1, note: 'line one\nline two', payload: { k: [1, 2] }, big: '12345678901234567890' },
+      { id: 2, note: 'quote " and \\ backslash', payload: { k: [] }, big: '1' },
+    ];
+    // The big integer written unquoted, as a JSON number longer than a double can hold.
+    const text = JSON.stringify(records, null, 2).replace(/"big": "(\d+)"/g, '"big": $1');
+    const { id, table } = await h.createIngestion(
+      {
+        'a.json': text,
+        'b.json.gz': gzipSync(JSON.stringify([{ id: 3, note: 'zipped', payload: null, big: 7 }])),
+      },
+      { format: 'json' },
+      'fmt_json',
+    );
+    const run = await h.runAndWait(id);
+    expect(run).toMatchObject({ status: 'SUCCESS', files_processed: 2, records_written: 3 });
+    expect(await columnTypes(table)).toMatchObject({
+      id: 'bigint',
+      note: 'text',
+      payload: 'jsonb',
+      big: 'numeric',
+    });
+    const rows = await h.sql.unsafe(`select id::int, note, payload, big::text from raw.${table} order by id`);
+    expect(rows.map((r) => [r.id, r.note, r.payload, r.big])).toEqual([
+      [1, 'line one\nline two', { k: [1, 2] }, '12345678901234567890'],
+      [2, 'quote " and \\ backslash', { k: [] }, '1'],
+      [3, 'zipped', null, '7'],
+    ]);
+  });
+
+  it('a truncated array or a file that is not an array fails alone, with the reason recorded', async () => {
+    const { id, table } = await h.createIngestion(
+      {
+        'good.json': JSON.stringify([{ id: 1 }]),
+        'truncated.json': '[{"id": 2}, {"id": ',
+        'object.json': '{"id": 3}',
+      },
+      { format: 'json' },
+      'fmt_json_bad',
+    );
+    const run = await h.runAndWait(id);
+    expect(run).toMatchObject({ status: 'PARTIAL_SUCCESS', files_processed: 1, files_failed: 2 });
+    const failed = Object.fromEntries((await failedFiles(id)).map((f) => [path.basename(f.file_path), f]));
+    expect(failed['truncated.json']?.error_message).toMatch(/^JSON array: .*[Mm]alformed JSON/);
+    expect(failed['object.json']?.error_message).toMatch(/^JSON array: .*top-level JSON array/);
+    expect(failed['object.json']?.error_type).toBe('ConvertError');
+    // The error names the data, not the worker's temporary file.
+    expect(failed['truncated.json']?.error_message).not.toContain(tmpdir());
+    const [count] = await h.sql.unsafe(`select count(*)::int as n from raw.${table}`);
+    expect(count!.n).toBe(1);
+  });
+});
+
+describe('Parquet', () => {
+  it('loads typed columns with exact decimals, timestamps, lists and structs', async () => {
+    const parquet = await parquetOf(`
+      SELECT i AS id,
+             'user' || i AS user_id,
+             CAST(i * 1000000000.01 AS DECIMAL(18, 2)) AS amount,
+             TIMESTAMPTZ '2024-03-01 12:00:00+00' + INTERVAL (i) HOUR AS ts,
+             DATE '2024-03-01' + CAST(i AS INTEGER) AS day,
+             [i, i + 1] AS tags,
+             {'k': i, 'v': 'x'} AS payload,
+             CASE WHEN i = 2 THEN 'nan'::DOUBLE ELSE i / 4 END AS ratio
+      FROM range(1, 4) t(i)`);
+    const { id, table } = await h.createIngestion(
+      { 'part-0.parquet': parquet },
+      { format: 'parquet' },
+      'fmt_pq',
+    );
+    const run = await h.runAndWait(id);
+    expect(run).toMatchObject({ status: 'SUCCESS', records_written: 3 });
+    expect(await columnTypes(table)).toMatchObject({
+      id: 'bigint',
+      user_id: 'text',
+      amount: 'numeric',
+      ts: 'timestamp with time zone',
+      day: 'date',
+      tags: 'jsonb',
+      payload: 'jsonb',
+      // NaN is kept as the text "nan" rather than dropped, so the column is text.
+      ratio: 'text',
+    });
+    const rows = await h.sql.unsafe(
+      `select id::int, amount::text, ts = timestamptz '2024-03-01 12:00:00+00' + make_interval(hours => id::int) as ts_ok,
+              day::text, tags, payload, ratio from raw.${table} order by id`,
+    );
+    expect(rows.map((r) => [r.id, r.amount, r.ts_ok, r.day, r.tags, r.payload, r.ratio])).toEqual([
+      [1, '1000000000.01', true, '2024-03-02', [1, 2], { k: 1, v: 'x' }, '0.25'],
+      [2, '2000000000.02', true, '2024-03-03', [2, 3], { k: 2, v: 'x' }, 'nan'],
+      [3, '3000000000.03', true, '2024-03-04', [3, 4], { k: 3, v: 'x' }, '0.75'],
+    ]);
+  });
+
+  it('a file that is not Parquet fails alone, with the reason recorded', async () => {
+    const good = await parquetOf('SELECT 1 AS id');
+    const { id } = await h.createIngestion(
+      { 'good.parquet': good, 'broken.parquet': good.subarray(0, good.length - 20) },
+      { format: 'parquet' },
+      'fmt_pq_bad',
+    );
+    const run = await h.runAndWait(id);
+    expect(run).toMatchObject({ status: 'PARTIAL_SUCCESS', files_processed: 1, files_failed: 1 });
+    const [failed] = await failedFiles(id);
+    expect(failed).toMatchObject({ error_type: 'ConvertError' });
+    expect(failed!.error_message).toMatch(/^Parquet: /);
+  });
+});
