@@ -48,7 +48,18 @@ export class FileDataError extends Error {
   override name = 'FileDataError';
 }
 
-const stage = 'pg_temp._al_stage';
+/**
+ * Staging tables live for the connection (ON COMMIT DELETE ROWS empties them at each commit), so a
+ * small file does not pay for creating and dropping one: one for JSON, one per CSV width.
+ */
+const jsonStage = 'pg_temp._al_stage_json';
+const csvStage = (width: number) => `pg_temp._al_stage_csv_${width}`;
+
+async function createStage(tx: postgres.TransactionSql, table: string, columns: string): Promise<void> {
+  await tx.unsafe(
+    `CREATE TEMP TABLE IF NOT EXISTS ${table.slice('pg_temp.'.length)} (${columns}) ON COMMIT DELETE ROWS`,
+  );
+}
 const firstLineLimit = 1024 * 1024;
 
 /**
@@ -128,20 +139,20 @@ async function peekFirstLine(source: Readable): Promise<{ firstLine: string; str
 }
 
 type Staged =
-  | { kind: 'json'; keyOrder: string[] }
-  | { kind: 'csv'; names: string[] /* destination column per staged cN */ };
+  | { kind: 'json'; table: string; keyOrder: string[] }
+  | { kind: 'csv'; table: string; names: string[] /* destination column per staged cN */ };
 
 async function stageJsonLines(
   tx: postgres.TransactionSql,
   stream: Readable,
   firstLine: string,
 ): Promise<Staged> {
-  await tx.unsafe(`CREATE TEMP TABLE _al_stage (doc jsonb) ON COMMIT DROP`);
+  await createStage(tx, jsonStage, 'doc jsonb');
   // CSV mode with quote/delimiter bytes that valid JSON never contains raw: each line is one value,
   // and backslash escapes inside the JSON survive (text mode would interpret them).
   await copyFrom(
     tx,
-    `COPY ${stage} (doc) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`,
+    `COPY ${jsonStage} (doc) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`,
     stream,
   );
   let keyOrder: string[] = [];
@@ -152,7 +163,7 @@ async function stageJsonLines(
     // Only the column order is taken from the first line; a malformed line was already rejected by COPY.
     if (!(err instanceof SyntaxError)) throw err;
   }
-  return { kind: 'json', keyOrder };
+  return { kind: 'json', table: jsonStage, keyOrder };
 }
 
 async function stageCsv(
@@ -175,8 +186,8 @@ async function stageCsv(
   }
   if (header.length === 0) {
     // An empty file: nothing to stage.
-    await tx.unsafe(`CREATE TEMP TABLE _al_stage (c1 text) ON COMMIT DROP`);
-    return { kind: 'csv', names: [] };
+    await createStage(tx, csvStage(1), 'c1 text');
+    return { kind: 'csv', table: csvStage(1), names: [] };
   }
   // Without a header, declared columns name the fields in file order.
   const names = opts.header
@@ -190,9 +201,8 @@ async function stageCsv(
     seen.add(name);
   }
   const stageCols = names.map((_, i) => `c${i + 1}`);
-  await tx.unsafe(
-    `CREATE TEMP TABLE _al_stage (${stageCols.map((c) => `${c} text`).join(', ')}) ON COMMIT DROP`,
-  );
+  const table = csvStage(stageCols.length);
+  await createStage(tx, table, stageCols.map((c) => `${c} text`).join(', '));
   const options = [
     'FORMAT csv',
     `HEADER ${opts.header ? 'true' : 'false'}`,
@@ -201,8 +211,8 @@ async function stageCsv(
     `ESCAPE ${copyChar(opts.escape ?? opts.quote)}`,
     `NULL ${quoteLiteral(opts.null_string)}`,
   ];
-  await copyFrom(tx, `COPY ${stage} (${stageCols.join(', ')}) FROM STDIN (${options.join(', ')})`, stream);
-  return { kind: 'csv', names };
+  await copyFrom(tx, `COPY ${table} (${stageCols.join(', ')}) FROM STDIN (${options.join(', ')})`, stream);
+  return { kind: 'csv', table, names };
 }
 
 /**
@@ -241,13 +251,13 @@ async function stagedKeys(
   if (known.length > 0) {
     const [probe] = await tx<{ unknown: boolean }[]>`
       select exists (
-        select 1 from pg_temp._al_stage where doc is not null and doc - ${known}::text[] <> '{}'::jsonb
+        select 1 from pg_temp._al_stage_json where doc is not null and doc - ${known}::text[] <> '{}'::jsonb
       ) as unknown`;
     if (!probe?.unknown) return [];
   }
   const rows = await tx<
     { k: string }[]
-  >`select distinct k from pg_temp._al_stage, jsonb_object_keys(doc) k where doc is not null`;
+  >`select distinct k from pg_temp._al_stage_json, jsonb_object_keys(doc) k where doc is not null`;
   return rows.map((r) => r.k);
 }
 
@@ -267,7 +277,7 @@ async function inferTypes(
         count(*) filter (where t = 'string' and v ~ ${patterns.timestamp})::int as timestamps,
         count(*) filter (where t = 'string' and v ~ ${patterns.date})::int as dates,
         count(*) filter (where t in ('object', 'array'))::int as nested
-      from pg_temp._al_stage, jsonb_each(doc) as e(k, val),
+      from pg_temp._al_stage_json, jsonb_each(doc) as e(k, val),
         lateral (select jsonb_typeof(val) as t, val #>> '{}' as v) x
       where doc is not null and k = any(${keys})
       group by k`;
@@ -284,7 +294,7 @@ async function inferTypes(
         `count(*) filter (where ${c} ~ ${quoteLiteral(patterns.date)})::int`,
       ].join(', ');
     });
-    const [row] = await tx.unsafe(`select ${selects.join(', ')} from ${stage}`).values();
+    const [row] = await tx.unsafe(`select ${selects.join(', ')} from ${staged.table}`).values();
     keys.forEach((name, i) => {
       const v = (row ?? []).slice(i * 6, i * 6 + 6).map(Number);
       counts.set(name, {
@@ -457,6 +467,7 @@ async function requirePgInputIsValid(tx: postgres.TransactionSql, mode: SchemaMo
 async function failOnMisfit(
   tx: postgres.TransactionSql,
   target: LoadTarget,
+  stageTable: string,
   cols: ColumnSource[],
 ): Promise<void> {
   const checked = cols.filter((c) => checkedTypes(c.type));
@@ -466,7 +477,7 @@ async function failOnMisfit(
   const values = checked.map((c) => `CASE WHEN ${misfit(c.text, c.type)} THEN ${c.text} END`);
   const [bad] = await tx.unsafe<{ field: string; value: string }[]>(
     `SELECT coalesce(${which.join(', ')}) AS field, coalesce(${values.join(', ')}) AS value
-     FROM ${stage} WHERE ${checked.map((c) => misfit(c.text, c.type)).join(' OR ')} LIMIT 1`,
+     FROM ${stageTable} WHERE ${checked.map((c) => misfit(c.text, c.type)).join(' OR ')} LIMIT 1`,
   );
   if (bad) {
     const type = checked.find((c) => c.name === bad.field)?.type;
@@ -484,7 +495,7 @@ async function insertFromStage(
 ): Promise<number> {
   const table = qualified(input.target.schema, input.target.table);
   const cols = columnSources(staged, columns);
-  if (input.schemaMode === 'fail') await failOnMisfit(tx, input.target, cols);
+  if (input.schemaMode === 'fail') await failOnMisfit(tx, input.target, staged.table, cols);
   const rescue = input.schemaMode === 'rescue' && columns.has('_rescued_data');
   if (rescue && cols.some((c) => checkedTypes(c.type))) await requirePgInputIsValid(tx, 'rescue');
   const names: string[] = [];
@@ -518,7 +529,7 @@ async function insertFromStage(
   exprs.push('$1', 'now()', '$2');
   const where = staged.kind === 'json' ? 'WHERE doc IS NOT NULL' : '';
   const result = await tx.unsafe(
-    `INSERT INTO ${table} (${names.join(', ')}) SELECT ${exprs.join(', ')} FROM ${stage} ${where}`,
+    `INSERT INTO ${table} (${names.join(', ')}) SELECT ${exprs.join(', ')} FROM ${staged.table} ${where}`,
     [input.sourceUri, input.runId],
   );
   return result.count;
