@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { createDb } from '../src/db/client.js';
 import { createLogger } from '../src/lib/logger.js';
 import { connectWorker } from '../src/temporal/connect.js';
-import { createWorker, installRuntimeLogger, workerDepsFromConfig } from '../src/worker.js';
+import { createWorker, installRuntimeLogger, workerDepsFromConfig, workerPoolSize } from '../src/worker.js';
 
 export type ParentMessage = { type: 'stop' };
 export type ChildMessage = { type: 'ready' } | { type: 'stopped' };
@@ -30,7 +30,7 @@ async function main() {
   }
   const send = (m: ChildMessage) => process.send?.(m);
 
-  const { sql, close } = createDb(databaseUrl);
+  const { sql, close } = createDb(databaseUrl, { max: workerPoolSize(config) });
   const connection = await connectWorker(config.temporal, temporalAddress);
   const worker = await createWorker({
     ...workerDepsFromConfig(config, sql, connection),

@@ -11,7 +11,7 @@ import { startTemporalDevServer } from './dev/temporal.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { resumePendingDeletions } from './services/deletions.js';
 import { connectClient, connectWorker } from './temporal/connect.js';
-import { createWorker, installRuntimeLogger, workerDepsFromConfig } from './worker.js';
+import { createWorker, installRuntimeLogger, workerDepsFromConfig, workerPoolSize } from './worker.js';
 
 /**
  * `npm start`: the whole stack in one process on embedded defaults — a Postgres and a Temporal dev
@@ -65,7 +65,7 @@ async function main() {
     temporalUi = t.uiUrl;
   }
 
-  const { db, sql, close } = createDb(databaseUrl);
+  const { db, sql, close } = createDb(databaseUrl, { max: workerPoolSize(config) });
   stops.push({ name: 'database pool', stop: close });
   const token = await developmentToken(db, config);
 

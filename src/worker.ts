@@ -17,6 +17,15 @@ export interface WorkerDeps {
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
+/**
+ * Connections for a pool that runs activities: one per activity in flight, one more each for a new
+ * table's short DDL transaction (taken while the file's transaction holds its own), and a few for
+ * bookkeeping and the API.
+ */
+export function workerPoolSize(config: Config): number {
+  return Math.max(10, config.worker.maxConcurrentActivities + 4);
+}
+
 /** The worker a deployment runs: settings from the environment, one pool, the real stores. */
 export function workerDepsFromConfig(config: Config, sql: Sql, connection: NativeConnection): WorkerDeps {
   return {

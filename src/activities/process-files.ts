@@ -125,6 +125,7 @@ async function processOne(
         body: opened.body,
         schemaMode: ctx.source.schema_mode,
         declaredColumns: ctx.source.columns,
+        ddl: sql,
       });
       const schemaVersion = await schemaVersionFor(
         tx,

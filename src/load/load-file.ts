@@ -33,6 +33,13 @@ export interface LoadFileInput {
   schemaMode: SchemaMode;
   /** The ingestion's explicit schema, if it has one. */
   declaredColumns?: DeclaredColumn[];
+  /**
+   * A pool for creating a new destination table outside the file's transaction (see ensureColumns).
+   * It takes a second connection while the file's transaction holds one: pools that run activities
+   * are sized above the activity concurrency (workerPoolSize). Without it, the table is created
+   * inside the file's transaction.
+   */
+  ddl?: postgres.Sql;
 }
 
 export interface LoadFileResult {
@@ -92,7 +99,15 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
 
   const existing = await destinationColumns(tx, input.target);
   const declared = input.declaredColumns ?? [];
-  const columnsAdded = await ensureColumns(tx, input.target, existing, staged, input.schemaMode, declared);
+  const columnsAdded = await ensureColumns(
+    tx,
+    input.target,
+    existing,
+    staged,
+    input.schemaMode,
+    declared,
+    input.ddl,
+  );
   // Read the columns again only when they may have changed: this file, or one it waited for, added some.
   const columns = columnsAdded === noChange ? existing : await destinationColumns(tx, input.target);
 
@@ -325,6 +340,7 @@ async function ensureColumns(
   staged: Staged,
   mode: SchemaMode,
   declared: DeclaredColumn[],
+  ddl: postgres.Sql | undefined,
 ): Promise<{ name: string; type: string }[]> {
   // In rescue mode the table's shape is fixed by its declared columns, or once it exists: other
   // fields go to _rescued_data, so they need not even be listed.
@@ -356,43 +372,72 @@ async function ensureColumns(
   if (existing && before.declared.length === 0 && before.inferred.length === 0 && !before.rescue)
     return noChange;
 
-  await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl:${target.schema}.${target.table}`}))`;
-  const current = await destinationColumns(tx, target);
-  const now = missing(current);
-  // Another file created the columns while this one waited for the lock: nothing to infer.
-  if (current && now.declared.length === 0 && now.inferred.length === 0 && !now.rescue) return [];
-  const types = now.inferred.length > 0 ? await inferTypes(tx, staged, now.inferred) : new Map();
-  const order = staged.kind === 'json' ? staged.keyOrder : staged.names;
-  const rank = (k: string) => {
-    const i = order.indexOf(k);
-    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  /** What to add to `table` (undefined: no table yet), types inferred over this file's staged rows. */
+  const plan = async (table: Map<string, string> | undefined) => {
+    const now = missing(table);
+    if (table && now.declared.length === 0 && now.inferred.length === 0 && !now.rescue) return [];
+    const types = now.inferred.length > 0 ? await inferTypes(tx, staged, now.inferred) : new Map();
+    const order = staged.kind === 'json' ? staged.keyOrder : staged.names;
+    const rank = (k: string) => {
+      const i = order.indexOf(k);
+      return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+    };
+    const added = [
+      ...now.declared.map((c) => ({ name: c.name, type: c.type })),
+      ...now.inferred
+        .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+        .map((name) => ({ name, type: sqlType[(types.get(name) as ColumnType | undefined) ?? 'text'] })),
+    ];
+    if (now.rescue) added.push({ name: '_rescued_data', type: 'jsonb' });
+    return added;
   };
-  const added = [
-    ...now.declared.map((c) => ({ name: c.name, type: c.type })),
-    ...now.inferred
-      .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-      .map((name) => ({ name, type: sqlType[(types.get(name) as ColumnType | undefined) ?? 'text'] })),
-  ];
-  if (now.rescue) added.push({ name: '_rescued_data', type: 'jsonb' });
+  const lockDdl = (t: postgres.TransactionSql) =>
+    t`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl:${target.schema}.${target.table}`}))`;
 
-  const table = qualified(target.schema, target.table);
-  if (!current) {
-    await ensureSchema(tx, target.schema);
-    const cols = added.map((c) => `${quoteIdent(c.name)} ${c.type}`);
-    cols.push(
-      '_source_file text NOT NULL',
-      '_ingested_at timestamptz NOT NULL DEFAULT now()',
-      '_run_id text NOT NULL',
-    );
-    await tx.unsafe(`CREATE TABLE ${table} (${cols.join(', ')})`);
-    // Lineage is how a file's rows are found again: replaced on a new ETag, removed on reprocess.
-    await tx.unsafe(`CREATE INDEX ON ${table} (_source_file)`);
-  } else if (added.length > 0) {
+  if (!existing && ddl) {
+    // A new table is created in its own short transaction, so that the other files loading into it
+    // wait for its creation only, not for this file's whole load. Its columns come from this file
+    // (types inferred over every staged row), so the load that follows fits them.
+    const created = await ddl.begin(async (dtx) => {
+      await lockDdl(dtx);
+      if (await destinationColumns(dtx, target)) return undefined;
+      const added = await plan(undefined);
+      await createTable(dtx, target, added);
+      return added;
+    });
+    if (created) return created;
+    // Another file created it meanwhile: add what this file needs below, atomically with its load.
+  }
+
+  await lockDdl(tx);
+  const current = await destinationColumns(tx, target);
+  // Another file created the columns while this one waited for the lock: nothing to infer.
+  const added = await plan(current);
+  if (!current) await createTable(tx, target, added);
+  else if (added.length > 0) {
     await tx.unsafe(
-      `ALTER TABLE ${table} ${added.map((c) => `ADD COLUMN IF NOT EXISTS ${quoteIdent(c.name)} ${c.type}`).join(', ')}`,
+      `ALTER TABLE ${qualified(target.schema, target.table)} ${added.map((c) => `ADD COLUMN IF NOT EXISTS ${quoteIdent(c.name)} ${c.type}`).join(', ')}`,
     );
   }
   return added;
+}
+
+async function createTable(
+  tx: postgres.TransactionSql,
+  target: LoadTarget,
+  columns: { name: string; type: string }[],
+): Promise<void> {
+  const table = qualified(target.schema, target.table);
+  await ensureSchema(tx, target.schema);
+  const cols = columns.map((c) => `${quoteIdent(c.name)} ${c.type}`);
+  cols.push(
+    '_source_file text NOT NULL',
+    '_ingested_at timestamptz NOT NULL DEFAULT now()',
+    '_run_id text NOT NULL',
+  );
+  await tx.unsafe(`CREATE TABLE ${table} (${cols.join(', ')})`);
+  // Lineage is how a file's rows are found again: replaced on a new ETag, removed on reprocess.
+  await tx.unsafe(`CREATE INDEX ON ${table} (_source_file)`);
 }
 
 /**

@@ -34,7 +34,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', 'test');
   const taskQueue = `test-${randomUUID()}`;
-  const { db, sql, close: closeDb } = createDb(databaseUrl, { max: 8 });
+  const { db, sql, close: closeDb } = createDb(databaseUrl, { max: 12 });
 
   const localSourceRoots = opts.localSourceRoots ?? ['/tmp'];
   // S3 connections in tests reference these env vars, as production ones reference real credentials.

@@ -20,7 +20,12 @@ import { createDb } from '../../src/db/client.js';
 import { createLogger } from '../../src/lib/logger.js';
 
 import { connectWorker } from '../../src/temporal/connect.js';
-import { createWorker, installRuntimeLogger, workerDepsFromConfig } from '../../src/worker.js';
+import {
+  createWorker,
+  installRuntimeLogger,
+  workerDepsFromConfig,
+  workerPoolSize,
+} from '../../src/worker.js';
 
 /** Messages the child sends to its parent over IPC. */
 export type WorkerProcessMessage = { type: 'ready'; pid: number; taskQueue: string };
@@ -34,7 +39,7 @@ async function main(): Promise<void> {
   if (!databaseUrl || !temporalAddress) throw new Error('DATABASE_URL and TEMPORAL_ADDRESS are required');
   installRuntimeLogger(log);
 
-  const { sql, close: closeDb } = createDb(databaseUrl);
+  const { sql, close: closeDb } = createDb(databaseUrl, { max: workerPoolSize(config) });
   const connection = await connectWorker(config.temporal, temporalAddress);
   const bundlePath = process.env.AUTOLOADER_TEST_WORKFLOW_BUNDLE;
   const worker = await createWorker({
