@@ -38,10 +38,12 @@ function duckdb(): Promise<DuckDBInstance> {
 const stringLiteral = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const duckIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
-/** DuckDB's to_json writes DECIMAL and HUGEINT through DOUBLE and NaN as a bare word; keep both exact. */
+/**
+ * DuckDB's to_json keeps decimals exact, but writes a non-finite float as a bare NaN or Infinity,
+ * which is not JSON: those become the strings "nan", "inf", "-inf".
+ */
 function parquetColumnExpression(name: string, type: string): string | undefined {
   const col = duckIdent(name);
-  if (/^(DECIMAL|HUGEINT|UHUGEINT)/.test(type)) return `CAST(CAST(${col} AS VARCHAR) AS JSON)`;
   if (type === 'DOUBLE' || type === 'FLOAT')
     return `CASE WHEN isfinite(${col}) THEN to_json(${col}) ELSE to_json(CAST(${col} AS VARCHAR)) END`;
   return undefined;

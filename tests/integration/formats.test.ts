@@ -105,6 +105,7 @@ describe('Parquet', () => {
       SELECT i AS id,
              'user' || i AS user_id,
              CAST(i * 1000000000.01 AS DECIMAL(18, 2)) AS amount,
+             CAST('12345678901234567890.123456789012345678' AS DECIMAL(38, 18)) AS wide,
              TIMESTAMPTZ '2024-03-01 12:00:00+00' + INTERVAL (i) HOUR AS ts,
              DATE '2024-03-01' + CAST(i AS INTEGER) AS day,
              [i, i + 1] AS tags,
@@ -122,6 +123,7 @@ describe('Parquet', () => {
       id: 'bigint',
       user_id: 'text',
       amount: 'numeric',
+      wide: 'numeric',
       ts: 'timestamp with time zone',
       day: 'date',
       tags: 'jsonb',
@@ -130,9 +132,11 @@ describe('Parquet', () => {
       ratio: 'text',
     });
     const rows = await h.sql.unsafe(
-      `select id::int, amount::text, ts = timestamptz '2024-03-01 12:00:00+00' + make_interval(hours => id::int) as ts_ok,
+      `select id::int, amount::text, wide::text, ts = timestamptz '2024-03-01 12:00:00+00' + make_interval(hours => id::int) as ts_ok,
               day::text, tags, payload, ratio from raw.${table} order by id`,
     );
+    // Decimals arrive digit for digit, even past what a double holds.
+    expect(rows.every((r) => r.wide === '12345678901234567890.123456789012345678')).toBe(true);
     expect(rows.map((r) => [r.id, r.amount, r.ts_ok, r.day, r.tags, r.payload, r.ratio])).toEqual([
       [1, '1000000000.01', true, '2024-03-02', [1, 2], { k: 1, v: 'x' }, '0.25'],
       [2, '2000000000.02', true, '2024-03-03', [2, 3], { k: 2, v: 'x' }, 'nan'],
