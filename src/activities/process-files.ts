@@ -173,13 +173,25 @@ function keyOf(ctx: IngestionContext, filePath: string): string {
  */
 const dataErrorClasses = new Set(['22', '23', '42', '54']);
 
+/** The line of the file a data error is on: from COPY's context, or found by the small-file path. */
+function fileLineOf(err: postgres.PostgresError): number | undefined {
+  const found = (err as { fileLine?: unknown }).fileLine;
+  if (typeof found === 'number') return found;
+  const copyLine = /COPY \S+, line (\d+)/.exec(err.where ?? '');
+  return copyLine ? Number(copyLine[1]) : undefined;
+}
+
 function fileFailure(err: unknown): { type: string; message: string } | undefined {
   if (err instanceof FileDataError || err instanceof ConvertError || err instanceof SourceFileMissingError) {
     return { type: err.name, message: err.message };
   }
   if (err instanceof postgres.PostgresError && dataErrorClasses.has(err.code.slice(0, 2))) {
     const where = err.where ? ` (${err.where.split('\n')[0]})` : '';
-    return { type: `PostgresError:${err.code}`, message: `${err.message}${where}` };
+    const line = fileLineOf(err);
+    return {
+      type: `PostgresError:${err.code}`,
+      message: `${line === undefined ? '' : `line ${line}: `}${err.message}${where}`,
+    };
   }
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === 'string' && code.startsWith('Z_')) {

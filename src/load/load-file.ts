@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -67,7 +68,8 @@ async function createStage(tx: postgres.TransactionSql, table: string, columns: 
     `CREATE TEMP TABLE IF NOT EXISTS ${table.slice('pg_temp.'.length)} (${columns}) ON COMMIT DELETE ROWS`,
   );
 }
-const firstLineLimit = 1024 * 1024;
+/** Files up to this size (decoded) are read whole and staged with one INSERT rather than a COPY. */
+const smallFileBytes = 1024 * 1024;
 
 /**
  * Loads one file into its destination inside the caller's transaction:
@@ -90,14 +92,23 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
     input.format === 'json' || input.format === 'parquet'
       ? Readable.from(convertToJsonLines(input.format, decoded), { objectMode: false })
       : decoded;
-  const { firstLine, stream } = await peekFirstLine(lines);
+  const head = await readHead(lines, smallFileBytes);
 
-  const staged =
-    input.format === 'csv'
-      ? await stageCsv(tx, stream, firstLine, input.csv, input.declaredColumns ?? [])
-      : await stageJsonLines(tx, stream, firstLine);
-
-  const existing = await destinationColumns(tx, input.target);
+  let staged: Staged;
+  let existing: Map<string, string> | undefined;
+  if (input.format !== 'csv' && head.whole && isUtf8(head.whole)) {
+    // A small file: staged by one INSERT, sent together with the catalog read (one round trip).
+    [staged, existing] = await Promise.all([
+      stageSmallJsonLines(tx, head.whole, head.firstLine),
+      destinationColumns(tx, input.target),
+    ]);
+  } else {
+    staged =
+      input.format === 'csv'
+        ? await stageCsv(tx, head.stream(), head.firstLine, input.csv, input.declaredColumns ?? [])
+        : await stageJsonLines(tx, head.stream(), head.firstLine);
+    existing = await destinationColumns(tx, input.target);
+  }
   const declared = input.declaredColumns ?? [];
   const columnsAdded = await ensureColumns(
     tx,
@@ -111,36 +122,37 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
   // Read the columns again only when they may have changed: this file, or one it waited for, added some.
   const columns = columnsAdded === noChange ? existing : await destinationColumns(tx, input.target);
 
-  await tx.unsafe(
-    `DELETE FROM ${qualified(input.target.schema, input.target.table)} WHERE _source_file = $1`,
-    [input.sourceUri],
-  );
   const records = await insertFromStage(tx, input, staged, columns ?? new Map());
   return { records, bytesRead, columnsAdded, columns: columns ?? new Map() };
 }
 
-/** Reads up to the first newline (for CSV headers and JSON key order) and hands back the whole stream. */
-async function peekFirstLine(source: Readable): Promise<{ firstLine: string; stream: Readable }> {
+/**
+ * Reads the start of the file: up to `limit` bytes, or all of it when it is smaller. The first line
+ * gives CSV headers and JSON key order; a file read whole is staged without a COPY round trip.
+ */
+async function readHead(source: Readable, limit: number): Promise<Head> {
   const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const head: Buffer[] = [];
+  const chunks: Buffer[] = [];
   let size = 0;
-  let firstLine = '';
-  for (;;) {
+  let complete = false;
+  while (size <= limit) {
     const next = await iterator.next();
     if (next.done) {
-      firstLine = Buffer.concat(head).toString('utf8').split('\n', 1)[0] ?? '';
+      complete = true;
       break;
     }
-    head.push(next.value);
+    chunks.push(next.value);
     size += next.value.length;
-    const nl = next.value.indexOf(10);
-    if (nl >= 0 || size >= firstLineLimit) {
-      firstLine = Buffer.concat(head).toString('utf8').split('\n', 1)[0] ?? '';
-      break;
-    }
   }
+  const start = Buffer.concat(chunks);
+  const nl = start.indexOf(10);
+  const firstLine = start
+    .subarray(0, nl < 0 ? Math.min(start.length, limit) : nl)
+    .toString('utf8')
+    .replace(/\r$/, '')
+    .replace(/^\uFEFF/, '');
   async function* replay() {
-    yield* head;
+    yield start;
     for (;;) {
       const next = await iterator.next();
       if (next.done) return;
@@ -148,9 +160,18 @@ async function peekFirstLine(source: Readable): Promise<{ firstLine: string; str
     }
   }
   return {
-    firstLine: firstLine.replace(/\r$/, '').replace(/^\uFEFF/, ''),
-    stream: Readable.from(replay(), { objectMode: false }),
+    firstLine,
+    whole: complete ? start : undefined,
+    stream: () => Readable.from(replay(), { objectMode: false }),
   };
+}
+
+interface Head {
+  firstLine: string;
+  /** The whole (decoded) file, when it fit in the head. */
+  whole: Buffer | undefined;
+  /** The whole file as a stream (the head, then the rest). */
+  stream: () => Readable;
 }
 
 type Staged =
@@ -170,15 +191,64 @@ async function stageJsonLines(
     `COPY ${jsonStage} (doc) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`,
     stream,
   );
-  let keyOrder: string[] = [];
+  return { kind: 'json', table: jsonStage, keyOrder: keyOrderOf(firstLine) };
+}
+
+/**
+ * The same staging for a file read whole: one INSERT splitting the text into lines, queued with the
+ * stage's creation. Lines are cast to jsonb exactly as COPY would (a malformed one fails the file);
+ * empty lines are skipped, as COPY's NULLs are.
+ */
+async function stageSmallJsonLines(
+  tx: postgres.TransactionSql,
+  content: Buffer,
+  firstLine: string,
+): Promise<Staged> {
+  const text = content.toString('utf8');
+  try {
+    await Promise.all([
+      createStage(tx, jsonStage, 'doc jsonb'),
+      tx.unsafe(
+        `INSERT INTO ${jsonStage} (doc)
+         SELECT nullif(rtrim(line, E'\\r'), '')::jsonb FROM string_to_table($1::text, E'\\n') AS line`,
+        [text],
+      ),
+    ]);
+  } catch (err) {
+    // COPY would say which line was wrong; find it here (only on failure: the file is in memory).
+    if (err instanceof Error) {
+      const line = firstInvalidJsonLine(text);
+      if (line !== undefined) Object.assign(err, { fileLine: line });
+    }
+    throw err;
+  }
+  return { kind: 'json', table: jsonStage, keyOrder: keyOrderOf(firstLine) };
+}
+
+function firstInvalidJsonLine(text: string): number | undefined {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/\r$/, '');
+    if (line === '') continue;
+    try {
+      JSON.parse(line);
+    } catch {
+      return i + 1;
+    }
+  }
+  return undefined;
+}
+
+/** New columns follow the first record's key order. */
+function keyOrderOf(firstLine: string): string[] {
   try {
     const first: unknown = JSON.parse(firstLine);
-    if (first && typeof first === 'object' && !Array.isArray(first)) keyOrder = Object.keys(first);
+    if (first && typeof first === 'object' && !Array.isArray(first)) return Object.keys(first);
   } catch (err) {
-    // Only the column order is taken from the first line; a malformed line was already rejected by COPY.
+    // Only the column order is taken from the first line; a malformed line is rejected by Postgres.
     if (!(err instanceof SyntaxError)) throw err;
   }
-  return { kind: 'json', table: jsonStage, keyOrder };
+  return [];
 }
 
 async function stageCsv(
@@ -573,9 +643,13 @@ async function insertFromStage(
   names.push('_source_file', '_ingested_at', '_run_id');
   exprs.push('$1', 'now()', '$2');
   const where = staged.kind === 'json' ? 'WHERE doc IS NOT NULL' : '';
-  const result = await tx.unsafe(
-    `INSERT INTO ${table} (${names.join(', ')}) SELECT ${exprs.join(', ')} FROM ${staged.table} ${where}`,
-    [input.sourceUri, input.runId],
-  );
-  return result.count;
+  // The file's earlier rows (a rewritten file, a retried load) go, then its rows arrive: sent together.
+  const [, inserted] = await Promise.all([
+    tx.unsafe(`DELETE FROM ${table} WHERE _source_file = $1`, [input.sourceUri]),
+    tx.unsafe(
+      `INSERT INTO ${table} (${names.join(', ')}) SELECT ${exprs.join(', ')} FROM ${staged.table} ${where}`,
+      [input.sourceUri, input.runId],
+    ),
+  ]);
+  return inserted.count;
 }

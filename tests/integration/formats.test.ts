@@ -158,3 +158,30 @@ describe('Parquet', () => {
     expect(failed!.error_message).toMatch(/^Parquet: /);
   });
 });
+
+describe('JSON lines read whole or streamed', () => {
+  it('load CRLF line endings and blank lines the same way, below and above the 1 MiB cut-over', async () => {
+    const crlf = (first: number, count: number) => {
+      const lines: string[] = [];
+      for (let id = first; id < first + count; id++) {
+        lines.push(JSON.stringify({ id, note: `row ${id} ${'x'.repeat(80)}` }));
+        if (id % 1000 === 0) lines.push('');
+      }
+      return `${lines.join('\r\n')}\r\n`;
+    };
+    const small = crlf(0, 100);
+    const large = crlf(100_000, 15_000);
+    expect(Buffer.byteLength(small)).toBeLessThan(1024 * 1024);
+    expect(Buffer.byteLength(large)).toBeGreaterThan(1024 * 1024);
+    const { id, table } = await h.createIngestion(
+      { 'small.jsonl': small, 'large.jsonl': large },
+      {},
+      'fmt_crlf',
+    );
+    expect(await h.runAndWait(id)).toMatchObject({ status: 'SUCCESS', records_written: 15_100 });
+    const [r] = await h.sql.unsafe(
+      `select count(*)::int as n, count(*) filter (where note not like '%x')::int as bad from raw.${table}`,
+    );
+    expect(r).toEqual({ n: 15_100, bad: 0 });
+  });
+});

@@ -76,32 +76,39 @@ describe('a run', () => {
     await h.putObject(bucket, 'a.jsonl', jsonLines(0, 100));
     await h.putObject(bucket, 'b.jsonl', `${jsonLines(100, 10)}{"id": 110, "user": "broken\n`);
     await h.putObject(bucket, 'c.jsonl', jsonLines(200, 100));
+    // Over 1 MiB: staged by COPY rather than read whole; its errors name the line the same way.
+    await h.putObject(bucket, 'd.jsonl', `${jsonLines(1000, 12_000)}{"id": 13000, "user": "broken\n`);
     const { id, table } = await createIngestion(bucket);
 
     const run = await h.runAndWait(id);
     expect(run).toMatchObject({
       status: 'PARTIAL_SUCCESS',
       files_processed: 2,
-      files_failed: 1,
+      files_failed: 2,
       records_written: 200,
     });
     const failed = await h.api<{
       items: { file_path: string; error_message: string; error_type: string; retry_count: number }[];
     }>('GET', `/api/v1/ingestions/${id}/processed-files?status=FAILED`);
-    expect(failed.body.items).toHaveLength(1);
-    expect(failed.body.items[0]).toMatchObject({ file_path: `s3://${bucket}/b.jsonl`, retry_count: 1 });
-    expect(failed.body.items[0]!.error_message).toMatch(/json/i);
-    expect(failed.body.items[0]!.error_type).toMatch(/^PostgresError:22/);
+    expect(failed.body.items).toHaveLength(2);
+    const [b, d] = [...failed.body.items].sort((x, y) => x.file_path.localeCompare(y.file_path));
+    expect(b).toMatchObject({ file_path: `s3://${bucket}/b.jsonl`, retry_count: 1 });
+    // The broken line's number is in the message.
+    expect(b!.error_message).toMatch(/^line 11: .*json/i);
+    expect(b!.error_type).toMatch(/^PostgresError:22/);
+    expect(d!.error_message).toMatch(/^line 12001: .*json/i);
+    expect(d!.error_type).toBe(b!.error_type);
     // None of the broken file's rows made it in: the file is all or nothing.
     const [c] = await h.sql.unsafe(
-      `select count(*)::int as n from raw.${table} where id between 100 and 199`,
+      `select count(*)::int as n from raw.${table} where id between 100 and 199 or id >= 1000`,
     );
     expect(c?.n).toBe(0);
 
-    // Fixed upstream: the next run picks up the corrected file and only it.
+    // Fixed upstream: the next run picks up the corrected files and only those.
     await h.putObject(bucket, 'b.jsonl', jsonLines(100, 100));
+    await h.putObject(bucket, 'd.jsonl', jsonLines(1000, 12_000));
     const again = await h.runAndWait(id);
-    expect(again).toMatchObject({ status: 'SUCCESS', files_processed: 1, records_written: 100 });
+    expect(again).toMatchObject({ status: 'SUCCESS', files_processed: 2, records_written: 12_100 });
   });
 
   it('replaces the rows of a file rewritten with new content (new ETag), without duplicates', async () => {
