@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import postgres from 'postgres';
 import { ConvertError } from '../load/duckdb-convert.js';
-import { FileDataError, loadFile } from '../load/load-file.js';
+import { FileDataError, loadFile, NotCompleted } from '../load/load-file.js';
 import { schemaVersionFor } from '../load/schema-history.js';
 import { SourceConfigError, SourceFileMissingError } from '../storage/index.js';
 import type { ActivityDeps } from './deps.js';
@@ -104,47 +104,50 @@ async function processOne(
   const key = keyOf(ctx, file.filePath);
   try {
     const opened = await ctx.store.open(ctx.source.bucket, key);
-    const records = await sql.begin(async (tx) => {
-      // The row lock makes two loads of the same file (a zombie attempt and its retry) take turns;
-      // the second then sees the first one's commit and does nothing.
-      const [row] = await tx<{ status: string; etag: string | null; runId: string | null }[]>`
-        select status, file_etag as etag, run_id as "runId" from autoloader.processed_files
-        where id = ${file.id} for update`;
-      if (!row) return null;
-      if (row.status === 'SUCCESS' && row.etag === opened.etag) {
-        opened.body.destroy();
-        return null;
-      }
-      const loaded = await loadFile(tx, {
-        target: ctx.destination,
-        sourceUri: file.filePath,
-        runId: input.runId,
-        format: ctx.source.format,
-        csv: ctx.csv,
-        gzip: key.endsWith('.gz'),
-        body: opened.body,
-        schemaMode: ctx.source.schema_mode,
-        declaredColumns: ctx.source.columns,
-        ddl: sql,
+    const records = await sql
+      .begin(async (tx) => {
+        const loaded = await loadFile(tx, {
+          target: ctx.destination,
+          sourceUri: file.filePath,
+          runId: input.runId,
+          format: ctx.source.format,
+          csv: ctx.csv,
+          gzip: key.endsWith('.gz'),
+          body: opened.body,
+          schemaMode: ctx.source.schema_mode,
+          declaredColumns: ctx.source.columns,
+          ddl: sql,
+          // The file's SUCCESS goes out with its rows. It is conditional: if another attempt at the
+          // same file (a zombie and its retry) committed this version first, nothing matches, and
+          // this transaction rolls back its rows. The row lock makes the two attempts take turns.
+          complete: async ({ columns, bytesRead, recordsSql }) => {
+            const schemaVersion = await schemaVersionFor(
+              tx,
+              ctx.ingestionId,
+              columns,
+              file.filePath,
+              input.runId,
+            );
+            return {
+              statement: tx.unsafe(
+                `update autoloader.processed_files
+               set status = 'SUCCESS', claimed_by = null, run_id = $2, file_etag = $3, schema_version = $4,
+                   processed_at = clock_timestamp(), records_ingested = ${recordsSql}, bytes_read = $5,
+                   processing_duration_ms = $6, error_message = null, error_type = null, updated_at = now()
+               where id = $1 and not (status = 'SUCCESS' and file_etag is not distinct from $3)`,
+                [file.id, input.runId, opened.etag, schemaVersion, bytesRead, Date.now() - started],
+                { prepare: true },
+              ),
+            };
+          },
+        });
+        return loaded.records;
+      })
+      .catch((err: unknown) => {
+        if (err instanceof NotCompleted) return 0;
+        throw err;
       });
-      const schemaVersion = await schemaVersionFor(
-        tx,
-        ctx.ingestionId,
-        loaded.columns,
-        file.filePath,
-        input.runId,
-      );
-      await tx`
-        update autoloader.processed_files
-        set status = 'SUCCESS', claimed_by = null, run_id = ${input.runId}, file_etag = ${opened.etag},
-            schema_version = ${schemaVersion},
-            processed_at = clock_timestamp(), records_ingested = ${loaded.records}, bytes_read = ${loaded.bytesRead},
-            processing_duration_ms = ${Date.now() - started}, error_message = null, error_type = null,
-            updated_at = now()
-        where id = ${file.id}`;
-      return loaded.records;
-    });
-    return { ok: true, records: records ?? 0 };
+    return { ok: true, records };
   } catch (err) {
     if (err instanceof SourceConfigError)
       throw ApplicationFailure.nonRetryable(err.message, 'SourceConfigError');
@@ -156,7 +159,7 @@ async function processOne(
       set status = 'FAILED', claimed_by = null, run_id = ${input.runId}, error_message = ${failure.message},
           error_type = ${failure.type}, retry_count = retry_count + 1, processed_at = clock_timestamp(),
           processing_duration_ms = ${Date.now() - started}, updated_at = now()
-      where id = ${file.id}`;
+      where id = ${file.id} and status <> 'SUCCESS'`;
     return { ok: false };
   }
 }

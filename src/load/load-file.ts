@@ -41,6 +41,17 @@ export interface LoadFileInput {
    * inside the file's transaction.
    */
   ddl?: postgres.Sql;
+  /**
+   * Builds a statement sent together with the file's DELETE and INSERT (the caller's state change),
+   * given the columns the file is loaded with and a SQL expression counting its records. If that
+   * statement changes no row, loadFile throws NotCompleted and the caller's transaction rolls back.
+   * Returned wrapped: a bare postgres.js query would be executed by being awaited.
+   */
+  complete?: (facts: {
+    columns: Map<string, string>;
+    bytesRead: number;
+    recordsSql: string;
+  }) => Promise<{ statement: postgres.PendingQuery<postgres.Row[]> }>;
 }
 
 export interface LoadFileResult {
@@ -49,6 +60,11 @@ export interface LoadFileResult {
   columnsAdded: { name: string; type: string }[];
   /** The destination's columns (name → SQL type) this file was loaded with. */
   columns: Map<string, string>;
+}
+
+/** The caller's completion statement changed no row (the file was loaded meanwhile): roll back. */
+export class NotCompleted extends Error {
+  override name = 'NotCompleted';
 }
 
 /** The file's content is wrong (malformed JSON, ragged CSV, a value that does not fit): retrying won't help. */
@@ -104,11 +120,14 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
   let staged: Staged;
   let existing: Map<string, string> | undefined;
   if (input.format !== 'csv' && head.whole && isUtf8(head.whole)) {
-    // A small file: staged by one INSERT, sent together with the catalog read (one round trip).
-    [staged, existing] = await Promise.all([
+    // A small file: staged by one INSERT, sent together with the catalog read and the probe for
+    // unknown keys (one round trip).
+    let unknownKeys: boolean | undefined;
+    [staged, { columns: existing, unknownKeys }] = await Promise.all([
       stageSmallJsonLines(tx, head.whole, head.firstLine),
-      destinationColumns(tx, input.target),
+      destinationColumnsWithProbe(tx, input.target, input.declaredColumns ?? []),
     ]);
+    if (staged.kind === 'json') staged.unknownKeys = unknownKeys;
   } else {
     staged =
       input.format === 'csv'
@@ -129,8 +148,15 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
   // Read the columns again only when they may have changed: this file, or one it waited for, added some.
   const columns = columnsAdded === noChange ? existing : await destinationColumns(tx, input.target);
 
-  const records = await insertFromStage(tx, input, staged, columns ?? new Map());
-  return { records, bytesRead, columnsAdded, columns: columns ?? new Map() };
+  const finalColumns = columns ?? new Map<string, string>();
+  const where = staged.kind === 'json' ? 'WHERE doc IS NOT NULL' : '';
+  const completion = await input.complete?.({
+    columns: finalColumns,
+    bytesRead,
+    recordsSql: `(SELECT count(*) FROM ${staged.table} ${where})`,
+  });
+  const records = await insertFromStage(tx, input, staged, finalColumns, completion?.statement);
+  return { records, bytesRead, columnsAdded, columns: finalColumns };
 }
 
 /**
@@ -182,7 +208,13 @@ interface Head {
 }
 
 type Staged =
-  | { kind: 'json'; table: string; keyOrder: string[] }
+  | {
+      kind: 'json';
+      table: string;
+      keyOrder: string[];
+      /** Whether some document has a key outside the table's and the declared columns, if probed. */
+      unknownKeys?: boolean;
+    }
   | { kind: 'csv'; table: string; names: string[] /* destination column per staged cN */ };
 
 async function stageJsonLines(
@@ -330,6 +362,34 @@ async function destinationColumns(
 }
 
 /**
+ * destinationColumns and, in the same statement (so from the same catalog snapshot), whether any
+ * staged JSON document has a key outside those columns and the declared ones. `unknownKeys` is
+ * undefined when the table does not exist.
+ */
+async function destinationColumnsWithProbe(
+  tx: postgres.TransactionSql,
+  target: LoadTarget,
+  declared: DeclaredColumn[],
+): Promise<{ columns: Map<string, string> | undefined; unknownKeys: boolean | undefined }> {
+  const rows = await tx<{ name: string; type: string; unknown: boolean }[]>`
+    with t as (
+      select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = ${target.schema} and c.relname = ${target.table} and c.relkind in ('r', 'p')
+    ), cols as (
+      select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type, a.attnum
+      from pg_attribute a join t on a.attrelid = t.oid where a.attnum > 0 and not a.attisdropped
+    ), probe as (
+      select exists (
+        select 1 from pg_temp._al_stage_json
+        where doc is not null and doc - (array(select name from cols) || ${declared.map((c) => c.name)}::text[]) <> '{}'::jsonb
+      ) as unknown
+    )
+    select cols.name, cols.type, probe.unknown from cols cross join probe order by cols.attnum`;
+  if (rows.length === 0) return { columns: undefined, unknownKeys: undefined };
+  return { columns: new Map(rows.map((r) => [r.name, r.type])), unknownKeys: rows[0]!.unknown };
+}
+
+/**
  * The staged fields. For JSON, a cheap probe first asks whether any document has a key outside the
  * known columns (the usual answer once a table exists is no); only then are the keys enumerated.
  */
@@ -340,6 +400,7 @@ async function stagedKeys(
   declared: DeclaredColumn[],
 ): Promise<string[]> {
   if (staged.kind === 'csv') return staged.names;
+  if (staged.unknownKeys === false) return [];
   const known = [...(existing?.keys() ?? []), ...declared.map((c) => c.name)];
   if (known.length > 0) {
     const [probe] = await tx<{ unknown: boolean }[]>`
@@ -615,6 +676,7 @@ async function insertFromStage(
   input: LoadFileInput,
   staged: Staged,
   columns: Map<string, string>,
+  completion: postgres.PendingQuery<postgres.Row[]> | undefined,
 ): Promise<number> {
   const table = qualified(input.target.schema, input.target.table);
   const cols = columnSources(staged, columns);
@@ -651,14 +713,17 @@ async function insertFromStage(
   names.push('_source_file', '_ingested_at', '_run_id');
   exprs.push('$1', 'now()', '$2');
   const where = staged.kind === 'json' ? 'WHERE doc IS NOT NULL' : '';
-  // The file's earlier rows (a rewritten file, a retried load) go, then its rows arrive: sent together.
-  const [, inserted] = await Promise.all([
+  // The file's earlier rows (a rewritten file, a retried load) go, its rows arrive, and the caller's
+  // completion statement (the file's state) follows: sent together, one round trip.
+  const [, inserted, completed] = await Promise.all([
     tx.unsafe(`DELETE FROM ${table} WHERE _source_file = $1`, [input.sourceUri], reused),
     tx.unsafe(
       `INSERT INTO ${table} (${names.join(', ')}) SELECT ${exprs.join(', ')} FROM ${staged.table} ${where}`,
       [input.sourceUri, input.runId],
       reused,
     ),
+    completion,
   ]);
+  if (completion && completed?.count === 0) throw new NotCompleted();
   return inserted.count;
 }
