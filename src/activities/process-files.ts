@@ -1,8 +1,16 @@
+import { Readable } from 'node:stream';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import postgres from 'postgres';
 import { ConvertError } from '../load/duckdb-convert.js';
-import { FileDataError, loadFile, NotCompleted } from '../load/load-file.js';
+import {
+  destinationColumns,
+  FileDataError,
+  loadFile,
+  NotCompleted,
+  smallFileBytes,
+} from '../load/load-file.js';
 import { schemaVersionFor } from '../load/schema-history.js';
+import { loadSmallJsonLines } from '../load/small-file.js';
 import { SourceConfigError, SourceFileMissingError } from '../storage/index.js';
 import type { ActivityDeps } from './deps.js';
 import { type IngestionContext, loadIngestionContext } from './ingestion-context.js';
@@ -46,9 +54,14 @@ export function makeProcessFiles({ sql, stores }: ActivityDeps) {
     // Large files take a while: heartbeat on a timer so the server sees the worker alive, and a dead
     // worker is noticed within the heartbeat timeout rather than the activity's whole timeout.
     const beat = setInterval(() => Context.current().heartbeat(result), 5_000);
+    // The destination's columns, read once per batch and kept current by each file loaded the
+    // general way; small files whose fields they cover take the one-statement path.
+    const known: KnownColumns = {
+      columns: files.length > 0 ? await destinationColumns(sql, ctx.destination) : undefined,
+    };
     try {
       for (const file of files) {
-        const outcome = await processOne(sql, ctx, input, file);
+        const outcome = await processOne(sql, ctx, input, file, known);
         if (outcome.ok) {
           result.succeeded++;
           result.records += outcome.records;
@@ -94,16 +107,56 @@ async function claimBatch(sql: postgres.Sql, input: ProcessFilesInput): Promise<
 
 type Outcome = { ok: true; records: number } | { ok: false };
 
+interface KnownColumns {
+  columns: Map<string, string> | undefined;
+}
+
+/** Small uncompressed JSON lines in add_columns mode: candidates for the one-statement load. */
+function smallFileCandidate(ctx: IngestionContext, key: string, size: number): boolean {
+  return (
+    ctx.source.format === 'jsonl' &&
+    ctx.source.schema_mode === 'add_columns' &&
+    !key.endsWith('.gz') &&
+    size > 0 &&
+    size <= smallFileBytes
+  );
+}
+
+async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
 async function processOne(
   sql: postgres.Sql,
   ctx: IngestionContext,
   input: ProcessFilesInput,
   file: ClaimedFile,
+  known: KnownColumns,
 ): Promise<Outcome> {
   const started = Date.now();
   const key = keyOf(ctx, file.filePath);
   try {
     const opened = await ctx.store.open(ctx.source.bucket, key);
+    let body: Readable = opened.body;
+    if (smallFileCandidate(ctx, key, opened.size)) {
+      const content = await readAll(opened.body);
+      const fast = await loadSmallJsonLines(sql, {
+        ingestionId: ctx.ingestionId,
+        fileId: file.id,
+        target: ctx.destination,
+        sourceUri: file.filePath,
+        runId: input.runId,
+        etag: opened.etag,
+        content,
+        columns: known.columns,
+        startedAt: started,
+      });
+      if (fast.kind === 'loaded') return { ok: true, records: fast.records };
+      if (fast.kind === 'already-loaded') return { ok: true, records: 0 };
+      body = Readable.from([content]);
+    }
     const records = await sql
       .begin(async (tx) => {
         const loaded = await loadFile(tx, {
@@ -113,7 +166,7 @@ async function processOne(
           format: ctx.source.format,
           csv: ctx.csv,
           gzip: key.endsWith('.gz'),
-          body: opened.body,
+          body,
           schemaMode: ctx.source.schema_mode,
           declaredColumns: ctx.source.columns,
           ddl: sql,
@@ -141,6 +194,7 @@ async function processOne(
             };
           },
         });
+        known.columns = loaded.columns;
         return loaded.records;
       })
       .catch((err: unknown) => {

@@ -92,7 +92,7 @@ async function createStage(tx: postgres.TransactionSql, table: string, columns: 
 const reused = { prepare: true } as const;
 
 /** Files up to this size (decoded) are read whole and staged with one INSERT rather than a COPY. */
-const smallFileBytes = 1024 * 1024;
+export const smallFileBytes = 1024 * 1024;
 
 /**
  * Loads one file into its destination inside the caller's transaction:
@@ -346,8 +346,8 @@ async function stageCsv(
  * takes a fresh snapshot), while the relation-name cache may still hold a "no such table" answer
  * from before this transaction waited on the DDL lock.
  */
-async function destinationColumns(
-  tx: postgres.TransactionSql,
+export async function destinationColumns(
+  tx: postgres.TransactionSql | postgres.Sql,
   target: LoadTarget,
 ): Promise<Map<string, string> | undefined> {
   const rows = await tx<{ name: string | null; type: string | null }[]>`
@@ -591,7 +591,7 @@ async function ensureSchema(tx: postgres.TransactionSql, schema: string): Promis
   await tx.unsafe(`CREATE SCHEMA ${quoteIdent(schema)}`);
 }
 
-const lineage = new Set(['_source_file', '_ingested_at', '_run_id', '_rescued_data']);
+export const lineage = new Set(['_source_file', '_ingested_at', '_run_id', '_rescued_data']);
 
 /** ensureColumns' answer when the table already had every column: no DDL, no lock taken. */
 const noChange: { name: string; type: string }[] = [];
@@ -671,6 +671,29 @@ async function failOnMisfit(
   }
 }
 
+/** The destination columns and, for each, its value from the staged row (cast to the column type). */
+function valueList(
+  kind: Staged['kind'],
+  cols: ColumnSource[],
+  rescue: boolean,
+): { names: string[]; exprs: string[] } {
+  const names: string[] = [];
+  const exprs: string[] = [];
+  for (const c of cols) {
+    names.push(quoteIdent(c.name));
+    if (c.type === 'jsonb') exprs.push(kind === 'json' ? c.json : castExpression(c.text, 'jsonb'));
+    else if (rescue && checkedTypes(c.type))
+      exprs.push(`CASE WHEN ${misfit(c.text, c.type)} THEN NULL ELSE ${castExpression(c.text, c.type)} END`);
+    else exprs.push(castExpression(c.text, c.type));
+  }
+  return { names, exprs };
+}
+
+/** valueList for JSON documents in a `doc` column, as add_columns loads them. */
+export function jsonValueList(columns: Map<string, string>): { names: string[]; exprs: string[] } {
+  return valueList('json', columnSources({ kind: 'json', table: '', keyOrder: [] }, columns), false);
+}
+
 async function insertFromStage(
   tx: postgres.TransactionSql,
   input: LoadFileInput,
@@ -683,15 +706,7 @@ async function insertFromStage(
   if (input.schemaMode === 'fail') await failOnMisfit(tx, input.target, staged.table, cols);
   const rescue = input.schemaMode === 'rescue' && columns.has('_rescued_data');
   if (rescue && cols.some((c) => checkedTypes(c.type))) await requirePgInputIsValid(tx, 'rescue');
-  const names: string[] = [];
-  const exprs: string[] = [];
-  for (const c of cols) {
-    names.push(quoteIdent(c.name));
-    if (c.type === 'jsonb') exprs.push(staged.kind === 'json' ? c.json : castExpression(c.text, 'jsonb'));
-    else if (rescue && checkedTypes(c.type))
-      exprs.push(`CASE WHEN ${misfit(c.text, c.type)} THEN NULL ELSE ${castExpression(c.text, c.type)} END`);
-    else exprs.push(castExpression(c.text, c.type));
-  }
+  const { names, exprs } = valueList(staged.kind, cols, rescue);
   if (rescue) {
     // Values that do not fit their column, plus fields the table has no column for.
     const misfits = cols

@@ -17,6 +17,11 @@ function fingerprintOf(columns: SchemaColumn[]): string {
 /** Committed versions, so the common case (same columns as the last file) costs no query. */
 const known = new Map<string, number>();
 
+/** The version of these columns if it is known to be committed, without a query. */
+export function knownSchemaVersion(ingestionId: string, columns: Map<string, string>): number | undefined {
+  return known.get(`${ingestionId}\u0000${fingerprintOf(schemaColumns(columns))}`);
+}
+
 /**
  * The schema version number for these columns, creating the next version when they are new.
  * Runs in the file's transaction: the version row commits with the file that first used it.

@@ -119,3 +119,37 @@ describe('two attempts of the same batch at once', () => {
     expect(state).toEqual({ success: 23, records: expected });
   });
 });
+
+describe('small files in a table already under way', () => {
+  it('new fields, misfit values and broken lines among small files get the same outcome as ever', async () => {
+    const warm: Record<string, string> = {};
+    for (let i = 0; i < 6; i++) warm[`warm-${i}.jsonl`] = jsonLines(i * 10, 10);
+    const { id, bucket, table } = await h.createIngestion(warm, {}, 'smallpath');
+    expect(await h.runAndWait(id)).toMatchObject({ status: 'SUCCESS', records_written: 60 });
+
+    await h.putObject(bucket, 'a-plain.jsonl', jsonLines(1000, 50));
+    await h.putObject(bucket, 'b-new-field.jsonl', '{"id": 2000, "colour": "red"}\n{"id": 2001}\n');
+    await h.putObject(bucket, 'c-misfit.jsonl', '{"id": 3000}\n{"id": "three thousand and one"}\n');
+    await h.putObject(bucket, 'd-broken.jsonl', '{"id": 4000}\n{"id": 4001\n');
+    await h.putObject(bucket, 'warm-0.jsonl', jsonLines(100_000, 12));
+    const run = await h.runAndWait(id);
+    expect(run).toMatchObject({ status: 'PARTIAL_SUCCESS', files_processed: 3, files_failed: 2 });
+
+    const files = await h.api<{
+      items: { file_path: string; status: string; error_message: string | null }[];
+    }>('GET', `/api/v1/ingestions/${id}/processed-files?limit=100`);
+    const byName = Object.fromEntries(files.body.items.map((f) => [f.file_path.split('/').pop(), f]));
+    expect(byName['c-misfit.jsonl']).toMatchObject({ status: 'FAILED' });
+    expect(byName['c-misfit.jsonl']!.error_message).toMatch(
+      /invalid input syntax for type bigint: "three thousand and one"/,
+    );
+    expect(byName['d-broken.jsonl']!.error_message).toMatch(/^line 2: invalid input syntax for type json/);
+    const [r] = await h.sql.unsafe(
+      `select count(*)::int as n, count(distinct id)::int as d, count(colour)::int as coloured,
+              count(*) filter (where _source_file like '%/warm-0.jsonl')::int as rewritten
+       from raw.${table}`,
+    );
+    // 60 warm rows with warm-0 grown from 10 to 12, 50 plain, 2 with the new field.
+    expect(r).toEqual({ n: 114, d: 114, coloured: 1, rewritten: 12 });
+  });
+});

@@ -1,0 +1,116 @@
+import { isUtf8 } from 'node:buffer';
+import postgres from 'postgres';
+import type { LoadTarget } from './load-file.js';
+import { jsonValueList, lineage } from './load-file.js';
+import { knownSchemaVersion } from './schema-history.js';
+import { qualified } from './sql-text.js';
+
+/**
+ * The fast path for a small JSON-lines file whose fields the table already has (the usual case once
+ * an ingestion is under way): the whole load is one statement — one round trip, one implicit
+ * transaction. The file's state change claims the file; its old rows go and its new rows arrive only
+ * if that claim succeeded, so a concurrent attempt at the same file that committed first makes this
+ * one change nothing. Anything unusual (a new field, a line that is not an object, a value Postgres
+ * rejects, a column list that has changed) answers `fallback`, and the caller loads the file the
+ * general way, which also gives the precise error.
+ */
+export type SmallFileOutcome =
+  | { kind: 'loaded'; records: number }
+  /** Another attempt committed this version of the file first: nothing changed. */
+  | { kind: 'already-loaded' }
+  | { kind: 'fallback'; reason: string };
+
+export interface SmallFileInput {
+  ingestionId: string;
+  fileId: number;
+  target: LoadTarget;
+  sourceUri: string;
+  runId: string;
+  etag: string | null;
+  content: Buffer;
+  /** The destination's columns as last read (undefined: no table yet). */
+  columns: Map<string, string> | undefined;
+  startedAt: number;
+}
+
+export async function loadSmallJsonLines(
+  sql: postgres.Sql,
+  input: SmallFileInput,
+): Promise<SmallFileOutcome> {
+  const { columns } = input;
+  if (!columns) return { kind: 'fallback', reason: 'no table yet' };
+  if (!isUtf8(input.content)) return { kind: 'fallback', reason: 'not UTF-8' };
+  const schemaVersion = knownSchemaVersion(input.ingestionId, columns);
+  if (schemaVersion === undefined) return { kind: 'fallback', reason: 'new schema version' };
+  const text = input.content.toString('utf8');
+  const unfit = fieldsProblem(text, columns);
+  if (unfit) return { kind: 'fallback', reason: unfit };
+
+  const table = qualified(input.target.schema, input.target.table);
+  const { names, exprs } = jsonValueList(columns);
+  try {
+    const [row] = await sql.unsafe<{ claimed: number; records: number }[]>(
+      `WITH lines AS MATERIALIZED (
+         SELECT nullif(rtrim(line, E'\\r'), '')::jsonb AS doc FROM string_to_table($1::text, E'\\n') AS line
+       ), claim AS (
+         UPDATE autoloader.processed_files
+         SET status = 'SUCCESS', claimed_by = null, run_id = $5, file_etag = $4, schema_version = $8,
+             processed_at = clock_timestamp(), bytes_read = $6, processing_duration_ms = $7,
+             records_ingested = (SELECT count(*) FROM lines WHERE doc IS NOT NULL),
+             error_message = null, error_type = null, updated_at = now()
+         WHERE id = $2 AND NOT (status = 'SUCCESS' AND file_etag IS NOT DISTINCT FROM $4)
+         RETURNING id
+       ), earlier AS (
+         DELETE FROM ${table} WHERE _source_file = $3 AND EXISTS (SELECT 1 FROM claim)
+       ), inserted AS (
+         INSERT INTO ${table} (${[...names, '_source_file', '_ingested_at', '_run_id'].join(', ')})
+         SELECT ${[...exprs, '$3', 'now()', '$5'].join(', ')} FROM lines
+         WHERE doc IS NOT NULL AND EXISTS (SELECT 1 FROM claim)
+         RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM claim)::int AS claimed, (SELECT count(*) FROM inserted)::int AS records`,
+      [
+        text,
+        input.fileId,
+        input.sourceUri,
+        input.etag,
+        input.runId,
+        input.content.length,
+        Date.now() - input.startedAt,
+        schemaVersion,
+      ],
+      { prepare: true },
+    );
+    if (!row || row.claimed === 0) return { kind: 'already-loaded' };
+    return { kind: 'loaded', records: row.records };
+  } catch (err) {
+    // Postgres refused the statement (a value that does not fit, a table changed meanwhile): the
+    // general path loads the file, or fails it with the precise reason. Lost connections propagate.
+    if (err instanceof postgres.PostgresError) return { kind: 'fallback', reason: err.message };
+    throw err;
+  }
+}
+
+/** Why the file's records do not fit the known columns as they are, or undefined when they do. */
+function fieldsProblem(text: string, columns: Map<string, string>): string | undefined {
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, text.charCodeAt(end - 1) === 13 ? end - 1 : end);
+    start = end + 1;
+    if (line === '') continue;
+    let record: unknown;
+    try {
+      record = JSON.parse(line);
+    } catch {
+      return 'a line is not valid JSON';
+    }
+    if (record === null || typeof record !== 'object' || Array.isArray(record))
+      return 'a line is not an object';
+    for (const key in record) {
+      if (!columns.has(key) || lineage.has(key)) return `field "${key}" has no column`;
+    }
+  }
+  return undefined;
+}
