@@ -173,16 +173,16 @@ async function processOne(
           // The file's SUCCESS goes out with its rows. It is conditional: if another attempt at the
           // same file (a zombie and its retry) committed this version first, nothing matches, and
           // this transaction rolls back its rows. The row lock makes the two attempts take turns.
-          complete: async ({ columns, bytesRead, recordsSql }) => {
+          complete: async ({ columns, bytesRead, recordsSql }, q) => {
             const schemaVersion = await schemaVersionFor(
-              tx,
+              q,
               ctx.ingestionId,
               columns,
               file.filePath,
               input.runId,
             );
             return {
-              statement: tx.unsafe(
+              statement: q.unsafe(
                 `update autoloader.processed_files
                set status = 'SUCCESS', claimed_by = null, run_id = $2, file_etag = $3, schema_version = $4,
                    processed_at = clock_timestamp(), records_ingested = ${recordsSql}, bytes_read = $5,

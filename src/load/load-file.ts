@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse as parseCsv } from 'csv-parse/sync';
-import type postgres from 'postgres';
+import postgres from 'postgres';
 import type { CsvOptions, DeclaredColumn, FileFormat, SchemaMode } from '../domain/schemas.js';
 import { columnNameProblem } from '../lib/identifiers.js';
 import { copyFrom } from './copy.js';
@@ -47,19 +47,26 @@ export interface LoadFileInput {
    * statement changes no row, loadFile throws NotCompleted and the caller's transaction rolls back.
    * Returned wrapped: a bare postgres.js query would be executed by being awaited.
    */
-  complete?: (facts: {
-    columns: Map<string, string>;
-    bytesRead: number;
-    recordsSql: string;
-  }) => Promise<{ statement: postgres.PendingQuery<postgres.Row[]> }>;
+  complete?: (
+    facts: { columns: Map<string, string>; bytesRead: number; recordsSql: string },
+    /** The transaction (or savepoint) to build the statement with. */
+    tx: postgres.TransactionSql,
+  ) => Promise<{ statement: postgres.PendingQuery<postgres.Row[]> }>;
 }
 
 export interface LoadFileResult {
   records: number;
   bytesRead: number;
-  columnsAdded: { name: string; type: string }[];
+  columnsAdded: AddedColumn[];
   /** The destination's columns (name → SQL type) this file was loaded with. */
   columns: Map<string, string>;
+}
+
+export interface AddedColumn {
+  name: string;
+  type: string;
+  /** Typed from the file's first rows only. */
+  sampled?: boolean;
 }
 
 /** The caller's completion statement changed no row (the file was loaded meanwhile): roll back. */
@@ -97,8 +104,8 @@ export const smallFileBytes = 1024 * 1024;
 /**
  * Loads one file into its destination inside the caller's transaction:
  * bytes are streamed unparsed into a temporary staging table with COPY (Postgres parses JSON and
- * CSV itself, so memory does not grow with the file), column types are inferred over every staged
- * row, missing columns are added, the file's earlier rows are deleted by lineage and the new rows
+ * CSV itself, so memory does not grow with the file), new fields' types are inferred from the
+ * staged rows (widened over the whole file if a later row does not fit), missing columns are added, the file's earlier rows are deleted by lineage and the new rows
  * inserted. Committing the caller's transaction makes the file's rows and its state change atomic.
  */
 export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput): Promise<LoadFileResult> {
@@ -146,17 +153,67 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
     input.ddl,
   );
   // Read the columns again only when they may have changed: this file, or one it waited for, added some.
-  const columns = columnsAdded === noChange ? existing : await destinationColumns(tx, input.target);
+  let columns =
+    (columnsAdded === noChange ? existing : await destinationColumns(tx, input.target)) ??
+    new Map<string, string>();
 
-  const finalColumns = columns ?? new Map<string, string>();
   const where = staged.kind === 'json' ? 'WHERE doc IS NOT NULL' : '';
-  const completion = await input.complete?.({
-    columns: finalColumns,
-    bytesRead,
-    recordsSql: `(SELECT count(*) FROM ${staged.table} ${where})`,
-  });
-  const records = await insertFromStage(tx, input, staged, finalColumns, completion?.statement);
-  return { records, bytesRead, columnsAdded, columns: finalColumns };
+  const load = async (q: postgres.TransactionSql) => {
+    const completion = await input.complete?.(
+      { columns, bytesRead, recordsSql: `(SELECT count(*) FROM ${staged.table} ${where})` },
+      q,
+    );
+    return insertFromStage(q, input, staged, columns, completion?.statement);
+  };
+  const sampled = columnsAdded.filter((c) => c.sampled);
+  if (sampled.length === 0) return { records: await load(tx), bytesRead, columnsAdded, columns };
+
+  // This file's new columns were typed from its first rows. If a later value does not fit, the
+  // types are inferred again over the whole file, the columns widened, and the load repeated. (A
+  // postgres.js savepoint: a failed statement in the transaction itself would doom it.)
+  try {
+    const records = await tx.savepoint((sp) => load(sp));
+    return { records, bytesRead, columnsAdded, columns };
+  } catch (err) {
+    if (!(err instanceof postgres.PostgresError && err.code.startsWith('22'))) throw err;
+    const widened = await widenColumns(tx, input.target, staged, sampled);
+    if (widened.length === 0) throw err;
+    columns = (await destinationColumns(tx, input.target)) ?? columns;
+    const added = columnsAdded.map((c) => widened.find((w) => w.name === c.name) ?? c);
+    return { records: await load(tx), bytesRead, columnsAdded: added, columns };
+  }
+}
+
+/**
+ * Infers the sampled columns' types over every staged row and alters those that differ (always to a
+ * more general type: the sample's values are among the whole file's). Returns the changed columns.
+ */
+async function widenColumns(
+  tx: postgres.TransactionSql,
+  target: LoadTarget,
+  staged: Staged,
+  sampled: AddedColumn[],
+): Promise<AddedColumn[]> {
+  const { types } = await inferTypes(
+    tx,
+    staged,
+    sampled.map((c) => c.name),
+    false,
+  );
+  const changed = sampled
+    .map((c) => ({ name: c.name, type: sqlType[types.get(c.name) ?? 'text'] }))
+    .filter((c, i) => c.type !== sampled[i]!.type);
+  if (changed.length === 0) return [];
+  await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl:${target.schema}.${target.table}`}))`;
+  await tx.unsafe(
+    `ALTER TABLE ${qualified(target.schema, target.table)} ${changed
+      .map(
+        (c) =>
+          `ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.type} USING ${quoteIdent(c.name)}::text::${c.type}`,
+      )
+      .join(', ')}`,
+  );
+  return changed;
 }
 
 /**
@@ -415,54 +472,101 @@ async function stagedKeys(
   return rows.map((r) => r.k);
 }
 
+/** Rows of a new field's first file its type is inferred from; the rest are checked by the load itself. */
+const inferenceSampleRows = 10_000;
+
+interface Inferred {
+  types: Map<string, ColumnType>;
+  /** Fields typed from the first rows only: widened over the whole file if a later value does not fit. */
+  sampled: Set<string>;
+}
+
+/**
+ * Column types for new fields. With `sample`, the counts cover the file's first rows (COPY keeps
+ * file order); a field with no value among them is counted over the whole file. Without, every row.
+ */
 async function inferTypes(
   tx: postgres.TransactionSql,
   staged: Staged,
   keys: string[],
-): Promise<Map<string, ColumnType>> {
+  sample: boolean,
+): Promise<Inferred> {
+  const limit = sample ? inferenceSampleRows : null;
+  const counted = await countValues(tx, staged, keys, limit);
+  const sampled = new Set<string>();
+  if (limit !== null && counted.rows >= limit) {
+    const unseen = keys.filter((k) => (counted.counts.get(k)?.nonNull ?? 0) === 0);
+    if (unseen.length > 0) {
+      const whole = await countValues(tx, staged, unseen, null);
+      for (const k of unseen) counted.counts.set(k, whole.counts.get(k) ?? emptyCounts);
+    }
+    for (const k of keys) if (!unseen.includes(k)) sampled.add(k);
+  }
+  const types = new Map(keys.map((k) => [k, inferColumnType(counted.counts.get(k) ?? emptyCounts)]));
+  return { types, sampled };
+}
+
+/** Per field: how many values are null, booleans, integers… over the first `limit` rows or all. */
+async function countValues(
+  tx: postgres.TransactionSql,
+  staged: Staged,
+  keys: string[],
+  limit: number | null,
+): Promise<{ counts: Map<string, ValueCounts>; rows: number }> {
   const counts = new Map<string, ValueCounts>();
+  const limitClause = limit === null ? '' : `LIMIT ${limit}`;
   if (staged.kind === 'json') {
-    const rows = await tx<(ValueCounts & { k: string })[]>`
-      select k,
+    const [total] = await tx.unsafe<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${jsonStage} WHERE doc IS NOT NULL ${limitClause}) s`,
+    );
+    const rows = await tx.unsafe<(ValueCounts & { k: string })[]>(
+      `select k,
         count(*) filter (where t <> 'null')::int as "nonNull",
         count(*) filter (where t = 'boolean')::int as booleans,
-        count(*) filter (where t = 'number' and v ~ ${patterns.integer})::int as integers,
+        count(*) filter (where t = 'number' and v ~ $2)::int as integers,
         count(*) filter (where t = 'number')::int as numbers,
-        count(*) filter (where t = 'string' and v ~ ${patterns.timestamp})::int as timestamps,
-        count(*) filter (where t = 'string' and v ~ ${patterns.date})::int as dates,
+        count(*) filter (where t = 'string' and v ~ $3)::int as timestamps,
+        count(*) filter (where t = 'string' and v ~ $4)::int as dates,
         count(*) filter (where t in ('object', 'array'))::int as nested
-      from pg_temp._al_stage_json, jsonb_each(doc) as e(k, val),
+      from (select doc from ${jsonStage} where doc is not null ${limitClause}) s, jsonb_each(s.doc) as e(k, val),
         lateral (select jsonb_typeof(val) as t, val #>> '{}' as v) x
-      where doc is not null and k = any(${keys})
-      group by k`;
+      where k = any($1)
+      group by k`,
+      [keys, patterns.integer, patterns.timestamp, patterns.date],
+    );
     for (const r of rows) counts.set(r.k, r);
-  } else {
-    const selects = keys.map((name) => {
-      const c = `c${staged.names.indexOf(name) + 1}`;
-      return [
-        `count(${c})::int`,
-        `count(*) filter (where ${c} ~* ${quoteLiteral(patterns.boolean)})::int`,
-        `count(*) filter (where ${c} ~ ${quoteLiteral(patterns.integer)})::int`,
-        `count(*) filter (where ${c} ~ ${quoteLiteral(patterns.number)})::int`,
-        `count(*) filter (where ${c} ~ ${quoteLiteral(patterns.timestamp)})::int`,
-        `count(*) filter (where ${c} ~ ${quoteLiteral(patterns.date)})::int`,
-      ].join(', ');
-    });
-    const [row] = await tx.unsafe(`select ${selects.join(', ')} from ${staged.table}`).values();
-    keys.forEach((name, i) => {
-      const v = (row ?? []).slice(i * 6, i * 6 + 6).map(Number);
-      counts.set(name, {
-        nonNull: v[0]!,
-        booleans: v[1]!,
-        integers: v[2]!,
-        numbers: v[3]!,
-        timestamps: v[4]!,
-        dates: v[5]!,
-        nested: 0,
-      });
-    });
+    return { counts, rows: total?.n ?? 0 };
   }
-  return new Map(keys.map((k) => [k, inferColumnType(counts.get(k) ?? emptyCounts)]));
+  const selects = keys.map((name) => {
+    const c = `c${staged.names.indexOf(name) + 1}`;
+    return [
+      `count(${c})::int`,
+      `count(*) filter (where ${c} ~* ${quoteLiteral(patterns.boolean)})::int`,
+      `count(*) filter (where ${c} ~ ${quoteLiteral(patterns.integer)})::int`,
+      `count(*) filter (where ${c} ~ ${quoteLiteral(patterns.number)})::int`,
+      `count(*) filter (where ${c} ~ ${quoteLiteral(patterns.timestamp)})::int`,
+      `count(*) filter (where ${c} ~ ${quoteLiteral(patterns.date)})::int`,
+    ].join(', ');
+  });
+  const [row] = await tx
+    .unsafe(
+      `select count(*)::int, ${selects.join(', ')} from (select * from ${staged.table} ${limitClause}) s`,
+    )
+    .values();
+  const values = (row ?? []).map(Number);
+  keys.forEach((name, i) => {
+    const v = values.slice(1 + i * 6, 1 + i * 6 + 6);
+    counts.set(name, {
+      nonNull: v[0]!,
+      booleans: v[1]!,
+      integers: v[2]!,
+      numbers: v[3]!,
+      timestamps: v[4]!,
+      dates: v[5]!,
+      nested: 0,
+    });
+  });
+  return { counts, rows: values[0] ?? 0 };
 }
 
 /**
@@ -480,7 +584,7 @@ async function ensureColumns(
   mode: SchemaMode,
   declared: DeclaredColumn[],
   ddl: postgres.Sql | undefined,
-): Promise<{ name: string; type: string }[]> {
+): Promise<AddedColumn[]> {
   // In rescue mode the table's shape is fixed by its declared columns, or once it exists: other
   // fields go to _rescued_data, so they need not even be listed.
   const shapeFixed = (table: Map<string, string> | undefined) =>
@@ -515,7 +619,10 @@ async function ensureColumns(
   const plan = async (table: Map<string, string> | undefined) => {
     const now = missing(table);
     if (table && now.declared.length === 0 && now.inferred.length === 0 && !now.rescue) return [];
-    const types = now.inferred.length > 0 ? await inferTypes(tx, staged, now.inferred) : new Map();
+    const inferred: Inferred =
+      now.inferred.length > 0
+        ? await inferTypes(tx, staged, now.inferred, true)
+        : { types: new Map(), sampled: new Set() };
     const order = staged.kind === 'json' ? staged.keyOrder : staged.names;
     const rank = (k: string) => {
       const i = order.indexOf(k);
@@ -525,7 +632,12 @@ async function ensureColumns(
       ...now.declared.map((c) => ({ name: c.name, type: c.type })),
       ...now.inferred
         .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-        .map((name) => ({ name, type: sqlType[(types.get(name) as ColumnType | undefined) ?? 'text'] })),
+        .map((name) => {
+          const type = sqlType[inferred.types.get(name) ?? 'text'];
+          // Only a type a later value can fail to fit is worth widening.
+          const sampled = inferred.sampled.has(name) && type !== 'text' && type !== 'jsonb';
+          return sampled ? { name, type, sampled } : { name, type };
+        }),
     ];
     if (now.rescue) added.push({ name: '_rescued_data', type: 'jsonb' });
     return added;
@@ -536,7 +648,7 @@ async function ensureColumns(
   if (!existing && ddl) {
     // A new table is created in its own short transaction, so that the other files loading into it
     // wait for its creation only, not for this file's whole load. Its columns come from this file
-    // (types inferred over every staged row), so the load that follows fits them.
+    // (types from its first rows; loadFile widens them if a later row does not fit).
     const created = await ddl.begin(async (dtx) => {
       await lockDdl(dtx);
       if (await destinationColumns(dtx, target)) return undefined;
@@ -594,7 +706,7 @@ async function ensureSchema(tx: postgres.TransactionSql, schema: string): Promis
 export const lineage = new Set(['_source_file', '_ingested_at', '_run_id', '_rescued_data']);
 
 /** ensureColumns' answer when the table already had every column: no DDL, no lock taken. */
-const noChange: { name: string; type: string }[] = [];
+const noChange: AddedColumn[] = [];
 
 function castExpression(value: string, type: string): string {
   if (type === 'text') return value;

@@ -114,3 +114,43 @@ describe('first loads into a new schema', () => {
     expect(Number(n!.n)).toBe(4);
   });
 });
+
+describe('inference from the first rows', () => {
+  it('widens a type a later row does not fit, and types a field first seen late from its values', async () => {
+    const rows: object[] = [];
+    for (let i = 0; i < 15_000; i++) {
+      rows.push({
+        id: i,
+        // Integers for the first 12,000 rows (past the 10,000-row sample), then a decimal.
+        n: i === 12_000 ? 12.5 : i,
+        // Dates, then one timestamp.
+        d: i === 14_000 ? '2025-03-01T10:00:00Z' : '2025-03-01',
+        // First seen after the sample: typed from all its values.
+        late: i >= 11_000 ? i : undefined,
+      });
+    }
+    const { id, table } = await h.createIngestion({ 'big.jsonl': lines(rows) }, {}, 'sd_sample');
+    expect(await h.runAndWait(id)).toMatchObject({ status: 'SUCCESS', records_written: 15_000 });
+    const cols = await h.sql<{ name: string; type: string }[]>`
+      select column_name as name, data_type as type from information_schema.columns
+      where table_schema = 'raw' and table_name = ${table} and column_name in ('id', 'n', 'd', 'late')
+      order by ordinal_position`;
+    expect(cols).toEqual([
+      { name: 'id', type: 'bigint' },
+      { name: 'n', type: 'numeric' },
+      { name: 'd', type: 'timestamp with time zone' },
+      { name: 'late', type: 'bigint' },
+    ]);
+    const [r] = await h.sql.unsafe(
+      `select sum(n)::text as n, count(late)::int as late, count(*) filter (where d <> '2025-03-01')::int as odd from raw.${table}`,
+    );
+    // 0 + 1 + … + 14,999 with 12,000 replaced by 12.5.
+    expect(r).toEqual({ n: String((14_999 * 15_000) / 2 - 12_000 + 12.5), late: 4_000, odd: 1 });
+    const schema = await h.api<{ versions: { columns: { name: string; type: string }[] }[] }>(
+      'GET',
+      `/api/v1/ingestions/${id}/schema`,
+    );
+    // The file's schema version is the widened one.
+    expect(schema.body.versions.at(-1)!.columns.find((c) => c.name === 'n')?.type).toBe('numeric');
+  });
+});
