@@ -41,7 +41,7 @@ const envSchema = z.object({
   /** Parallel file lanes per run: each lane is one COPY stream into the destination. */
   RUN_FILE_PARALLELISM: z.coerce.number().int().min(1).max(64).default(4),
   /** Small files are loaded several per activity to amortise the activity round trip. */
-  RUN_BATCH_MAX_FILES: z.coerce.number().int().min(1).default(50),
+  RUN_BATCH_MAX_FILES: z.coerce.number().int().min(1).default(200),
   RUN_BATCH_MAX_BYTES: z.coerce
     .number()
     .int()

@@ -54,6 +54,7 @@ export function makeProcessFiles({ sql, stores }: ActivityDeps) {
     // Large files take a while: heartbeat on a timer so the server sees the worker alive, and a dead
     // worker is noticed within the heartbeat timeout rather than the activity's whole timeout.
     const beat = setInterval(() => Context.current().heartbeat(result), 5_000);
+    let lastBeat = Date.now();
     // The destination's columns, read once per batch and kept current by each file loaded the
     // general way; small files whose fields they cover take the one-statement path.
     const known: KnownColumns = {
@@ -68,7 +69,11 @@ export function makeProcessFiles({ sql, stores }: ActivityDeps) {
         } else {
           result.failed++;
         }
-        Context.current().heartbeat(result);
+        // Progress after each file, at most once a second (a heartbeat is not free).
+        if (Date.now() - lastBeat >= 1_000) {
+          lastBeat = Date.now();
+          Context.current().heartbeat(result);
+        }
       }
     } finally {
       clearInterval(beat);

@@ -150,6 +150,11 @@ export async function startHarness(opts: HarnessOptions = {}) {
     await sql.unsafe(
       `create table raw.${table} (id bigint, _source_file text not null, _ingested_at timestamptz not null default now(), _run_id text not null)`,
     );
+    return lockTable(table);
+  }
+
+  /** Holds an exclusive lock on the existing `raw.<table>` until `release()`. */
+  async function lockTable(table: string): Promise<{ release: () => Promise<void> }> {
     let release: () => void = () => undefined;
     const released = new Promise<void>((r) => {
       release = r;
@@ -209,6 +214,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     createS3Connection,
     createIngestion,
     holdTableLock,
+    lockTable,
     runAndWait,
     waitForIngestionIdle,
     restartWorker,
@@ -237,6 +243,11 @@ export interface RunBody {
 }
 
 /** `count` JSON records with sequential ids starting at `first`, one per line. */
+/** JSON lines of the given records. */
+export function jsonRecords(rows: object[]): string {
+  return `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
+}
+
 export function jsonLines(first: number, count: number): string {
   const lines: string[] = [];
   for (let id = first; id < first + count; id++) {

@@ -19,28 +19,6 @@ afterAll(async () => {
   await h?.close();
 });
 
-/** Locks the table until release(): loads into it wait at their DELETE. */
-async function lockTable(table: string) {
-  let release: () => void = () => undefined;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  let locked: () => void = () => undefined;
-  const isLocked = new Promise<void>((r) => {
-    locked = r;
-  });
-  const holder = h.sql.begin(async (tx) => {
-    await tx.unsafe(`lock table raw.${table} in access exclusive mode`);
-    locked();
-    await released;
-  });
-  await isLocked;
-  return async () => {
-    release();
-    await holder;
-  };
-}
-
 const waitingOn = (table: string, n: number) =>
   waitFor(
     `${n} loads waiting on raw.${table}`,
@@ -94,7 +72,7 @@ describe('two attempts of the same batch at once', () => {
 
     // Each attempt claims the batch, then waits at its first file's DELETE; released, both have
     // deleted and inserted before either commits.
-    const release = await lockTable(table);
+    const { release } = await h.lockTable(table);
     const batch = { runId, ingestionId: id, lane: 'lane-0', maxFiles: 100, maxBytes: 1024 ** 3 };
     const first = env().run(activities.processFiles, batch);
     await waitingOn(table, 1);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from '../helpers/harness.js';
+import { type Harness, jsonRecords as lines, startHarness } from '../helpers/harness.js';
 
 /** Declared columns instead of inference, and the schema history the API shows. */
 let h: Harness;
@@ -10,8 +10,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
 });
-
-const lines = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
 
 async function columnTypes(table: string): Promise<[string, string][]> {
   const rows = await h.sql<{ name: string; type: string }[]>`
