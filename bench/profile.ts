@@ -11,9 +11,11 @@ export interface StepTime {
 }
 
 const steps: [string, RegExp][] = [
+  // A small file whose fields the table has: claim, delete, insert in one statement.
+  ['small file, one statement (src/load/small-file.ts)', /^with lines as materialized/i],
   ['stage COPY (file → temp table)', /^copy pg_temp\._al_/i],
   ['staged keys scan (jsonb_object_keys)', /jsonb_object_keys/i],
-  ['type inference query', /jsonb_each\(doc\)|count\(\*\) filter \(where c\d/i],
+  ['type inference query', /jsonb_each\(s?\.?doc\)|count\(\*\) filter \(where c\d/i],
   // Destination statements quote the table name; the service's own tables are autoloader.*.
   ['INSERT … SELECT into destination', /^insert into "(?!autoloader")/i],
   ['DELETE earlier rows of the file', /^delete from "(?!autoloader")/i],

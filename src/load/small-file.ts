@@ -8,7 +8,7 @@ import { qualified } from './sql-text.js';
 /**
  * The fast path for a small JSON-lines file whose fields the table already has (the usual case once
  * an ingestion is under way): the whole load is one statement — one round trip, one implicit
- * transaction. The file's state change claims the file; its old rows go and its new rows arrive only
+ * transaction. The statement itself checks that every record is an object whose fields have columns. The file's state change claims the file; its old rows go and its new rows arrive only
  * if that claim succeeded, so a concurrent attempt at the same file that committed first makes this
  * one change nothing. Anything unusual (a new field, a line that is not an object, a value Postgres
  * rejects, a column list that has changed) answers `fallback`, and the caller loads the file the
@@ -43,15 +43,20 @@ export async function loadSmallJsonLines(
   const schemaVersion = knownSchemaVersion(input.ingestionId, columns);
   if (schemaVersion === undefined) return { kind: 'fallback', reason: 'new schema version' };
   const text = input.content.toString('utf8');
-  const unfit = fieldsProblem(text, columns);
-  if (unfit) return { kind: 'fallback', reason: unfit };
+  const fields = [...columns.keys()].filter((c) => !lineage.has(c));
 
   const table = qualified(input.target.schema, input.target.table);
   const { names, exprs } = jsonValueList(columns);
   try {
-    const [row] = await sql.unsafe<{ claimed: number; records: number }[]>(
+    const [row] = await sql.unsafe<{ unfit: boolean; claimed: number; records: number }[]>(
       `WITH lines AS MATERIALIZED (
          SELECT nullif(rtrim(line, E'\\r'), '')::jsonb AS doc FROM string_to_table($1::text, E'\\n') AS line
+       ), unfit AS (
+         -- A record that is not an object, or has a field the table has no column for.
+         SELECT EXISTS (
+           SELECT 1 FROM lines
+           WHERE doc IS NOT NULL AND (jsonb_typeof(doc) <> 'object' OR doc - $9::text[] <> '{}'::jsonb)
+         ) AS found
        ), claim AS (
          UPDATE autoloader.processed_files
          SET status = 'SUCCESS', claimed_by = null, run_id = $5, file_etag = $4, schema_version = $8,
@@ -59,6 +64,7 @@ export async function loadSmallJsonLines(
              records_ingested = (SELECT count(*) FROM lines WHERE doc IS NOT NULL),
              error_message = null, error_type = null, updated_at = now()
          WHERE id = $2 AND NOT (status = 'SUCCESS' AND file_etag IS NOT DISTINCT FROM $4)
+           AND NOT (SELECT found FROM unfit)
          RETURNING id
        ), earlier AS (
          DELETE FROM ${table} WHERE _source_file = $3 AND EXISTS (SELECT 1 FROM claim)
@@ -68,7 +74,8 @@ export async function loadSmallJsonLines(
          WHERE doc IS NOT NULL AND EXISTS (SELECT 1 FROM claim)
          RETURNING 1
        )
-       SELECT (SELECT count(*) FROM claim)::int AS claimed, (SELECT count(*) FROM inserted)::int AS records`,
+       SELECT (SELECT found FROM unfit) AS unfit, (SELECT count(*) FROM claim)::int AS claimed,
+              (SELECT count(*) FROM inserted)::int AS records`,
       [
         text,
         input.fileId,
@@ -78,9 +85,11 @@ export async function loadSmallJsonLines(
         input.content.length,
         Date.now() - input.startedAt,
         schemaVersion,
+        fields,
       ],
       { prepare: true },
     );
+    if (row?.unfit) return { kind: 'fallback', reason: 'a record the known columns do not cover' };
     if (!row || row.claimed === 0) return { kind: 'already-loaded' };
     return { kind: 'loaded', records: row.records };
   } catch (err) {
@@ -89,28 +98,4 @@ export async function loadSmallJsonLines(
     if (err instanceof postgres.PostgresError) return { kind: 'fallback', reason: err.message };
     throw err;
   }
-}
-
-/** Why the file's records do not fit the known columns as they are, or undefined when they do. */
-function fieldsProblem(text: string, columns: Map<string, string>): string | undefined {
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const line = text.slice(start, text.charCodeAt(end - 1) === 13 ? end - 1 : end);
-    start = end + 1;
-    if (line === '') continue;
-    let record: unknown;
-    try {
-      record = JSON.parse(line);
-    } catch {
-      return 'a line is not valid JSON';
-    }
-    if (record === null || typeof record !== 'object' || Array.isArray(record))
-      return 'a line is not an object';
-    for (const key in record) {
-      if (!columns.has(key) || lineage.has(key)) return `field "${key}" has no column`;
-    }
-  }
-  return undefined;
 }
