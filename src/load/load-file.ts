@@ -102,11 +102,12 @@ const reused = { prepare: true } as const;
 export const smallFileBytes = 1024 * 1024;
 
 /**
- * Loads one file into its destination inside the caller's transaction:
- * bytes are streamed unparsed into a temporary staging table with COPY (Postgres parses JSON and
- * CSV itself, so memory does not grow with the file), new fields' types are inferred from the
- * staged rows (widened over the whole file if a later row does not fit), missing columns are added, the file's earlier rows are deleted by lineage and the new rows
- * inserted. Committing the caller's transaction makes the file's rows and its state change atomic.
+ * Loads one file into its destination inside the caller's transaction: bytes are streamed unparsed
+ * into a temporary staging table with COPY (Postgres parses JSON and CSV itself, so memory does not
+ * grow with the file; a small file is staged by one INSERT), new fields' types are inferred from the
+ * staged rows (widened over the whole file if a later row does not fit), missing columns are added,
+ * the file's earlier rows are deleted by lineage and the new rows inserted. Committing the caller's
+ * transaction makes the file's rows and its state change atomic.
  */
 export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput): Promise<LoadFileResult> {
   let bytesRead = 0;
