@@ -51,8 +51,10 @@ function parquetColumnExpression(name: string, type: string): string | undefined
 
 async function selectFor(conn: DuckDBConnection, format: ConvertedFormat, path: string): Promise<string> {
   if (format === 'json') {
-    // Each element raw (no type guessing), minified onto one line.
-    return `SELECT CAST(json(json) AS VARCHAR) FROM read_json_objects(${stringLiteral(path)}, format = 'array')`;
+    // Each element's own text (no type guessing, no re-serialising: json() would round decimals to
+    // a double), put on one line: a raw line break in JSON text can only be whitespace between
+    // tokens, since inside a string it must be escaped.
+    return `SELECT translate(CAST(json AS VARCHAR), chr(10) || chr(13), '  ') FROM read_json_objects(${stringLiteral(path)}, format = 'array')`;
   }
   const source = `read_parquet(${stringLiteral(path)})`;
   const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);

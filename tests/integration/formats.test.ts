@@ -47,15 +47,21 @@ async function parquetOf(select: string): Promise<Buffer> {
 describe('JSON arrays', () => {
   it('loads pretty-printed arrays, plain and gzipped, keeping strings, nesting and big integers exact', async () => {
     const records = [
-      { id: 1, note: 'line one\nline two', payload: { k: [1, 2] }, big: '12345678901234567890' },
-      { id: 2, note: 'quote " and \\ backslash', payload: { k: [] }, big: '1' },
+      {
+        id: 1,
+        note: 'line one\nline two',
+        payload: { k: [1, 2] },
+        big: '12345678901234567890',
+        precise: '0.12345678901234567890123',
+      },
+      { id: 2, note: 'quote " and \\ backslash', payload: { k: [] }, big: '1', precise: '10.50' },
     ];
-    // The big integer written unquoted, as a JSON number longer than a double can hold.
-    const text = JSON.stringify(records, null, 2).replace(/"big": "(\d+)"/g, '"big": $1');
+    // Big integers and long decimals written unquoted, as JSON numbers a double cannot hold.
+    const text = JSON.stringify(records, null, 2).replace(/"(big|precise)": "([\d.]+)"/g, '"$1": $2');
     const { id, table } = await h.createIngestion(
       {
         'a.json': text,
-        'b.json.gz': gzipSync(JSON.stringify([{ id: 3, note: 'zipped', payload: null, big: 7 }])),
+        'b.json.gz': gzipSync(JSON.stringify([{ id: 3, note: 'zipped', payload: null, big: 7, precise: 1 }])),
       },
       { format: 'json' },
       'fmt_json',
@@ -68,11 +74,13 @@ describe('JSON arrays', () => {
       payload: 'jsonb',
       big: 'numeric',
     });
-    const rows = await h.sql.unsafe(`select id::int, note, payload, big::text from raw.${table} order by id`);
-    expect(rows.map((r) => [r.id, r.note, r.payload, r.big])).toEqual([
-      [1, 'line one\nline two', { k: [1, 2] }, '12345678901234567890'],
-      [2, 'quote " and \\ backslash', { k: [] }, '1'],
-      [3, 'zipped', null, '7'],
+    const rows = await h.sql.unsafe(
+      `select id::int, note, payload, big::text, precise::text from raw.${table} order by id`,
+    );
+    expect(rows.map((r) => [r.id, r.note, r.payload, r.big, r.precise])).toEqual([
+      [1, 'line one\nline two', { k: [1, 2] }, '12345678901234567890', '0.12345678901234567890123'],
+      [2, 'quote " and \\ backslash', { k: [] }, '1', '10.50'],
+      [3, 'zipped', null, '7', '1'],
     ]);
   });
 
