@@ -1,16 +1,13 @@
 import { Readable } from 'node:stream';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import postgres from 'postgres';
+import { destinationColumns } from '../load/columns.js';
+import { FileDataError, NotCompleted } from '../load/common.js';
 import { ConvertError } from '../load/duckdb-convert.js';
-import {
-  destinationColumns,
-  FileDataError,
-  loadFile,
-  NotCompleted,
-  smallFileBytes,
-} from '../load/load-file.js';
+import { loadFile } from '../load/load-file.js';
 import { schemaVersionFor } from '../load/schema-history.js';
 import { loadSmallJsonLines } from '../load/small-file.js';
+import { smallFileBytes } from '../load/stage.js';
 import { SourceConfigError, SourceFileMissingError } from '../storage/index.js';
 import type { ActivityDeps } from './deps.js';
 import { type IngestionContext, loadIngestionContext } from './ingestion-context.js';

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import postgres from 'postgres';
-import type { LoadTarget } from './load-file.js';
-import { jsonValueList, lineage } from './load-file.js';
+import { type LoadTarget, lineage } from './common.js';
+import { jsonValueList } from './insert.js';
 import { knownSchemaVersion } from './schema-history.js';
 import { qualified } from './sql-text.js';
 

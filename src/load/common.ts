@@ -1,0 +1,33 @@
+/** What the loader's modules share: the target, the errors, statement options, lineage names. */
+
+export interface LoadTarget {
+  schema: string;
+  table: string;
+}
+
+export interface AddedColumn {
+  name: string;
+  type: string;
+  /** Typed from the file's first rows only. */
+  sampled?: boolean;
+}
+
+/** The caller's completion statement changed no row (the file was loaded meanwhile): roll back. */
+export class NotCompleted extends Error {
+  override name = 'NotCompleted';
+}
+
+/** The file's content is wrong (malformed JSON, ragged CSV, a value that does not fit): retrying won't help. */
+export class FileDataError extends Error {
+  override name = 'FileDataError';
+}
+
+/**
+ * For statements that run once per file with the same text (per table and column set): prepared
+ * once per connection. Unprepared, postgres.js describes a parameterised statement before binding
+ * it, a second round trip on every call.
+ */
+export const reused = { prepare: true } as const;
+
+/** Columns the loader adds to every destination (and `_rescued_data` in rescue mode). */
+export const lineage = new Set(['_source_file', '_ingested_at', '_run_id', '_rescued_data']);

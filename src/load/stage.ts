@@ -1,0 +1,211 @@
+import { Readable } from 'node:stream';
+import { parse as parseCsv } from 'csv-parse/sync';
+import type postgres from 'postgres';
+import type { CsvOptions, DeclaredColumn } from '../domain/schemas.js';
+import { columnNameProblem } from '../lib/identifiers.js';
+import { FileDataError, reused } from './common.js';
+import { copyFrom } from './copy.js';
+import { copyChar, quoteLiteral } from './sql-text.js';
+
+/** Staging: a file's bytes into a temporary table, unparsed, for Postgres to parse and type. */
+
+/**
+ * Staging tables live for the connection (ON COMMIT DELETE ROWS empties them at each commit), so a
+ * small file does not pay for creating and dropping one: one for JSON, one per CSV width.
+ */
+export const jsonStage = 'pg_temp._al_stage_json';
+export const csvStage = (width: number) => `pg_temp._al_stage_csv_${width}`;
+
+export async function createStage(
+  tx: postgres.TransactionSql,
+  table: string,
+  columns: string,
+): Promise<void> {
+  await tx.unsafe(
+    `CREATE TEMP TABLE IF NOT EXISTS ${table.slice('pg_temp.'.length)} (${columns}) ON COMMIT DELETE ROWS`,
+  );
+}
+
+/** Files up to this size (decoded) are read whole and staged with one INSERT rather than a COPY. */
+export const smallFileBytes = 1024 * 1024;
+
+/**
+ * Reads the start of the file: up to `limit` bytes, or all of it when it is smaller. The first line
+ * gives CSV headers and JSON key order; a file read whole is staged without a COPY round trip.
+ */
+export async function readHead(source: Readable, limit: number): Promise<Head> {
+  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let complete = false;
+  while (size <= limit) {
+    const next = await iterator.next();
+    if (next.done) {
+      complete = true;
+      break;
+    }
+    chunks.push(next.value);
+    size += next.value.length;
+  }
+  const start = Buffer.concat(chunks);
+  const nl = start.indexOf(10);
+  const firstLine = start
+    .subarray(0, nl < 0 ? Math.min(start.length, limit) : nl)
+    .toString('utf8')
+    .replace(/\r$/, '')
+    .replace(/^\uFEFF/, '');
+  async function* replay() {
+    yield start;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  return {
+    firstLine,
+    whole: complete ? start : undefined,
+    stream: () => Readable.from(replay(), { objectMode: false }),
+  };
+}
+
+export interface Head {
+  firstLine: string;
+  /** The whole (decoded) file, when it fit in the head. */
+  whole: Buffer | undefined;
+  /** The whole file as a stream (the head, then the rest). */
+  stream: () => Readable;
+}
+
+export type Staged =
+  | {
+      kind: 'json';
+      table: string;
+      keyOrder: string[];
+      /** Whether some document has a key outside the table's and the declared columns, if probed. */
+      unknownKeys?: boolean;
+    }
+  | { kind: 'csv'; table: string; names: string[] /* destination column per staged cN */ };
+
+export async function stageJsonLines(
+  tx: postgres.TransactionSql,
+  stream: Readable,
+  firstLine: string,
+): Promise<Staged> {
+  await createStage(tx, jsonStage, 'doc jsonb');
+  // CSV mode with quote/delimiter bytes that valid JSON never contains raw: each line is one value,
+  // and backslash escapes inside the JSON survive (text mode would interpret them).
+  await copyFrom(
+    tx,
+    `COPY ${jsonStage} (doc) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`,
+    stream,
+  );
+  return { kind: 'json', table: jsonStage, keyOrder: keyOrderOf(firstLine) };
+}
+
+/**
+ * The same staging for a file read whole: one INSERT splitting the text into lines, queued with the
+ * stage's creation. Lines are cast to jsonb exactly as COPY would (a malformed one fails the file);
+ * empty lines are skipped, as COPY's NULLs are.
+ */
+export async function stageSmallJsonLines(
+  tx: postgres.TransactionSql,
+  content: Buffer,
+  firstLine: string,
+): Promise<Staged> {
+  const text = content.toString('utf8');
+  try {
+    await Promise.all([
+      createStage(tx, jsonStage, 'doc jsonb'),
+      tx.unsafe(
+        `INSERT INTO ${jsonStage} (doc)
+         SELECT nullif(rtrim(line, E'\\r'), '')::jsonb FROM string_to_table($1::text, E'\\n') AS line`,
+        [text],
+        reused,
+      ),
+    ]);
+  } catch (err) {
+    // COPY would say which line was wrong; find it here (only on failure: the file is in memory).
+    if (err instanceof Error) {
+      const line = firstInvalidJsonLine(text);
+      if (line !== undefined) Object.assign(err, { fileLine: line });
+    }
+    throw err;
+  }
+  return { kind: 'json', table: jsonStage, keyOrder: keyOrderOf(firstLine) };
+}
+
+function firstInvalidJsonLine(text: string): number | undefined {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/\r$/, '');
+    if (line === '') continue;
+    try {
+      JSON.parse(line);
+    } catch {
+      return i + 1;
+    }
+  }
+  return undefined;
+}
+
+/** New columns follow the first record's key order. */
+function keyOrderOf(firstLine: string): string[] {
+  try {
+    const first: unknown = JSON.parse(firstLine);
+    if (first && typeof first === 'object' && !Array.isArray(first)) return Object.keys(first);
+  } catch (err) {
+    // Only the column order is taken from the first line; a malformed line is rejected by Postgres.
+    if (!(err instanceof SyntaxError)) throw err;
+  }
+  return [];
+}
+
+export async function stageCsv(
+  tx: postgres.TransactionSql,
+  stream: Readable,
+  firstLine: string,
+  opts: CsvOptions,
+  declared: DeclaredColumn[],
+): Promise<Staged> {
+  let header: string[];
+  try {
+    const rows = parseCsv(firstLine, {
+      delimiter: opts.delimiter,
+      quote: opts.quote,
+      escape: opts.escape ?? opts.quote,
+    }) as string[][];
+    header = rows[0] ?? [];
+  } catch (err) {
+    throw new FileDataError(`first line is not valid CSV: ${(err as Error).message}`);
+  }
+  if (header.length === 0) {
+    // An empty file: nothing to stage.
+    await createStage(tx, csvStage(1), 'c1 text');
+    return { kind: 'csv', table: csvStage(1), names: [] };
+  }
+  // Without a header, declared columns name the fields in file order.
+  const names = opts.header
+    ? header.map((h) => h.trim())
+    : header.map((_, i) => declared[i]?.name ?? `c${i + 1}`);
+  const seen = new Set<string>();
+  for (const name of names) {
+    const problem = columnNameProblem(name);
+    if (problem) throw new FileDataError(`CSV header: ${problem}`);
+    if (seen.has(name)) throw new FileDataError(`CSV header names column "${name}" twice`);
+    seen.add(name);
+  }
+  const stageCols = names.map((_, i) => `c${i + 1}`);
+  const table = csvStage(stageCols.length);
+  await createStage(tx, table, stageCols.map((c) => `${c} text`).join(', '));
+  const options = [
+    'FORMAT csv',
+    `HEADER ${opts.header ? 'true' : 'false'}`,
+    `DELIMITER ${copyChar(opts.delimiter)}`,
+    `QUOTE ${copyChar(opts.quote)}`,
+    `ESCAPE ${copyChar(opts.escape ?? opts.quote)}`,
+    `NULL ${quoteLiteral(opts.null_string)}`,
+  ];
+  await copyFrom(tx, `COPY ${table} (${stageCols.join(', ')}) FROM STDIN (${options.join(', ')})`, stream);
+  return { kind: 'csv', table, names };
+}
