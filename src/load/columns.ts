@@ -260,15 +260,12 @@ export async function ensureColumns(
     if (now.rescue) added.push({ name: '_rescued_data', type: 'jsonb' });
     return added;
   };
-  const lockDdl = (t: postgres.TransactionSql) =>
-    t`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl:${target.schema}.${target.table}`}))`;
-
   if (!existing && ddl) {
     // A new table is created in its own short transaction, so that the other files loading into it
     // wait for its creation only, not for this file's whole load. Its columns come from this file
     // (types from its first rows; loadFile widens them if a later row does not fit).
     const created = await ddl.begin(async (dtx) => {
-      await lockDdl(dtx);
+      await lockDdl(dtx, target);
       if (await destinationColumns(dtx, target)) return undefined;
       const added = await plan(undefined);
       await createTable(dtx, target, added);
@@ -278,7 +275,7 @@ export async function ensureColumns(
     // Another file created it meanwhile: add what this file needs below, atomically with its load.
   }
 
-  await lockDdl(tx);
+  await lockDdl(tx, target);
   const current = await destinationColumns(tx, target);
   // Another file created the columns while this one waited for the lock: nothing to infer.
   const added = await plan(current);
@@ -289,6 +286,11 @@ export async function ensureColumns(
     );
   }
   return added;
+}
+
+/** DDL on a destination table is serialised by this lock, held to the end of the transaction. */
+async function lockDdl(tx: postgres.TransactionSql, target: LoadTarget): Promise<void> {
+  await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl:${target.schema}.${target.table}`}))`;
 }
 
 async function createTable(
@@ -344,7 +346,7 @@ export async function widenColumns(
     .map((c) => ({ name: c.name, type: sqlType[types.get(c.name) ?? 'text'] }))
     .filter((c, i) => c.type !== sampled[i]!.type);
   if (changed.length === 0) return [];
-  await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl:${target.schema}.${target.table}`}))`;
+  await lockDdl(tx, target);
   await tx.unsafe(
     `ALTER TABLE ${qualified(target.schema, target.table)} ${changed
       .map(

@@ -10,8 +10,21 @@ export function schemaColumns(columns: Map<string, string>): SchemaColumn[] {
   return [...columns].filter(([name]) => !lineage.has(name)).map(([name, type]) => ({ name, type }));
 }
 
-function fingerprintOf(columns: SchemaColumn[]): string {
-  return createHash('sha256').update(JSON.stringify(columns)).digest('hex');
+/**
+ * sha256 of the history's column list. Memoised per Map: a batch of files shares one, so hashing
+ * happens once per batch (or per change of columns), not once per file. Column maps are read
+ * fresh from the catalog and never changed afterwards.
+ */
+const fingerprints = new WeakMap<Map<string, string>, string>();
+function fingerprintOf(columns: Map<string, string>): string {
+  let fingerprint = fingerprints.get(columns);
+  if (fingerprint === undefined) {
+    fingerprint = createHash('sha256')
+      .update(JSON.stringify(schemaColumns(columns)))
+      .digest('hex');
+    fingerprints.set(columns, fingerprint);
+  }
+  return fingerprint;
 }
 
 /** Committed versions, so the common case (same columns as the last file) costs no query. */
@@ -19,7 +32,7 @@ const known = new Map<string, number>();
 
 /** The version of these columns if it is known to be committed, without a query. */
 export function knownSchemaVersion(ingestionId: string, columns: Map<string, string>): number | undefined {
-  return known.get(`${ingestionId}\u0000${fingerprintOf(schemaColumns(columns))}`);
+  return known.get(`${ingestionId}\u0000${fingerprintOf(columns)}`);
 }
 
 /**
@@ -34,7 +47,7 @@ export async function schemaVersionFor(
   runId: string,
 ): Promise<number> {
   const list = schemaColumns(columns);
-  const fingerprint = fingerprintOf(list);
+  const fingerprint = fingerprintOf(columns);
   const cacheKey = `${ingestionId}\u0000${fingerprint}`;
   const cached = known.get(cacheKey);
   if (cached !== undefined) return cached;

@@ -4,6 +4,7 @@ import { type LoadTarget, lineage } from './common.js';
 import { jsonValueList } from './insert.js';
 import { knownSchemaVersion } from './schema-history.js';
 import { qualified } from './sql-text.js';
+import { jsonLinesOf } from './stage.js';
 
 /**
  * The fast path for a small JSON-lines file whose fields the table already has (the usual case once
@@ -50,7 +51,7 @@ export async function loadSmallJsonLines(
   try {
     const [row] = await sql.unsafe<{ unfit: boolean; claimed: number; records: number }[]>(
       `WITH lines AS MATERIALIZED (
-         SELECT nullif(rtrim(line, E'\\r'), '')::jsonb AS doc FROM string_to_table($1::text, E'\\n') AS line
+         SELECT doc FROM ${jsonLinesOf('$1')}
        ), unfit AS (
          -- A record that is not an object, or has a field the table has no column for.
          SELECT EXISTS (

@@ -30,6 +30,14 @@ export async function createStage(
 export const smallFileBytes = 1024 * 1024;
 
 /**
+ * The JSON lines of a text parameter as rows of `doc jsonb` (a FROM item), cast exactly as COPY
+ * would: a malformed line fails the statement; an empty line is a NULL doc, which loads skip.
+ */
+export function jsonLinesOf(param: string): string {
+  return `(SELECT nullif(rtrim(line, E'\\r'), '')::jsonb AS doc FROM string_to_table(${param}::text, E'\\n') AS line) AS lines`;
+}
+
+/**
  * Reads the start of the file: up to `limit` bytes, or all of it when it is smaller. The first line
  * gives CSV headers and JSON key order; a file read whole is staged without a COPY round trip.
  */
@@ -117,12 +125,7 @@ export async function stageSmallJsonLines(
   try {
     await Promise.all([
       createStage(tx, jsonStage, 'doc jsonb'),
-      tx.unsafe(
-        `INSERT INTO ${jsonStage} (doc)
-         SELECT nullif(rtrim(line, E'\\r'), '')::jsonb FROM string_to_table($1::text, E'\\n') AS line`,
-        [text],
-        reused,
-      ),
+      tx.unsafe(`INSERT INTO ${jsonStage} (doc) SELECT doc FROM ${jsonLinesOf('$1')}`, [text], reused),
     ]);
   } catch (err) {
     // COPY would say which line was wrong; find it here (only on failure: the file is in memory).
