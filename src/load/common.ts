@@ -23,6 +23,21 @@ export class FileDataError extends Error {
 }
 
 /**
+ * The rows a load put in the table differ from the records we counted in the file: something between
+ * the file and the table (a parser's end marker, a quoting surprise) dropped or joined rows. The
+ * file fails rather than loading short; retrying the same bytes would do the same.
+ */
+export class ReconciliationError extends FileDataError {
+  override name = 'ReconciliationError';
+  constructor(
+    readonly counted: number,
+    readonly loaded: number,
+  ) {
+    super(`the file has ${counted} records but ${loaded} were loaded; the file was not loaded`);
+  }
+}
+
+/**
  * For statements that run once per file with the same text (per table and column set): prepared
  * once per connection. Unprepared, postgres.js describes a parameterised statement before binding
  * it, a second round trip on every call.

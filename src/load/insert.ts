@@ -32,7 +32,10 @@ interface ColumnSource {
   json: string;
 }
 
-function columnSources(staged: Staged, columns: Map<string, string>): ColumnSource[] {
+function columnSources(
+  staged: { kind: 'json' } | { kind: 'csv'; names: string[] },
+  columns: Map<string, string>,
+): ColumnSource[] {
   const out: ColumnSource[] = [];
   for (const [name, type] of columns) {
     if (lineage.has(name)) continue;
@@ -108,7 +111,7 @@ function valueList(
 
 /** valueList for JSON documents in a `doc` column, as add_columns loads them. */
 export function jsonValueList(columns: Map<string, string>): { names: string[]; exprs: string[] } {
-  return valueList('json', columnSources({ kind: 'json', table: '', keyOrder: [] }, columns), false);
+  return valueList('json', columnSources({ kind: 'json' }, columns), false);
 }
 
 export async function insertFromStage(

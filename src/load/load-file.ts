@@ -10,7 +10,7 @@ import {
   noChange,
   widenColumns,
 } from './columns.js';
-import type { AddedColumn, LoadTarget } from './common.js';
+import { type AddedColumn, type LoadTarget, ReconciliationError } from './common.js';
 import { convertToJsonLines } from './duckdb-convert.js';
 import { insertFromStage } from './insert.js';
 import {
@@ -102,7 +102,7 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
   } else {
     staged =
       input.format === 'csv'
-        ? await stageCsv(tx, head.stream(), head.firstLine, input.csv, input.declaredColumns ?? [])
+        ? await stageCsv(tx, head.stream(), head, input.csv, input.declaredColumns ?? [])
         : await stageJsonLines(tx, head.stream(), head.firstLine);
     existing = await destinationColumns(tx, input.target);
   }
@@ -127,7 +127,11 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
       { columns, bytesRead, recordsSql: `(SELECT count(*) FROM ${staged.table} ${where})` },
       q,
     );
-    return insertFromStage(q, input, staged, columns, completion?.statement);
+    const records = await insertFromStage(q, input, staged, columns, completion?.statement);
+    // Every record we counted in the file is a row in the table, or the file fails (and its
+    // transaction, state change included, rolls back).
+    if (records !== staged.records) throw new ReconciliationError(staged.records, records);
+    return records;
   };
   const sampled = columnsAdded.filter((c) => c.sampled);
   if (sampled.length === 0) return { records: await load(tx), bytesRead, columnsAdded, columns };

@@ -1,10 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 import postgres from 'postgres';
 import { type LoadTarget, lineage } from './common.js';
+import { nonBlankJsonLines } from './copy-input.js';
 import { jsonValueList } from './insert.js';
 import { knownSchemaVersion } from './schema-history.js';
 import { qualified } from './sql-text.js';
-import { jsonLinesOf } from './stage.js';
+import { jsonLinesOf, withoutBom } from './stage.js';
 
 /**
  * The fast path for a small JSON-lines file whose fields the table already has (the usual case once
@@ -43,7 +44,9 @@ export async function loadSmallJsonLines(
   if (!isUtf8(input.content)) return { kind: 'fallback', reason: 'not UTF-8' };
   const schemaVersion = knownSchemaVersion(input.ingestionId, columns);
   if (schemaVersion === undefined) return { kind: 'fallback', reason: 'new schema version' };
-  const text = input.content.toString('utf8');
+  const text = withoutBom(input.content).toString('utf8');
+  // Our count of the file's records: the statement loads the file only if Postgres sees as many.
+  const counted = nonBlankJsonLines(input.content);
   const fields = [...columns.keys()].filter((c) => !lineage.has(c));
 
   const table = qualified(input.target.schema, input.target.table);
@@ -53,11 +56,12 @@ export async function loadSmallJsonLines(
       `WITH lines AS MATERIALIZED (
          SELECT doc FROM ${jsonLinesOf('$1')}
        ), unfit AS (
-         -- A record that is not an object, or has a field the table has no column for.
+         -- A record that is not an object, or has a field the table has no column for; or a count
+         -- of records other than ours.
          SELECT EXISTS (
            SELECT 1 FROM lines
            WHERE doc IS NOT NULL AND (jsonb_typeof(doc) <> 'object' OR doc - $9::text[] <> '{}'::jsonb)
-         ) AS found
+         ) OR (SELECT count(*) FROM lines WHERE doc IS NOT NULL) <> $10 AS found
        ), claim AS (
          UPDATE autoloader.processed_files
          SET status = 'SUCCESS', claimed_by = null, run_id = $5, file_etag = $4, schema_version = $8,
@@ -75,8 +79,10 @@ export async function loadSmallJsonLines(
          WHERE doc IS NOT NULL AND EXISTS (SELECT 1 FROM claim)
          RETURNING 1
        )
-       SELECT (SELECT found FROM unfit) AS unfit, (SELECT count(*) FROM claim)::int AS claimed,
-              (SELECT count(*) FROM inserted)::int AS records`,
+        SELECT (SELECT found FROM unfit) AS unfit, (SELECT count(*) FROM claim)::int AS claimed,
+              (SELECT count(*) FROM inserted)::int AS records,
+              -- Rows the table did not take (a trigger, a rule): the statement fails, nothing commits.
+              (NOT EXISTS (SELECT 1 FROM claim) OR autoloader.reconcile($10, (SELECT count(*) FROM inserted))) AS reconciled`,
       [
         text,
         input.fileId,
@@ -87,10 +93,12 @@ export async function loadSmallJsonLines(
         Date.now() - input.startedAt,
         schemaVersion,
         fields,
+        counted,
       ],
       { prepare: true },
     );
-    if (row?.unfit) return { kind: 'fallback', reason: 'a record the known columns do not cover' };
+    if (row?.unfit)
+      return { kind: 'fallback', reason: 'a record the known columns do not cover, or a count to reconcile' };
     if (!row || row.claimed === 0) return { kind: 'already-loaded' };
     return { kind: 'loaded', records: row.records };
   } catch (err) {

@@ -5,6 +5,7 @@ import type { CsvOptions, DeclaredColumn } from '../domain/schemas.js';
 import { columnNameProblem } from '../lib/identifiers.js';
 import { FileDataError, reused } from './common.js';
 import { copyFrom } from './copy.js';
+import { csvForCopy, jsonLinesAsCopyBinary, nonBlankJsonLines, type RecordCount } from './copy-input.js';
 import { copyChar, quoteLiteral } from './sql-text.js';
 
 /** Staging: a file's bytes into a temporary table, unparsed, for Postgres to parse and type. */
@@ -34,7 +35,14 @@ export const smallFileBytes = 1024 * 1024;
  * would: a malformed line fails the statement; an empty line is a NULL doc, which loads skip.
  */
 export function jsonLinesOf(param: string): string {
-  return `(SELECT nullif(rtrim(line, E'\\r'), '')::jsonb AS doc FROM string_to_table(${param}::text, E'\\n') AS line) AS lines`;
+  return `(SELECT nullif(btrim(line, E' \\t\\r'), '')::jsonb AS doc FROM string_to_table(${param}::text, E'\\n') AS line) AS lines`;
+}
+
+/** A UTF-8 byte-order mark (files from Windows tools) is not part of the first record. */
+export function withoutBom(content: Buffer): Buffer {
+  return content.length >= 3 && content[0] === 0xef && content[1] === 0xbb && content[2] === 0xbf
+    ? content.subarray(3)
+    : content;
 }
 
 /**
@@ -85,7 +93,7 @@ export interface Head {
   stream: () => Readable;
 }
 
-export type Staged =
+export type Staged = (
   | {
       kind: 'json';
       table: string;
@@ -93,7 +101,11 @@ export type Staged =
       /** Whether some document has a key outside the table's and the declared columns, if probed. */
       unknownKeys?: boolean;
     }
-  | { kind: 'csv'; table: string; names: string[] /* destination column per staged cN */ };
+  | { kind: 'csv'; table: string; names: string[] /* destination column per staged cN */ }
+) & {
+  /** Records we counted in the file on our side: the rows the load must put in the table. */
+  records: number;
+};
 
 export async function stageJsonLines(
   tx: postgres.TransactionSql,
@@ -101,14 +113,14 @@ export async function stageJsonLines(
   firstLine: string,
 ): Promise<Staged> {
   await createStage(tx, jsonStage, 'doc jsonb');
-  // CSV mode with quote/delimiter bytes that valid JSON never contains raw: each line is one value,
-  // and backslash escapes inside the JSON survive (text mode would interpret them).
+  // Binary COPY, one tuple per line: no text parser between the file and jsonb (see copy-input.ts).
+  const count: RecordCount = { records: 0 };
   await copyFrom(
     tx,
-    `COPY ${jsonStage} (doc) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`,
-    stream,
+    `COPY ${jsonStage} (doc) FROM STDIN (FORMAT binary)`,
+    Readable.from(jsonLinesAsCopyBinary(stream, count), { objectMode: false }),
   );
-  return { kind: 'json', table: jsonStage, keyOrder: keyOrderOf(firstLine) };
+  return { kind: 'json', table: jsonStage, keyOrder: keyOrderOf(firstLine), records: count.records };
 }
 
 /**
@@ -121,7 +133,7 @@ export async function stageSmallJsonLines(
   content: Buffer,
   firstLine: string,
 ): Promise<Staged> {
-  const text = content.toString('utf8');
+  const text = withoutBom(content).toString('utf8');
   try {
     await Promise.all([
       createStage(tx, jsonStage, 'doc jsonb'),
@@ -135,13 +147,18 @@ export async function stageSmallJsonLines(
     }
     throw err;
   }
-  return { kind: 'json', table: jsonStage, keyOrder: keyOrderOf(firstLine) };
+  return {
+    kind: 'json',
+    table: jsonStage,
+    keyOrder: keyOrderOf(firstLine),
+    records: nonBlankJsonLines(content),
+  };
 }
 
 function firstInvalidJsonLine(text: string): number | undefined {
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.replace(/\r$/, '');
+    const line = lines[i]!.trim();
     if (line === '') continue;
     try {
       JSON.parse(line);
@@ -167,10 +184,11 @@ function keyOrderOf(firstLine: string): string[] {
 export async function stageCsv(
   tx: postgres.TransactionSql,
   stream: Readable,
-  firstLine: string,
+  head: { firstLine: string; whole: Buffer | undefined },
   opts: CsvOptions,
   declared: DeclaredColumn[],
 ): Promise<Staged> {
+  const { firstLine } = head;
   let header: string[];
   try {
     const rows = parseCsv(firstLine, {
@@ -183,9 +201,14 @@ export async function stageCsv(
     throw new FileDataError(`first line is not valid CSV: ${(err as Error).message}`);
   }
   if (header.length === 0) {
-    // An empty file: nothing to stage.
+    // An empty file: nothing to stage. A first line that is empty in a file that is not is no header.
+    if (head.whole === undefined || withoutBom(head.whole).toString('utf8').trim() !== '') {
+      throw new FileDataError(
+        `line 1 is empty: the first line must hold ${opts.header ? 'the header' : 'the first record'}`,
+      );
+    }
     await createStage(tx, csvStage(1), 'c1 text');
-    return { kind: 'csv', table: csvStage(1), names: [] };
+    return { kind: 'csv', table: csvStage(1), names: [], records: 0 };
   }
   // Without a header, declared columns name the fields in file order.
   const names = opts.header
@@ -209,6 +232,14 @@ export async function stageCsv(
     `ESCAPE ${copyChar(opts.escape ?? opts.quote)}`,
     `NULL ${quoteLiteral(opts.null_string)}`,
   ];
-  await copyFrom(tx, `COPY ${table} (${stageCols.join(', ')}) FROM STDIN (${options.join(', ')})`, stream);
-  return { kind: 'csv', table, names };
+  const count: RecordCount = { records: 0 };
+  await copyFrom(
+    tx,
+    `COPY ${table} (${stageCols.join(', ')}) FROM STDIN (${options.join(', ')})`,
+    Readable.from(csvForCopy(stream, { quote: opts.quote, escape: opts.escape ?? opts.quote }, count), {
+      objectMode: false,
+    }),
+  );
+  const records = Math.max(0, count.records - (opts.header ? 1 : 0));
+  return { kind: 'csv', table, names, records };
 }
