@@ -8,7 +8,7 @@ import type { RunJson } from '../src/api/routes/runs.js';
 import { createToken, ensureTenant } from '../src/auth/tokens.js';
 import type { S3Endpoint } from '../src/dev/minio.js';
 import { createLogger } from '../src/lib/logger.js';
-import { ingestionWorkflowId } from '../src/services/operations.js';
+import { workflowIds } from '../src/temporal/ids.js';
 
 /** What src/main.ts gives createApp, built from the same config; the bench supplies its own logger. */
 export type BenchApiDeps = Omit<ApiDeps, 'log'>;
@@ -69,7 +69,7 @@ export async function benchApi(deps: BenchApiDeps) {
     async runAndWait(ingestionId: string): Promise<RunJson> {
       const started = await expect<{ id: string }>(202, 'POST', `/api/v1/ingestions/${ingestionId}/run`);
       // A failed run fails its workflow, so result() throws: the bench stops with Temporal's reason.
-      await deps.temporal.workflow.getHandle(ingestionWorkflowId(ingestionId)).result();
+      await deps.temporal.workflow.getHandle(workflowIds.ingestion(ingestionId)).result();
       return expect<RunJson>(200, 'GET', `/api/v1/runs/${started.id}`);
     },
   };

@@ -1,21 +1,22 @@
-/** Parent side of bench/worker-process.ts: start it, wait until it polls, stop it gracefully. */
+/** Starts the production worker (src/bin/worker.ts) as a child, waits until it polls, stops it gracefully. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { ChildMessage, ParentMessage } from './worker-process.js';
+import type { WorkerParentMessage, WorkerProcessMessage } from '../src/bin/worker.js';
 
 export interface WorkerChild {
   pid: number;
   stop(): Promise<void>;
 }
 
-const script = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
+const script = fileURLToPath(new URL('../src/bin/worker.ts', import.meta.url));
 
 /**
  * Node itself runs the worker (with tsx as an import hook) rather than the `tsx` CLI, which would
  * put a wrapper process between us and the worker: the pid we sample must be the worker's.
  */
 export async function startWorkerChild(env: NodeJS.ProcessEnv): Promise<WorkerChild> {
+  if (env.BENCH_WORKFLOW_BUNDLE) env = { ...env, AUTOLOADER_WORKFLOW_BUNDLE: env.BENCH_WORKFLOW_BUNDLE };
   // BENCH_WORKER_CPU_PROF=<dir>: the worker writes a V8 CPU profile there when it stops (diagnosis).
   const profileDir = process.env.BENCH_WORKER_CPU_PROF;
   const profiling = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
@@ -30,7 +31,7 @@ export async function startWorkerChild(env: NodeJS.ProcessEnv): Promise<WorkerCh
   );
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   const ready = new Promise<void>((resolve, reject) => {
-    child.on('message', (m: ChildMessage) => {
+    child.on('message', (m: WorkerProcessMessage) => {
       if (m.type === 'ready') resolve();
     });
     void exited.then(([code, signal]) =>
@@ -45,7 +46,7 @@ export async function startWorkerChild(env: NodeJS.ProcessEnv): Promise<WorkerCh
     pid,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.send({ type: 'stop' } satisfies ParentMessage);
+      child.send({ type: 'stop' } satisfies WorkerParentMessage);
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       try {
         const [code, signal] = await exited;

@@ -9,9 +9,9 @@ import { migrate } from './db/migrate.js';
 import { reachablePostgresDataDir, startEmbeddedPostgres } from './dev/postgres.js';
 import { startTemporalDevServer } from './dev/temporal.js';
 import { createLogger, type Logger } from './lib/logger.js';
-import { resumePendingDeletions } from './services/deletions.js';
+import { runStartupTasks } from './startup.js';
 import { connectClient, connectWorker } from './temporal/connect.js';
-import { createWorker, installRuntimeLogger, workerDepsFromConfig, workerPoolSize } from './worker.js';
+import { buildWorker, installRuntimeLogger, workerPoolSize } from './worker.js';
 
 /**
  * `npm start`: the whole stack in one process on embedded defaults — a Postgres and a Temporal dev
@@ -78,7 +78,7 @@ async function main() {
   };
 
   const workerConnection = await connectWorker(config.temporal, temporalAddress);
-  const worker = await createWorker(workerDepsFromConfig(config, sql, workerConnection));
+  const worker = await buildWorker({ config, sql, connection: workerConnection });
   const workerDone = worker.run();
   stops.push({
     name: 'worker',
@@ -93,12 +93,7 @@ async function main() {
     void shutdown('worker-failure');
   });
 
-  const resumed = await resumePendingDeletions({
-    sql,
-    temporal: client,
-    taskQueue: config.temporal.taskQueue,
-  });
-  if (resumed > 0) log.info({ pending: resumed }, 'pending deletions resumed');
+  await runStartupTasks({ sql, temporal: client, taskQueue: config.temporal.taskQueue, log });
 
   const app = createApp({
     db,

@@ -1,20 +1,21 @@
 import { fileURLToPath } from 'node:url';
-import { type NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from './activities/index.js';
 import type { Config } from './config.js';
 import type { Sql } from './db/client.js';
-import { createStoreFactory } from './storage/index.js';
+import { createStoreFactory } from './sources/index.js';
 
 export const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
-export interface WorkerDeps {
+export interface WorkerOptions {
+  config: Config;
+  /** The pool activities run on (sized by workerPoolSize). */
+  sql: Sql;
   connection: NativeConnection;
-  namespace: string;
-  taskQueue: string;
-  activityDeps: ActivityDeps;
-  maxConcurrentActivities: number;
-  /** A pre-built bundle (tests build one per test run); otherwise the worker bundles at start. */
-  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Overrides config.temporal.taskQueue (tests run one queue per file). */
+  taskQueue?: string;
+  /** A pre-built workflow bundle (tests and the bench build one per run); otherwise bundled at start. */
+  workflowBundlePath?: string;
 }
 
 /**
@@ -26,29 +27,29 @@ export function workerPoolSize(config: Config): number {
   return Math.max(10, config.worker.maxConcurrentActivities + 4);
 }
 
-/** The worker a deployment runs: settings from the environment, one pool, the real stores. */
-export function workerDepsFromConfig(config: Config, sql: Sql, connection: NativeConnection): WorkerDeps {
+export function activityDepsFromConfig(config: Config, sql: Sql): ActivityDeps {
   return {
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    activityDeps: {
-      sql,
-      stores: createStoreFactory({ localSourceRoots: config.localSourceRoots }),
-      fileMaxRetries: config.run.fileMaxRetries,
-    },
-    maxConcurrentActivities: config.worker.maxConcurrentActivities,
+    sql,
+    stores: createStoreFactory({ localSourceRoots: config.localSourceRoots }),
+    fileMaxRetries: config.run.fileMaxRetries,
   };
 }
 
-export async function createWorker(deps: WorkerDeps): Promise<Worker> {
+/**
+ * The one way a worker is built: `npm start`, `npm run worker`, the tests and the bench all call
+ * this, so what they run is what production runs.
+ */
+export async function buildWorker(opts: WorkerOptions): Promise<Worker> {
+  const { config } = opts;
   return Worker.create({
-    connection: deps.connection,
-    namespace: deps.namespace,
-    taskQueue: deps.taskQueue,
-    activities: createActivities(deps.activityDeps),
-    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
-    maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities,
+    connection: opts.connection,
+    namespace: config.temporal.namespace,
+    taskQueue: opts.taskQueue ?? config.temporal.taskQueue,
+    activities: createActivities(activityDepsFromConfig(config, opts.sql)),
+    ...(opts.workflowBundlePath
+      ? { workflowBundle: { codePath: opts.workflowBundlePath } }
+      : { workflowsPath }),
+    maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     // Workflows here are thin orchestrators; activities do the heavy lifting.
     maxConcurrentWorkflowTaskExecutions: 20,
   });

@@ -1,5 +1,5 @@
 import type { Sql } from '../db/client.js';
-import type { StoreFactory } from '../storage/index.js';
+import type { StoreFactory } from '../sources/index.js';
 
 export interface ActivityDeps {
   sql: Sql;

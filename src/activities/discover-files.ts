@@ -1,7 +1,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import picomatch from 'picomatch';
-import type { FileMeta } from '../storage/index.js';
-import { SourceConfigError } from '../storage/index.js';
+import { countQueued, queueListed } from '../ledger/processed-files.js';
+import type { FileMeta } from '../sources/index.js';
+import { SourceConfigError } from '../sources/index.js';
 import type { ActivityDeps } from './deps.js';
 import { loadIngestionContext } from './ingestion-context.js';
 
@@ -46,29 +47,13 @@ export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps)
           if (!last) continue;
           const files = page.filter(keep);
           await sql.begin(async (tx) => {
-            if (files.length > 0) {
-              await tx`
-                insert into autoloader.processed_files as p
-                  (ingestion_id, scope, run_id, file_path, file_size_bytes, file_modified_at, file_etag, status)
-                select ${input.ingestionId}, ${input.scope}, ${input.runId}, u.path, u.size, u.mtime, u.etag, 'DISCOVERED'
-                from unnest(${files.map((f) => store.uri(source.bucket, f.key))}::text[],
-                            ${files.map((f) => f.size)}::bigint[],
-                            ${files.map((f) => f.modifiedAt?.toISOString() ?? null)}::timestamptz[],
-                            ${files.map((f) => f.etag)}::text[]) as u(path, size, mtime, etag)
-                on conflict (ingestion_id, scope, file_path) do update set
-                  run_id = excluded.run_id,
-                  status = 'DISCOVERED',
-                  claimed_by = null,
-                  file_size_bytes = excluded.file_size_bytes,
-                  file_modified_at = excluded.file_modified_at,
-                  file_etag = excluded.file_etag,
-                  retry_count = case when p.file_etag is distinct from excluded.file_etag then 0 else p.retry_count end,
-                  discovered_at = now(),
-                  updated_at = now()
-                where (p.status = 'SUCCESS' and p.file_etag is distinct from excluded.file_etag)
-                   or (p.status = 'FAILED' and (p.retry_count < ${fileMaxRetries} or p.file_etag is distinct from excluded.file_etag))
-                   or (p.status in ('DISCOVERED', 'PROCESSING') and p.run_id is distinct from excluded.run_id)`;
-            }
+            await queueListed(tx, {
+              ingestionId: input.ingestionId,
+              scope: input.scope,
+              runId: input.runId,
+              files: files.map((f) => ({ ...f, path: store.uri(source.bucket, f.key) })),
+              maxRetries: fileMaxRetries,
+            });
             await tx`
               update autoloader.runs
               set discovery_cursor = ${last.key}, files_discovered = files_discovered + ${files.length}
@@ -84,11 +69,11 @@ export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps)
       await sql`update autoloader.runs set discovery_done = true where id = ${input.runId}`;
     }
 
-    const [counts] = await sql<{ discovered: number; queued: number }[]>`
-      select r.files_discovered as discovered,
-             (select count(*)::int from autoloader.processed_files
-               where ingestion_id = ${input.ingestionId} and run_id = ${input.runId} and status in ('DISCOVERED', 'PROCESSING')) as queued
-      from autoloader.runs r where r.id = ${input.runId}`;
-    return { filesDiscovered: counts?.discovered ?? 0, filesQueued: counts?.queued ?? 0 };
+    const [counts] = await sql<{ discovered: number }[]>`
+      select files_discovered as discovered from autoloader.runs where id = ${input.runId}`;
+    return {
+      filesDiscovered: counts?.discovered ?? 0,
+      filesQueued: await countQueued(sql, input.ingestionId, input.runId),
+    };
   };
 }

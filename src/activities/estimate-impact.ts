@@ -1,7 +1,8 @@
 import { Context } from '@temporalio/activity';
 import picomatch from 'picomatch';
+import { type TableStats, tableStats } from '../destination/table.js';
+import { countQueueable, historySummary } from '../ledger/processed-files.js';
 import type { ActivityDeps } from './deps.js';
-import { type TableStats, tableStats } from './drop-table.js';
 import { loadIngestionContext } from './ingestion-context.js';
 
 export interface SourceImpact {
@@ -35,34 +36,24 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
           matches(f.key.slice(source.prefix.length)) && (!since || !f.modifiedAt || f.modifiedAt >= since),
       );
       if (files.length === 0) continue;
-      const [counts] = await sql<{ n: number; bytes: number }[]>`
-        select count(*)::int as n, coalesce(sum(u.size), 0)::float8 as bytes
-        from unnest(${files.map((f) => store.uri(source.bucket, f.key))}::text[],
-                    ${files.map((f) => f.size)}::bigint[],
-                    ${files.map((f) => f.etag)}::text[]) as u(path, size, etag)
-        left join autoloader.processed_files p
-          on p.ingestion_id = ${input.ingestionId} and p.scope = 'live' and p.file_path = u.path
-        where p.id is null
-           or (p.status = 'SUCCESS' and p.file_etag is distinct from u.etag)
-           or (p.status = 'FAILED' and (p.retry_count < ${fileMaxRetries} or p.file_etag is distinct from u.etag))
-           or p.status in ('DISCOVERED', 'PROCESSING')`;
+      const queueable = await countQueueable(sql, {
+        ingestionId: input.ingestionId,
+        files: files.map((f) => ({ ...f, path: store.uri(source.bucket, f.key) })),
+        maxRetries: fileMaxRetries,
+      });
       out.filesTotal += files.length;
       out.bytesTotal += files.reduce((s, f) => s + f.size, 0);
-      out.filesNew += counts?.n ?? 0;
-      out.bytesNew += counts?.bytes ?? 0;
+      out.filesNew += queueable.files;
+      out.bytesNew += queueable.bytes;
       Context.current().heartbeat(out.filesTotal);
     }
-    const [history] = await sql<{ n: number; oldest: string | null; newest: string | null }[]>`
-      select count(*)::int as n,
-             min(coalesce(file_modified_at, discovered_at))::date::text as oldest,
-             max(coalesce(file_modified_at, discovered_at))::date::text as newest
-      from autoloader.processed_files where ingestion_id = ${input.ingestionId} and scope = 'live'`;
+    const history = await historySummary(sql, input.ingestionId);
     return {
       ...out,
-      historyFiles: history?.n ?? 0,
-      historyOldest: history?.oldest ?? null,
-      historyNewest: history?.newest ?? null,
-      table: await tableStats(sql, ctx.destination.schema, ctx.destination.table),
+      historyFiles: history.files,
+      historyOldest: history.oldest,
+      historyNewest: history.newest,
+      table: await tableStats(sql, ctx.destination),
     };
   };
 }

@@ -1,4 +1,5 @@
 import type { RunStatus } from '../db/schema/index.js';
+import { releaseRunClaims, runFileFigures } from '../ledger/processed-files.js';
 import type { ActivityDeps } from './deps.js';
 
 export interface FinishRunInput {
@@ -28,14 +29,7 @@ export interface RunSummary {
 export function makeFinishRun({ sql }: ActivityDeps) {
   return async function finishRun(input: FinishRunInput): Promise<RunSummary> {
     await sql`
-      with f as (
-        select count(*) filter (where status = 'SUCCESS')::int as processed,
-               count(*) filter (where status = 'FAILED')::int as failed,
-               count(*) filter (where status in ('SUCCESS', 'FAILED', 'DISCOVERED', 'PROCESSING'))::int as queued,
-               coalesce(sum(records_ingested) filter (where status = 'SUCCESS'), 0)::bigint as records,
-               coalesce(sum(bytes_read), 0)::bigint as bytes
-        from autoloader.processed_files where ingestion_id = ${input.ingestionId} and run_id = ${input.runId}
-      )
+      with f as (${runFileFigures(sql, input.ingestionId, input.runId)})
       update autoloader.runs r set
         files_processed = f.processed,
         files_failed = f.failed,
@@ -53,9 +47,7 @@ export function makeFinishRun({ sql }: ActivityDeps) {
       from f
       where r.id = ${input.runId} and r.status = 'RUNNING'`;
     // Files the run queued but never reached (cancelled or failed run) go back to the queue for the next run.
-    await sql`
-      update autoloader.processed_files set status = 'DISCOVERED', claimed_by = null, updated_at = now()
-      where ingestion_id = ${input.ingestionId} and run_id = ${input.runId} and status = 'PROCESSING'`;
+    await releaseRunClaims(sql, input.ingestionId, input.runId);
     const [r] = await sql<RunSummary[]>`
       select id as "runId", status, files_discovered as "filesDiscovered", files_processed as "filesProcessed",
              files_failed as "filesFailed", files_skipped as "filesSkipped",

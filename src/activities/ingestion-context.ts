@@ -1,14 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Sql } from '../db/client.js';
-import {
-  type ConnectionRecord,
-  csvOptionsSchema,
-  localConnectionConfigSchema,
-  type Source,
-  s3ConnectionConfigSchema,
-  sourceSchema,
-} from '../domain/schemas.js';
-import type { ObjectStore, StoreFactory } from '../storage/index.js';
+import { csvOptionsSchema, type Source, sourceSchema } from '../domain/schemas.js';
+import type { ConnectionKind, ObjectStore, StoreFactory } from '../sources/index.js';
 
 export interface IngestionContext {
   ingestionId: string;
@@ -32,7 +25,7 @@ export async function loadIngestionContext(
       destinationSchema: string;
       destinationTable: string;
       connectionId: string;
-      kind: 's3' | 'local';
+      kind: ConnectionKind;
       config: unknown;
     }[]
   >`
@@ -43,15 +36,11 @@ export async function loadIngestionContext(
   if (!row)
     throw ApplicationFailure.nonRetryable(`ingestion ${ingestionId} no longer exists`, 'IngestionNotFound');
   const source = sourceSchema.parse(row.source);
-  const connection: ConnectionRecord =
-    row.kind === 's3'
-      ? { id: row.connectionId, kind: 's3', config: s3ConnectionConfigSchema.parse(row.config) }
-      : { id: row.connectionId, kind: 'local', config: localConnectionConfigSchema.parse(row.config) };
   return {
     ingestionId,
     source,
     csv: csvOptionsSchema.parse(source.format_options),
     destination: { schema: row.destinationSchema, table: tableOverride ?? row.destinationTable },
-    store: stores(connection),
+    store: stores({ id: row.connectionId, kind: row.kind, config: row.config }),
   };
 }

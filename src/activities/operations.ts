@@ -1,5 +1,6 @@
 import type postgres from 'postgres';
 import type { OperationStep } from '../db/schema/index.js';
+import { workflowIds } from '../temporal/ids.js';
 import type { ActivityDeps } from './deps.js';
 
 /**
@@ -53,7 +54,7 @@ export function makeCreateScheduledOperation({ sql }: ActivityDeps) {
       await tx`
         insert into autoloader.operations (id, ingestion_id, tenant_id, type, strategy, status, requested_by, auto_run, workflow_id, impact)
         values (${input.operationId}, ${input.ingestionId}, ${ing.tenantId}, 'full_refresh', ${input.strategy}, 'running',
-                'schedule', true, ${`ingestion/${input.ingestionId}`}, '{}'::jsonb)
+                'schedule', true, ${workflowIds.ingestion(input.ingestionId)}, '{}'::jsonb)
         on conflict (id) do nothing`;
       await tx`
         insert into autoloader.audit_events (tenant_id, subject, action, ingestion_id, operation_id, dry_run, result)

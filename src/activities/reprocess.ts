@@ -1,7 +1,7 @@
 import picomatch from 'picomatch';
-import { qualified } from '../load/sql-text.js';
+import { deleteRowsOfFiles, tableStats } from '../destination/table.js';
+import { forgetFiles, historyPage } from '../ledger/processed-files.js';
 import type { ActivityDeps } from './deps.js';
-import { tableStats } from './drop-table.js';
 import type { SourceImpact } from './estimate-impact.js';
 import { loadIngestionContext } from './ingestion-context.js';
 
@@ -29,11 +29,7 @@ async function select(deps: ActivityDeps, ingestionId: string, selection: Select
   let after = 0;
   // Paged by id: the history can hold millions of files; only the selected ids are kept.
   for (;;) {
-    const page = await deps.sql<{ id: number; path: string; size: number; modified: Date | null }[]>`
-      select id::float8 as id, file_path as path, file_size_bytes::float8 as size, file_modified_at as modified
-      from autoloader.processed_files
-      where ingestion_id = ${ingestionId} and scope = 'live' and id > ${after}
-      order by id limit 10000`;
+    const page = await historyPage(deps.sql, ingestionId, after, 10_000);
     if (page.length === 0) break;
     after = page.at(-1)!.id;
     out.historyFiles += page.length;
@@ -67,7 +63,7 @@ export function makeEstimateReprocess(deps: ActivityDeps) {
       historyFiles: s.historyFiles,
       historyOldest: null,
       historyNewest: null,
-      table: await tableStats(deps.sql, ctx.destination.schema, ctx.destination.table),
+      table: await tableStats(deps.sql, ctx.destination),
     };
   };
 }
@@ -84,18 +80,12 @@ export function makeRemoveSelectedFiles(deps: ActivityDeps) {
     const ctx = await loadIngestionContext(deps.sql, deps.stores, input.ingestionId);
     const s = await select(deps, input.ingestionId, input.selection);
     return deps.sql.begin(async (tx) => {
-      const stats = await tableStats(tx, ctx.destination.schema, ctx.destination.table);
+      const stats = await tableStats(tx, ctx.destination);
       let rows = 0;
       for (let i = 0; i < s.paths.length; i += 5000) {
-        const paths = s.paths.slice(i, i + 5000);
-        if (stats.table_existed) {
-          const r = await tx.unsafe(
-            `DELETE FROM ${qualified(ctx.destination.schema, ctx.destination.table)} WHERE _source_file = ANY($1::text[])`,
-            [paths],
-          );
-          rows += r.count;
-        }
-        await tx`delete from autoloader.processed_files where id = any(${s.ids.slice(i, i + 5000)}::bigint[])`;
+        if (stats.table_existed)
+          rows += await deleteRowsOfFiles(tx, ctx.destination, s.paths.slice(i, i + 5000));
+        await forgetFiles(tx, s.ids.slice(i, i + 5000));
       }
       return { files_selected: s.ids.length, rows_deleted: rows };
     });

@@ -1,3 +1,4 @@
+import { releaseClaims } from '../ledger/processed-files.js';
 import type { ActivityDeps } from './deps.js';
 
 export interface StartRunInput {
@@ -21,10 +22,7 @@ export function makeStartRun({ sql }: ActivityDeps) {
         insert into autoloader.runs (id, ingestion_id, status, trigger, workflow_id)
         values (${input.runId}, ${input.ingestionId}, 'RUNNING', ${input.trigger}, ${input.workflowId})
         on conflict (id) do nothing`;
-      await tx`
-        update autoloader.processed_files
-        set status = 'DISCOVERED', claimed_by = null, updated_at = now()
-        where ingestion_id = ${input.ingestionId} and scope = ${input.scope} and status = 'PROCESSING'`;
+      await releaseClaims(tx, input.ingestionId, input.scope);
     });
   };
 }

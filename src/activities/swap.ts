@@ -1,14 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { log } from '@temporalio/activity';
+import { dropIfExists, swapIn, versionedName } from '../destination/table.js';
+import { discardScope, promoteScope } from '../ledger/processed-files.js';
 import { newId } from '../lib/ids.js';
-import { qualified, quoteIdent } from '../load/sql-text.js';
 import type { ActivityDeps } from './deps.js';
 import { loadIngestionContext } from './ingestion-context.js';
-
-/** A derived table name that stays within Postgres' 63-byte limit. */
-export function versionedName(table: string, tag: 'new' | 'old', suffix: string): string {
-  return `${table.slice(0, 40)}__${tag}_${suffix}`;
-}
 
 export interface SwapResult {
   liveTable: string;
@@ -44,25 +40,10 @@ export function makeSwapTables({ sql, stores }: ActivityDeps) {
           deletion: { id: done.id, dueAt: done.dueAt.toISOString() },
         };
 
-      const exists = async (name: string) =>
-        (
-          await tx`select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                   where n.nspname = ${schema} and c.relname = ${name} and c.relkind in ('r', 'p')`
-        ).length > 0;
-      if (!(await exists(input.shadowTable))) {
-        // The shadow run loaded nothing (an empty source): an empty live table is the truthful result.
-        await tx.unsafe(
-          `CREATE TABLE IF NOT EXISTS ${qualified(schema, input.shadowTable)} (_source_file text NOT NULL, _ingested_at timestamptz NOT NULL DEFAULT now(), _run_id text NOT NULL)`,
-        );
-      }
-      let oldTable: string | null = null;
-      if (await exists(table)) {
-        oldTable = versionedName(table, 'old', randomBytes(4).toString('hex'));
-        await tx.unsafe(`ALTER TABLE ${qualified(schema, table)} RENAME TO ${quoteIdent(oldTable)}`);
-      }
-      await tx.unsafe(`ALTER TABLE ${qualified(schema, input.shadowTable)} RENAME TO ${quoteIdent(table)}`);
-      await tx`delete from autoloader.processed_files where ingestion_id = ${input.ingestionId} and scope = 'live'`;
-      await tx`update autoloader.processed_files set scope = 'live' where ingestion_id = ${input.ingestionId} and scope = ${input.scope}`;
+      const candidateOld = versionedName(table, 'old', randomBytes(4).toString('hex'));
+      const hadLive = await swapIn(tx, destination, input.shadowTable, candidateOld);
+      const oldTable = hadLive ? candidateOld : null;
+      await promoteScope(tx, input.ingestionId, input.scope);
 
       let deletion: SwapResult['deletion'] = null;
       if (oldTable) {
@@ -88,8 +69,8 @@ export function makeDiscardShadow({ sql, stores }: ActivityDeps) {
   }): Promise<void> {
     const { destination } = await loadIngestionContext(sql, stores, input.ingestionId);
     await sql.begin(async (tx) => {
-      await tx.unsafe(`DROP TABLE IF EXISTS ${qualified(destination.schema, input.shadowTable)}`);
-      await tx`delete from autoloader.processed_files where ingestion_id = ${input.ingestionId} and scope = ${input.scope}`;
+      await dropIfExists(tx, { schema: destination.schema, table: input.shadowTable });
+      await discardScope(tx, input.ingestionId, input.scope);
     });
   };
 }
@@ -102,7 +83,7 @@ export function makeExecuteDeletion({ sql }: ActivityDeps) {
         select schema_name as "schemaName", table_name as "tableName", executed_at as "executedAt"
         from autoloader.pending_deletions where id = ${input.deletionId} for update`;
       if (!d || d.executedAt) return { executed: false };
-      await tx.unsafe(`DROP TABLE IF EXISTS ${qualified(d.schemaName, d.tableName)}`);
+      await dropIfExists(tx, { schema: d.schemaName, table: d.tableName });
       await tx`update autoloader.pending_deletions set executed_at = now() where id = ${input.deletionId}`;
       log.info('old table version deleted', { table: `${d.schemaName}.${d.tableName}` });
       return { executed: true };

@@ -1,49 +1,36 @@
-import { OpenAPIHono } from '@hono/zod-openapi';
-import type { Client } from '@temporalio/client';
 import { HTTPException } from 'hono/http-exception';
-import { authenticate, type Principal } from '../auth/tokens.js';
-import type { Db, Sql } from '../db/client.js';
-import type { Logger } from '../lib/logger.js';
-import type { RefreshSettings } from '../services/refresh.js';
+import { authenticate } from '../auth/tokens.js';
+import { AppError } from '../domain/errors.js';
 import { docsPage } from './docs.js';
-import { ApiError, handleError, validationError } from './errors.js';
+import { handleError } from './errors.js';
 import { renderMetrics } from './metrics.js';
+import { type ApiDeps, newRouter } from './router.js';
+import { auditEventsRouter } from './routes/audit-events.js';
 import { connectionsRouter } from './routes/connections.js';
 import { ingestionsRouter } from './routes/ingestions.js';
+import { operationsRouter } from './routes/operations.js';
+import { pendingDeletionsRouter } from './routes/pending-deletions.js';
+import { processedFilesRouter } from './routes/processed-files.js';
 import { refreshRouter } from './routes/refresh.js';
 import { runsRouter } from './routes/runs.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { schemaRouter } from './routes/schema.js';
 
-export interface RunDefaults {
-  parallelism: number;
-  batchMaxFiles: number;
-  batchMaxBytes: number;
-}
+export type { ApiDeps, AppEnv } from './router.js';
 
-export interface ApiDeps {
-  db: Db;
-  sql: Sql;
-  temporal: Client;
-  taskQueue: string;
-  runDefaults: RunDefaults;
-  localSourceRoots: string[];
-  refresh: RefreshSettings;
-  log: Logger;
-}
-
-export type AppEnv = { Variables: { principal: Principal } };
-
-export function newRouter() {
-  return new OpenAPIHono<AppEnv>({
-    defaultHook: (result) => {
-      if (!result.success) {
-        const where = result.target === 'json' ? 'body' : result.target === 'param' ? 'path' : 'query';
-        throw validationError(result.error, where);
-      }
-    },
-  });
-}
+/** One router per resource, mounted under /api/v1. */
+const resources = [
+  connectionsRouter,
+  ingestionsRouter,
+  runsRouter,
+  processedFilesRouter,
+  schemaRouter,
+  refreshRouter,
+  operationsRouter,
+  schedulesRouter,
+  pendingDeletionsRouter,
+  auditEventsRouter,
+];
 
 export function createApp(deps: ApiDeps) {
   const app = newRouter();
@@ -51,7 +38,7 @@ export function createApp(deps: ApiDeps) {
   app.onError((err, c) => {
     if (err instanceof HTTPException && err.status === 400) {
       return handleError(
-        new ApiError(400, 'MALFORMED_BODY', `Request body is not valid JSON: ${err.message}`),
+        new AppError('MALFORMED_BODY', `Request body is not valid JSON: ${err.message}`),
         c,
         deps.log,
       );
@@ -77,7 +64,7 @@ export function createApp(deps: ApiDeps) {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     const principal = match ? await authenticate(deps.db, match[1]!) : undefined;
     if (!principal) {
-      throw new ApiError(401, 'UNAUTHORIZED', 'A valid bearer token is required', {
+      throw new AppError('UNAUTHORIZED', 'A valid bearer token is required', {
         help: 'Send Authorization: Bearer <token>; `npm start` prints a development token',
       });
     }
@@ -85,12 +72,7 @@ export function createApp(deps: ApiDeps) {
     await next();
   });
 
-  app.route('/api/v1', connectionsRouter(deps));
-  app.route('/api/v1', ingestionsRouter(deps));
-  app.route('/api/v1', schemaRouter(deps));
-  app.route('/api/v1', runsRouter(deps));
-  app.route('/api/v1', refreshRouter(deps));
-  app.route('/api/v1', schedulesRouter(deps));
+  for (const resource of resources) app.route('/api/v1', resource(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import postgres from 'postgres';
 import type { ZodError } from 'zod';
+import { AppError, type ErrorCode, errors } from '../domain/errors.js';
 import { newId } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 
@@ -14,46 +15,57 @@ export interface ErrorBody {
   [extra: string]: unknown;
 }
 
-/** The one error class routes throw; the handler below turns it into a response. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
-    detail: string,
-    readonly extra: { help?: string; headers?: Record<string, string>; [k: string]: unknown } = {},
-  ) {
-    super(detail);
-  }
-
-  body(): ErrorBody {
-    const { headers: _headers, ...rest } = this.extra;
-    return { detail: this.message, error_code: this.code, ...rest };
-  }
-}
-
-export const errors = {
-  ingestionNotFound: () => new ApiError(404, 'INGESTION_NOT_FOUND', 'Ingestion not found'),
-  connectionNotFound: () => new ApiError(404, 'CONNECTION_NOT_FOUND', 'Connection not found'),
-  runNotFound: () => new ApiError(404, 'RUN_NOT_FOUND', 'Run not found'),
-  runInProgress: (
-    currentRunId: string | undefined,
-    detail = 'Another operation is running on this ingestion',
-  ) =>
-    new ApiError(409, 'RUN_IN_PROGRESS', detail, {
-      current_run_id: currentRunId ?? null,
-      help: 'Wait for the current run to complete or cancel it first',
-      headers: currentRunId ? { 'X-Current-Run-ID': currentRunId } : {},
-    }),
-  confirmationRequired: () =>
-    new ApiError(400, 'CONFIRMATION_REQUIRED', 'Confirmation required. Set confirm=true to proceed.', {
-      help: 'This operation is destructive. Explicitly set confirm=true to proceed.',
-    }),
+/** Each error code's HTTP status: the only place the two meet. */
+export const statusOf: Record<ErrorCode, ContentfulStatusCode> = {
+  VALIDATION_ERROR: 400,
+  MALFORMED_BODY: 400,
+  CONFIRMATION_REQUIRED: 400,
+  DRY_RUN_REQUIRED: 400,
+  PATH_NOT_ALLOWED: 400,
+  ENDPOINT_NOT_ALLOWED: 400,
+  SECRET_NOT_ALLOWED: 400,
+  UNAUTHORIZED: 401,
+  INSUFFICIENT_PERMISSIONS: 403,
+  NOT_FOUND: 404,
+  INGESTION_NOT_FOUND: 404,
+  CONNECTION_NOT_FOUND: 404,
+  TABLE_NOT_FOUND: 404,
+  RUN_NOT_FOUND: 404,
+  OPERATION_NOT_FOUND: 404,
+  SCHEDULE_NOT_FOUND: 404,
+  RUN_IN_PROGRESS: 409,
+  NAME_TAKEN: 409,
+  INGESTION_EXISTS: 409,
+  CONNECTION_EXISTS: 409,
+  CONNECTION_IN_USE: 409,
+  DESTINATION_UNAVAILABLE: 409,
+  PLAN_STALE: 409,
+  ROLLBACK_EXPIRED: 409,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  PARTIAL_FAILURE: 500,
+  INTERNAL_ERROR: 500,
+  SERVICE_UNAVAILABLE: 503,
 };
 
-export function validationError(err: ZodError, where: 'body' | 'query' | 'path'): ApiError {
+export function errorBody(err: AppError): ErrorBody {
+  return { detail: err.message, error_code: err.code, ...err.extra };
+}
+
+/** Headers some codes carry besides their body. */
+function headersOf(err: AppError): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (typeof err.extra.current_run_id === 'string') h['X-Current-Run-ID'] = err.extra.current_run_id;
+  if (typeof err.extra.retry_after_seconds === 'number')
+    h['Retry-After'] = String(err.extra.retry_after_seconds);
+  return h;
+}
+
+export function validationError(err: ZodError, where: 'body' | 'query' | 'path'): AppError {
   const first = err.issues[0];
   const field = first?.path.join('.') || where;
-  return new ApiError(400, 'VALIDATION_ERROR', `Invalid ${where}: ${field}: ${first?.message ?? 'invalid'}`, {
+  return new AppError('VALIDATION_ERROR', `Invalid ${where}: ${field}: ${first?.message ?? 'invalid'}`, {
     field,
     errors: err.issues.map((i) => ({ field: i.path.join('.'), message: i.message })),
   });
@@ -87,19 +99,21 @@ function isUnavailableHere(err: unknown): boolean {
 
 /** One place where every error becomes a response. Unknown errors are logged, never shown. */
 export function handleError(err: Error, c: Context, log: Logger): Response {
-  if (err instanceof ApiError) {
-    for (const [k, v] of Object.entries(err.extra.headers ?? {})) c.header(k, v);
-    return c.json(err.body(), err.status);
+  if (err instanceof AppError) {
+    for (const [k, v] of Object.entries(headersOf(err))) c.header(k, v);
+    return c.json(errorBody(err), statusOf[err.code]);
   }
-  if (err instanceof WorkflowNotFoundError) return c.json(errors.runNotFound().body(), 404);
+  if (err instanceof WorkflowNotFoundError) return c.json(errorBody(errors.runNotFound()), 404);
   if (err instanceof WorkflowExecutionAlreadyStartedError)
-    return c.json(errors.runInProgress(undefined).body(), 409);
+    return c.json(errorBody(errors.runInProgress(undefined)), 409);
   if (isUnavailable(err)) {
     log.warn({ err }, 'dependency unavailable');
     return c.json(
-      new ApiError(503, 'SERVICE_UNAVAILABLE', 'A backing service (Postgres or Temporal) is unreachable', {
-        help: 'Retry shortly',
-      }).body(),
+      errorBody(
+        new AppError('SERVICE_UNAVAILABLE', 'A backing service (Postgres or Temporal) is unreachable', {
+          help: 'Retry shortly',
+        }),
+      ),
       503,
     );
   }

@@ -4,11 +4,16 @@ import type { Db } from '../db/client.js';
 import { apiTokens, tenants } from '../db/schema/index.js';
 import { newId } from '../lib/ids.js';
 
+/** The contract's permissions: every route declares exactly one (src/api/router.ts). */
 export const permissions = [
+  'connection:read',
+  'connection:write',
+  'connection:refresh',
   'ingestion:read',
   'ingestion:write',
   'ingestion:run',
   'ingestion:refresh',
+  'admin',
 ] as const;
 export type Permission = (typeof permissions)[number];
 

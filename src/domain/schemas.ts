@@ -1,30 +1,6 @@
 import { z } from 'zod';
 import { columnNameProblem, isAllowedDestinationSchema, isPlainIdentifier } from '../lib/identifiers.js';
 
-/** Env-var names only: credentials are referenced, never stored or echoed. */
-const envVarName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name such as AWS_ACCESS_KEY_ID');
-
-export const s3ConnectionConfigSchema = z.object({
-  endpoint: z.url().optional().describe('S3-compatible endpoint; omit for AWS S3'),
-  region: z.string().min(1).default('us-east-1'),
-  force_path_style: z.boolean().default(false).describe('true for MinIO and most S3-compatible stores'),
-  access_key_id_env: envVarName.optional(),
-  secret_access_key_env: envVarName.optional(),
-  session_token_env: envVarName.optional(),
-});
-export type S3ConnectionConfig = z.infer<typeof s3ConnectionConfigSchema>;
-
-export const localConnectionConfigSchema = z.object({
-  path: z.string().min(1).describe('Absolute folder, or relative to the service working directory'),
-});
-export type LocalConnectionConfig = z.infer<typeof localConnectionConfigSchema>;
-
-export type ConnectionRecord =
-  | { id: string; kind: 's3'; config: S3ConnectionConfig }
-  | { id: string; kind: 'local'; config: LocalConnectionConfig };
-
 /**
  * jsonl: one JSON value per line; json: a JSON array of records; csv; parquet.
  * A `.gz` suffix on the file name means gzip, whatever the format.

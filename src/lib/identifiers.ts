@@ -1,3 +1,5 @@
+import { lineageColumns } from '../domain/lineage.js';
+
 /**
  * Destination schema and table names are chosen by users and end up in DDL. They are restricted to
  * plain lower-case identifiers (no quoting surprises, no case folding) and are still quoted by the
@@ -14,9 +16,6 @@ export function isPlainIdentifier(name: string): boolean {
 export function isAllowedDestinationSchema(name: string): boolean {
   return isPlainIdentifier(name) && !reserved.has(name) && !name.startsWith('pg_');
 }
-
-/** Lineage columns every destination row carries; source fields may not use these names. */
-export const lineageColumns = ['_source_file', '_ingested_at', '_run_id'] as const;
 
 /**
  * Column names come from the data (JSON keys, CSV headers). Postgres accepts any quoted name up to

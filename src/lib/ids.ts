@@ -1,11 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { formatId } from './id-format.js';
 
-const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
-
-/** Prefixed random ids (`run_8f3k…`): readable in logs and in the Temporal UI, unguessable across tenants. */
+/** A new prefixed random id (`run_8f3k…`); workflows use workflowId-safe newWorkflowScopedId instead. */
 export function newId(prefix: string): string {
-  const bytes = randomBytes(16);
-  let out = '';
-  for (const b of bytes) out += alphabet[b % 32];
-  return `${prefix}_${out}`;
+  return formatId(prefix, randomBytes(16));
 }

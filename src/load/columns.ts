@@ -1,4 +1,6 @@
 import type postgres from 'postgres';
+import { addColumns, createTable, lockDdl, readColumns, widenColumnTypes } from '../destination/table.js';
+import { rescuedDataColumn } from '../domain/lineage.js';
 import type { DeclaredColumn, SchemaMode } from '../domain/schemas.js';
 import { columnNameProblem } from '../lib/identifiers.js';
 import { type AddedColumn, FileDataError, type LoadTarget } from './common.js';
@@ -10,31 +12,13 @@ import {
   sqlType,
   type ValueCounts,
 } from './inference.js';
-import { qualified, quoteIdent, quoteLiteral } from './sql-text.js';
+import { quoteLiteral } from './sql-text.js';
 import { jsonStage, type Staged } from './stage.js';
 
 /** The destination's columns: reading them, inferring new ones, creating and widening them. */
 
-/**
- * Destination columns (name → SQL type), or undefined when the table does not exist yet.
- * Read with plain catalog scans rather than to_regclass(): those see every commit (each statement
- * takes a fresh snapshot), while the relation-name cache may still hold a "no such table" answer
- * from before this transaction waited on the DDL lock.
- */
-export async function destinationColumns(
-  tx: postgres.TransactionSql | postgres.Sql,
-  target: LoadTarget,
-): Promise<Map<string, string> | undefined> {
-  const rows = await tx<{ name: string | null; type: string | null }[]>`
-    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
-    from pg_class c
-    join pg_namespace n on n.oid = c.relnamespace
-    left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-    where n.nspname = ${target.schema} and c.relname = ${target.table} and c.relkind in ('r', 'p')
-    order by a.attnum`;
-  if (rows.length === 0) return undefined;
-  return new Map(rows.filter((r) => r.name !== null).map((r) => [r.name!, r.type!]));
-}
+/** The destination's columns (name → SQL type), or undefined when the table does not exist yet. */
+export const destinationColumns = readColumns;
 
 /**
  * destinationColumns and, in the same statement (so from the same catalog snapshot), whether any
@@ -227,7 +211,7 @@ export async function ensureColumns(
   const missing = (table: Map<string, string> | undefined) => ({
     declared: declared.filter((c) => !table?.has(c.name)),
     inferred: shapeFixed(table) ? [] : undeclared(table),
-    rescue: mode === 'rescue' && !table?.has('_rescued_data'),
+    rescue: mode === 'rescue' && !table?.has(rescuedDataColumn),
   });
   const before = missing(existing);
   if (existing && before.declared.length === 0 && before.inferred.length === 0 && !before.rescue)
@@ -257,7 +241,7 @@ export async function ensureColumns(
           return sampled ? { name, type, sampled } : { name, type };
         }),
     ];
-    if (now.rescue) added.push({ name: '_rescued_data', type: 'jsonb' });
+    if (now.rescue) added.push({ name: rescuedDataColumn, type: 'jsonb' });
     return added;
   };
   if (!existing && ddl) {
@@ -280,47 +264,8 @@ export async function ensureColumns(
   // Another file created the columns while this one waited for the lock: nothing to infer.
   const added = await plan(current);
   if (!current) await createTable(tx, target, added);
-  else if (added.length > 0) {
-    await tx.unsafe(
-      `ALTER TABLE ${qualified(target.schema, target.table)} ${added.map((c) => `ADD COLUMN IF NOT EXISTS ${quoteIdent(c.name)} ${c.type}`).join(', ')}`,
-    );
-  }
+  else await addColumns(tx, target, added);
   return added;
-}
-
-/** DDL on a destination table is serialised by this lock, held to the end of the transaction. */
-async function lockDdl(tx: postgres.TransactionSql, target: LoadTarget): Promise<void> {
-  await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl:${target.schema}.${target.table}`}))`;
-}
-
-async function createTable(
-  tx: postgres.TransactionSql,
-  target: LoadTarget,
-  columns: { name: string; type: string }[],
-): Promise<void> {
-  const table = qualified(target.schema, target.table);
-  await ensureSchema(tx, target.schema);
-  const cols = columns.map((c) => `${quoteIdent(c.name)} ${c.type}`);
-  cols.push(
-    '_source_file text NOT NULL',
-    '_ingested_at timestamptz NOT NULL DEFAULT now()',
-    '_run_id text NOT NULL',
-  );
-  await tx.unsafe(`CREATE TABLE ${table} (${cols.join(', ')})`);
-  // Lineage is how a file's rows are found again: replaced on a new ETag, removed on reprocess.
-  await tx.unsafe(`CREATE INDEX ON ${table} (_source_file)`);
-}
-
-/**
- * Two first loads into different tables of a new schema would both try to create it (and one would
- * fail on pg_namespace's unique index): creating a schema is serialised on its own lock.
- */
-async function ensureSchema(tx: postgres.TransactionSql, schema: string): Promise<void> {
-  const exists = async () => (await tx`select 1 from pg_namespace where nspname = ${schema}`).length > 0;
-  if (await exists()) return;
-  await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl-schema:${schema}`}))`;
-  if (await exists()) return;
-  await tx.unsafe(`CREATE SCHEMA ${quoteIdent(schema)}`);
 }
 
 /** ensureColumns' answer when the table already had every column: no DDL, no lock taken. */
@@ -346,14 +291,6 @@ export async function widenColumns(
     .map((c) => ({ name: c.name, type: sqlType[types.get(c.name) ?? 'text'] }))
     .filter((c, i) => c.type !== sampled[i]!.type);
   if (changed.length === 0) return [];
-  await lockDdl(tx, target);
-  await tx.unsafe(
-    `ALTER TABLE ${qualified(target.schema, target.table)} ${changed
-      .map(
-        (c) =>
-          `ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.type} USING ${quoteIdent(c.name)}::text::${c.type}`,
-      )
-      .join(', ')}`,
-  );
+  await widenColumnTypes(tx, target, changed);
   return changed;
 }

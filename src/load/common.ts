@@ -1,4 +1,6 @@
-/** What the loader's modules share: the target, the errors, statement options, lineage names. */
+import type postgres from 'postgres';
+
+/** What the loader's modules share: the target, the errors, statement options. */
 
 export interface LoadTarget {
   schema: string;
@@ -22,6 +24,17 @@ export class FileDataError extends Error {
   override name = 'FileDataError';
 }
 
+/** Postgres rejected a line of the file, which we located ourselves (COPY's errors name theirs). */
+export class LineDataError extends Error {
+  override name = 'LineDataError';
+  constructor(
+    readonly pg: postgres.PostgresError,
+    readonly line: number,
+  ) {
+    super(pg.message);
+  }
+}
+
 /**
  * The rows a load put in the table differ from the records we counted in the file: something between
  * the file and the table (a parser's end marker, a quoting surprise) dropped or joined rows. The
@@ -43,6 +56,3 @@ export class ReconciliationError extends FileDataError {
  * it, a second round trip on every call.
  */
 export const reused = { prepare: true } as const;
-
-/** Columns the loader adds to every destination (and `_rescued_data` in rescue mode). */
-export const lineage = new Set(['_source_file', '_ingested_at', '_run_id', '_rescued_data']);

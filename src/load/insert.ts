@@ -1,6 +1,8 @@
 import type postgres from 'postgres';
+import { deleteRowsOfFile } from '../destination/table.js';
+import { rescuedDataColumn, systemColumns } from '../domain/lineage.js';
 import type { SchemaMode } from '../domain/schemas.js';
-import { FileDataError, type LoadTarget, lineage, NotCompleted, reused } from './common.js';
+import { FileDataError, type LoadTarget, NotCompleted, reused } from './common.js';
 import { qualified, quoteIdent, quoteLiteral } from './sql-text.js';
 import type { Staged } from './stage.js';
 
@@ -38,7 +40,7 @@ function columnSources(
 ): ColumnSource[] {
   const out: ColumnSource[] = [];
   for (const [name, type] of columns) {
-    if (lineage.has(name)) continue;
+    if (systemColumns.has(name)) continue;
     if (staged.kind === 'json') {
       out.push({ name, type, text: `doc ->> ${quoteLiteral(name)}`, json: `doc -> ${quoteLiteral(name)}` });
     } else {
@@ -124,7 +126,7 @@ export async function insertFromStage(
   const table = qualified(input.target.schema, input.target.table);
   const cols = columnSources(staged, columns);
   if (input.schemaMode === 'fail') await failOnMisfit(tx, input.target, staged.table, cols);
-  const rescue = input.schemaMode === 'rescue' && columns.has('_rescued_data');
+  const rescue = input.schemaMode === 'rescue' && columns.has(rescuedDataColumn);
   if (rescue && cols.some((c) => checkedTypes(c.type))) await requirePgInputIsValid(tx, 'rescue');
   const { names, exprs } = valueList(staged.kind, cols, rescue);
   if (rescue) {
@@ -142,7 +144,7 @@ export async function insertFromStage(
               .filter((x): x is string => x !== null),
           );
     const rescued = misfits.length > 0 ? `jsonb_strip_nulls(${buildObject(misfits)}) || ${extra}` : extra;
-    names.push('_rescued_data');
+    names.push(rescuedDataColumn);
     exprs.push(`NULLIF(${rescued}, '{}'::jsonb)`);
   }
   names.push('_source_file', '_ingested_at', '_run_id');
@@ -151,7 +153,7 @@ export async function insertFromStage(
   // The file's earlier rows (a rewritten file, a retried load) go, its rows arrive, and the caller's
   // completion statement (the file's state) follows: sent together, one round trip.
   const [, inserted, completed] = await Promise.all([
-    tx.unsafe(`DELETE FROM ${table} WHERE _source_file = $1`, [input.sourceUri], reused),
+    deleteRowsOfFile(tx, input.target, input.sourceUri),
     tx.unsafe(
       `INSERT INTO ${table} (${names.join(', ')}) SELECT ${exprs.join(', ')} FROM ${staged.table} ${where}`,
       [input.sourceUri, input.runId],

@@ -22,8 +22,6 @@ import {
   stageSmallJsonLines,
 } from './stage.js';
 
-export { FileDataError, NotCompleted } from './common.js';
-
 export interface LoadFileInput {
   target: LoadTarget;
   /** Full URI of the file: the `_source_file` of every row it contributes. */
@@ -72,7 +70,10 @@ export interface LoadFileResult {
  * the file's earlier rows are deleted by lineage and the new rows inserted. Committing the caller's
  * transaction makes the file's rows and its state change atomic.
  */
-export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput): Promise<LoadFileResult> {
+export async function loadInTransaction(
+  tx: postgres.TransactionSql,
+  input: LoadFileInput,
+): Promise<LoadFileResult> {
   let bytesRead = 0;
   async function* counted(body: Readable) {
     for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -93,11 +94,14 @@ export async function loadFile(tx: postgres.TransactionSql, input: LoadFileInput
   if (input.format !== 'csv' && head.whole && isUtf8(head.whole)) {
     // A small file: staged by one INSERT, sent together with the catalog read and the probe for
     // unknown keys (one round trip).
+    const staging = stageSmallJsonLines(tx, head.whole, head.firstLine);
+    const probing = destinationColumnsWithProbe(tx, input.target, input.declaredColumns ?? []);
+    // Both go out at once; if staging fails, the probe fails with it (the transaction is aborted),
+    // and the staging error — which names the file's line — is the one to report.
+    probing.catch(() => undefined);
+    staged = await staging;
     let unknownKeys: boolean | undefined;
-    [staged, { columns: existing, unknownKeys }] = await Promise.all([
-      stageSmallJsonLines(tx, head.whole, head.firstLine),
-      destinationColumnsWithProbe(tx, input.target, input.declaredColumns ?? []),
-    ]);
+    ({ columns: existing, unknownKeys } = await probing);
     if (staged.kind === 'json') staged.unknownKeys = unknownKeys;
   } else {
     staged =

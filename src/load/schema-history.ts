@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type postgres from 'postgres';
 import type { SchemaColumn } from '../db/schema/index.js';
-import { lineageColumns } from '../lib/identifiers.js';
+import { lineageColumns } from '../domain/lineage.js';
 
 const lineage = new Set<string>(lineageColumns);
 

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import postgres from 'postgres';
-import { type LoadTarget, lineage } from './common.js';
+import { systemColumns } from '../domain/lineage.js';
+import type { LoadTarget } from './common.js';
 import { nonBlankJsonLines } from './copy-input.js';
 import { jsonValueList } from './insert.js';
 import { knownSchemaVersion } from './schema-history.js';
@@ -47,7 +48,7 @@ export async function loadSmallJsonLines(
   const text = withoutBom(input.content).toString('utf8');
   // Our count of the file's records: the statement loads the file only if Postgres sees as many.
   const counted = nonBlankJsonLines(input.content);
-  const fields = [...columns.keys()].filter((c) => !lineage.has(c));
+  const fields = [...columns.keys()].filter((c) => !systemColumns.has(c));
 
   const table = qualified(input.target.schema, input.target.table);
   const { names, exprs } = jsonValueList(columns);

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse/sync';
-import type postgres from 'postgres';
+import postgres from 'postgres';
 import type { CsvOptions, DeclaredColumn } from '../domain/schemas.js';
 import { columnNameProblem } from '../lib/identifiers.js';
-import { FileDataError, reused } from './common.js';
+import { FileDataError, LineDataError, reused } from './common.js';
 import { copyFrom } from './copy.js';
 import { csvForCopy, jsonLinesAsCopyBinary, nonBlankJsonLines, type RecordCount } from './copy-input.js';
 import { copyChar, quoteLiteral } from './sql-text.js';
@@ -141,9 +141,9 @@ export async function stageSmallJsonLines(
     ]);
   } catch (err) {
     // COPY would say which line was wrong; find it here (only on failure: the file is in memory).
-    if (err instanceof Error) {
+    if (err instanceof postgres.PostgresError) {
       const line = firstInvalidJsonLine(text);
-      if (line !== undefined) Object.assign(err, { fileLine: line });
+      if (line !== undefined) throw new LineDataError(err, line);
     }
     throw err;
   }

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Sql } from '../db/client.js';
-import { pendingDeletionWorkflow, pendingDeletionWorkflowId } from '../workflows/pending-deletion.js';
+import { workflowIds } from '../temporal/ids.js';
+import { pendingDeletionWorkflow } from '../workflows/pending-deletion.js';
 
 /**
  * Start-up sweep: every pending deletion not yet carried out gets its timer workflow (again). With
@@ -17,7 +18,7 @@ export async function resumePendingDeletions(deps: {
   for (const row of rows) {
     await deps.temporal.workflow
       .start(pendingDeletionWorkflow, {
-        workflowId: pendingDeletionWorkflowId(row.id),
+        workflowId: workflowIds.deletion(row.id),
         taskQueue: deps.taskQueue,
         args: [{ deletionId: row.id, dueAt: row.dueAt.toISOString() }],
         workflowIdConflictPolicy: 'USE_EXISTING',

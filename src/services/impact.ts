@@ -1,5 +1,5 @@
 import type { SourceImpact } from '../activities/estimate-impact.js';
-import type { OperationType } from '../db/schema/index.js';
+import { launchesRun, type OperationType, refreshModes } from '../refresh/modes.js';
 
 export interface CostModel {
   costPerGbUsd: number;
@@ -26,9 +26,11 @@ export function computeImpact(
   src: SourceImpact,
   model: CostModel,
 ): Impact {
-  const loads = type !== 'drop_table' && autoRun;
-  const files = !loads ? 0 : type === 'full_refresh' ? src.filesTotal : src.filesNew;
-  const bytes = !loads ? 0 : type === 'full_refresh' ? src.bytesTotal : src.bytesNew;
+  const mode = refreshModes[type];
+  const loads = launchesRun(mode, autoRun);
+  const all = mode.run?.files === 'all';
+  const files = !loads ? 0 : all ? src.filesTotal : src.filesNew;
+  const bytes = !loads ? 0 : all ? src.bytesTotal : src.bytesNew;
   const seconds = bytes / MB / model.throughputMbPerS + files * model.secondsPerFile;
   return {
     files_to_process: files,
@@ -44,8 +46,9 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 
 /** Seed 001's warnings: high cost above $100, large above 1,000 files, and what gets deleted. */
 export function impactWarnings(type: OperationType, impact: Impact, src: SourceImpact): string[] {
+  const mode = refreshModes[type];
   const w: string[] = [];
-  if (type === 'full_refresh') {
+  if (mode.run?.files === 'all') {
     w.push(
       `This operation will reprocess ALL ${fmt(impact.files_to_process)} files (${impact.estimated_data_size_gb} GB)`,
     );
@@ -54,7 +57,7 @@ export function impactWarnings(type: OperationType, impact: Impact, src: SourceI
     w.push(`HIGH COST OPERATION: Estimated $${impact.estimated_cost_usd.toFixed(2)}`);
   if (impact.files_to_process > 1000)
     w.push(`LARGE OPERATION: Processing ${fmt(impact.files_to_process)} files`);
-  if (src.table.table_existed && type !== 'reprocess') {
+  if (src.table.table_existed && mode.deletesTable) {
     w.push(
       `Current table ${src.table.table_name} (${src.table.table_size_gb} GB, ${fmt(src.table.row_count ?? 0)} rows) will be deleted`,
     );
@@ -68,27 +71,11 @@ export function impactNotes(
   impact: Impact,
   src: SourceImpact,
 ): string[] {
-  const notes: string[] = [];
-  if (type === 'fresh_start') {
-    notes.push('Table dropped and recreated');
-    notes.push(`Only NEW files (added since last run) will be processed: ${fmt(impact.files_to_process)}`);
-    notes.push(
-      `Processed file history preserved (${fmt(src.historyFiles)} files remain marked as processed)`,
-    );
-  }
-  if (type === 'reprocess') {
-    notes.push(
-      `Only the rows of the ${fmt(impact.files_to_process)} selected files are replaced; every other row stays untouched`,
-    );
-  }
-  if (type === 'drop_table') {
-    notes.push(
-      `Processed file history NOT affected (${fmt(src.historyFiles)} files still marked as processed)`,
-    );
-    notes.push('No ingestion run triggered');
-    notes.push('Table will be recreated on next run');
-  }
-  if (type !== 'drop_table' && !autoRun)
-    notes.push('auto_run=false: no run triggered; start one with POST /run');
+  const mode = refreshModes[type];
+  const notes = mode.notes({
+    filesToProcess: fmt(impact.files_to_process),
+    historyFiles: fmt(src.historyFiles),
+  });
+  if (mode.run !== null && !autoRun) notes.push('auto_run=false: no run triggered; start one with POST /run');
   return notes;
 }

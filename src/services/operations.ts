@@ -1,75 +1,62 @@
-import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { errors } from '../api/errors.js';
-import type { Sql } from '../db/client.js';
-import { newId } from '../lib/ids.js';
-import { clearProcessedFilesWorkflow, ingestionRunWorkflow } from '../workflows/index.js';
+import {
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  type WorkflowHandle,
+  WorkflowNotFoundError,
+  type WorkflowStartOptions,
+} from '@temporalio/client';
+import type { Workflow } from '@temporalio/common';
+import { errors } from '../domain/errors.js';
+import { heldBy, type OperationMemo, workflowIds } from '../temporal/ids.js';
+import type { ServiceDeps } from './deps.js';
+
+/** The run or operation holding the ingestion right now, as its workflow's memo names it. */
+export async function currentOperationId(temporal: Client, ingestionId: string): Promise<string | undefined> {
+  const desc = await temporal.workflow.getHandle(workflowIds.ingestion(ingestionId)).describe();
+  return heldBy(desc.memo as Partial<OperationMemo> | undefined);
+}
 
 /**
- * Every mutating operation on an ingestion (run, clear, and later refreshes) runs under this one
- * workflow id. Temporal refuses a second start while one is open, which makes "one operation per
- * ingestion" a server-side guarantee rather than a check-then-act race.
+ * Answers 409 before slow work (a listing for an estimate) when something already holds the
+ * ingestion. Only a fast path: the guarantee is the workflow-id uniqueness of startExclusive.
  */
-export const ingestionWorkflowId = (ingestionId: string) => `ingestion/${ingestionId}`;
-
-export interface OperationMemo {
-  operation: string;
-  runId?: string;
-  operationId?: string;
-}
-
-export interface OperationDeps {
-  temporal: Client;
-  sql: Sql;
-  taskQueue: string;
-  runDefaults: { parallelism: number; batchMaxFiles: number; batchMaxBytes: number };
-}
-
-/** The id a 409 points at: the run (or operation) holding the ingestion right now. */
-export async function currentOperationId(temporal: Client, ingestionId: string): Promise<string | undefined> {
-  const desc = await temporal.workflow.getHandle(ingestionWorkflowId(ingestionId)).describe();
-  const memo = (desc.memo ?? {}) as Partial<OperationMemo>;
-  return memo.runId ?? memo.operationId;
-}
-
-async function conflict(temporal: Client, ingestionId: string): Promise<never> {
-  throw errors.runInProgress(await currentOperationId(temporal, ingestionId));
-}
-
-export async function startIngestionRun(deps: OperationDeps, ingestionId: string, trigger: string) {
-  const runId = newId('run');
-  const workflowId = ingestionWorkflowId(ingestionId);
+export async function refuseIfBusy(temporal: Client, ingestionId: string, detail?: string): Promise<void> {
   try {
-    await deps.temporal.workflow.start(ingestionRunWorkflow, {
-      workflowId,
-      taskQueue: deps.taskQueue,
-      args: [{ runId, ingestionId, trigger, ...deps.runDefaults }],
-      memo: { operation: 'run', runId } satisfies OperationMemo,
-      workflowIdConflictPolicy: 'FAIL',
-    });
+    const desc = await temporal.workflow.getHandle(workflowIds.ingestion(ingestionId)).describe();
+    if (desc.status.name !== 'RUNNING') return;
+    throw errors.runInProgress(heldBy(desc.memo as Partial<OperationMemo> | undefined), detail);
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return conflict(deps.temporal, ingestionId);
+    if (err instanceof WorkflowNotFoundError) return;
     throw err;
   }
-  // The workflow's first activity inserts the same row; whichever comes first wins.
-  await deps.sql`
-    insert into autoloader.runs (id, ingestion_id, status, trigger, workflow_id)
-    values (${runId}, ${ingestionId}, 'RUNNING', ${trigger}, ${workflowId})
-    on conflict (id) do nothing`;
-  return runId;
 }
 
-export async function clearProcessedFiles(deps: OperationDeps, ingestionId: string) {
-  const operationId = newId('op');
+/**
+ * Starts a mutating workflow under the ingestion's workflow id: Temporal refuses a second one while
+ * one is open, which makes "one operation per ingestion" a server-side guarantee, not a
+ * check-then-act race. A refusal becomes RUN_IN_PROGRESS naming what holds the ingestion.
+ */
+export async function startExclusive<W extends Workflow>(
+  deps: Pick<ServiceDeps, 'temporal' | 'taskQueue'>,
+  ingestionId: string,
+  workflow: W,
+  options: { args: Parameters<W>; memo: OperationMemo; conflictDetail?: string },
+): Promise<WorkflowHandle<W>> {
   try {
-    return await deps.temporal.workflow.execute(clearProcessedFilesWorkflow, {
-      workflowId: ingestionWorkflowId(ingestionId),
+    return await deps.temporal.workflow.start(workflow, {
+      workflowId: workflowIds.ingestion(ingestionId),
       taskQueue: deps.taskQueue,
-      args: [{ ingestionId }],
-      memo: { operation: 'clear_processed_files', operationId } satisfies OperationMemo,
+      args: options.args,
+      memo: { ...options.memo },
       workflowIdConflictPolicy: 'FAIL',
-    });
+    } as unknown as WorkflowStartOptions<W>);
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return conflict(deps.temporal, ingestionId);
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw errors.runInProgress(
+        await currentOperationId(deps.temporal, ingestionId),
+        options.conflictDetail,
+      );
+    }
     throw err;
   }
 }

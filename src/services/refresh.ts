@@ -1,139 +1,120 @@
 import { randomUUID } from 'node:crypto';
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-} from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { SourceImpact } from '../activities/estimate-impact.js';
 import type { Selection } from '../activities/reprocess.js';
-import { ApiError, errors } from '../api/errors.js';
 import type { Principal } from '../auth/tokens.js';
-import type { OperationStep, OperationType } from '../db/schema/index.js';
+import type { OperationStep } from '../db/schema/index.js';
+import { AppError } from '../domain/errors.js';
 import { newId } from '../lib/ids.js';
+import {
+  launchesRun,
+  type OperationType,
+  plannedSteps,
+  type RefreshStrategy,
+  refreshModes,
+  type StepName,
+} from '../refresh/modes.js';
+import { workflowIds } from '../temporal/ids.js';
 import { operationPreparedUpdate, operationStepsQuery } from '../workflows/messages.js';
 import { estimateImpactWorkflow, refreshWorkflow } from '../workflows/refresh.js';
-import { type CostModel, computeImpact, type Impact, impactNotes, impactWarnings } from './impact.js';
-import {
-  currentOperationId,
-  ingestionWorkflowId,
-  type OperationDeps,
-  type OperationMemo,
-} from './operations.js';
-
-export interface RefreshSettings extends CostModel {
-  largeOperationUsd: number;
-  rateLimitPerHour: number;
-  responseWaitMs: number;
-  swapGraceSeconds: number;
-}
-
-export interface RefreshDeps extends OperationDeps {
-  refresh: RefreshSettings;
-}
+import type { ServiceDeps } from './deps.js';
+import { computeImpact, type Impact, impactNotes, impactWarnings } from './impact.js';
+import { refuseIfBusy, startExclusive } from './operations.js';
 
 export interface RefreshRequest {
   type: OperationType;
   ingestionId: string;
-  table: string;
   autoRun: boolean;
   dryRun: boolean;
-  strategy: 'drop' | 'swap';
+  strategy: RefreshStrategy;
   graceSeconds?: number;
   /** reprocess only: which loaded files to load again. */
   selection?: Selection;
   principal: Principal;
 }
 
-/** The steps each mode performs, in order: what a dry run lists and what a partial failure resumes. */
-const plannedSteps: Record<OperationType, string[]> = {
-  full_refresh: ['table_dropped', 'processed_files_cleared', 'run_triggered'],
-  fresh_start: ['table_dropped', 'run_triggered'],
-  drop_table: ['table_dropped'],
-  reprocess: ['rows_removed', 'run_triggered'],
-};
+export interface PlannedStep {
+  operation: StepName;
+  details: Record<string, unknown>;
+}
 
-const swapSteps = ['run_triggered', 'table_swapped', 'deletion_scheduled'];
-const stepsOf = (req: RefreshRequest) => (req.strategy === 'swap' ? swapSteps : plannedSteps[req.type]);
+interface Assessment {
+  ingestionId: string;
+  timestamp: string;
+  impact: Impact;
+  warnings: string[];
+  notes: string[];
+}
 
-const titles: Record<OperationType, string> = {
-  full_refresh: 'Full refresh',
-  fresh_start: 'Fresh start',
-  drop_table: 'Drop table',
-  reprocess: 'Reprocess',
-};
-
-const paths: Record<OperationType, string> = {
-  full_refresh: 'POST /api/v1/ingestions/{id}/full-refresh',
-  fresh_start: 'POST /api/v1/ingestions/{id}/fresh-start',
-  drop_table: 'DELETE /api/v1/ingestions/{id}/table',
-  reprocess: 'POST /api/v1/ingestions/{id}/reprocess',
-};
+/** What a refresh request did: previewed, started (or finished), or stalled on a failing step. */
+export type RefreshResult =
+  | (Assessment & { kind: 'dry_run'; wouldPerform: PlannedStep[]; executePath: string })
+  | (Assessment & {
+      kind: 'started';
+      operationId: string;
+      runId: string | null;
+      steps: OperationStep[];
+    })
+  | (Assessment & {
+      kind: 'partial_failure';
+      operationId: string;
+      runId: string | null;
+      steps: OperationStep[];
+      pendingStep: StepName | undefined;
+      failure: string | null;
+    });
 
 /** Real discovery, in a worker: the API never lists a bucket itself. */
 export async function estimateSource(
-  deps: OperationDeps,
+  deps: Pick<ServiceDeps, 'temporal' | 'taskQueue'>,
   ingestionId: string,
   selection?: Selection,
 ): Promise<SourceImpact> {
   return deps.temporal.workflow.execute(estimateImpactWorkflow, {
-    workflowId: `${ingestionWorkflowId(ingestionId)}/estimate/${randomUUID()}`,
+    workflowId: workflowIds.estimate(ingestionId, randomUUID()),
     taskQueue: deps.taskQueue,
     args: [{ ingestionId, selection }],
   });
 }
 
-function wouldPerform(req: RefreshRequest, src: SourceImpact, impact: Impact, graceSeconds: number) {
-  const { type, autoRun } = req;
-  const steps = stepsOf(req).filter((s) => s !== 'run_triggered' || autoRun);
-  return steps.map((operation) => {
-    if (operation === 'table_swapped') {
-      return { operation, details: { table_name: src.table.table_name, readers_interrupted: false } };
-    }
-    if (operation === 'rows_removed') {
-      return {
-        operation,
-        details: { table_name: src.table.table_name, files_selected: impact.files_to_process },
-      };
-    }
-    if (operation === 'deletion_scheduled') {
-      return {
-        operation,
-        details: { previous_version_of: src.table.table_name, grace_period_seconds: graceSeconds },
-      };
-    }
-    if (operation === 'table_dropped') {
-      return {
-        operation,
-        details: {
-          table_name: src.table.table_name,
-          table_exists: src.table.table_existed,
-          current_size_gb: src.table.table_size_gb ?? 0,
-          current_row_count: src.table.row_count ?? 0,
-        },
-      };
-    }
-    if (operation === 'processed_files_cleared') {
-      return {
-        operation,
-        details: {
-          files_to_clear: src.historyFiles,
-          date_range: src.historyOldest ? `${src.historyOldest} to ${src.historyNewest}` : null,
-        },
-      };
-    }
-    return {
-      operation,
-      details: {
-        files_to_process: impact.files_to_process,
-        new_files_only: type === 'fresh_start',
-        data_size_gb: impact.estimated_data_size_gb,
-      },
-    };
-  });
+function wouldPerform(
+  req: RefreshRequest,
+  src: SourceImpact,
+  impact: Impact,
+  graceSeconds: number,
+): PlannedStep[] {
+  const mode = refreshModes[req.type];
+  const details: Record<StepName, () => Record<string, unknown>> = {
+    table_swapped: () => ({ table_name: src.table.table_name, readers_interrupted: false }),
+    rows_removed: () => ({ table_name: src.table.table_name, files_selected: impact.files_to_process }),
+    deletion_scheduled: () => ({
+      previous_version_of: src.table.table_name,
+      grace_period_seconds: graceSeconds,
+    }),
+    table_dropped: () => ({
+      table_name: src.table.table_name,
+      table_exists: src.table.table_existed,
+      current_size_gb: src.table.table_size_gb ?? 0,
+      current_row_count: src.table.row_count ?? 0,
+    }),
+    processed_files_cleared: () => ({
+      files_to_clear: src.historyFiles,
+      date_range: src.historyOldest ? `${src.historyOldest} to ${src.historyNewest}` : null,
+    }),
+    run_triggered: () => ({
+      files_to_process: impact.files_to_process,
+      new_files_only: mode.run?.files === 'new' && mode.table === 'drop',
+      data_size_gb: impact.estimated_data_size_gb,
+    }),
+  };
+  return plannedSteps(mode, req.strategy, req.autoRun).map((operation) => ({
+    operation,
+    details: details[operation](),
+  }));
 }
 
 async function audit(
-  deps: OperationDeps,
+  deps: ServiceDeps,
   req: RefreshRequest,
   fields: { operationId?: string; impact: Impact; result: string },
 ): Promise<void> {
@@ -144,7 +125,7 @@ async function audit(
 }
 
 /** Seed 001: at most N full refreshes per user per hour, counted from the audit log (shared by every API instance). */
-async function checkRateLimit(deps: RefreshDeps, req: RefreshRequest): Promise<void> {
+async function checkRateLimit(deps: ServiceDeps, req: RefreshRequest): Promise<void> {
   if (req.type !== 'full_refresh') return;
   const [row] = await deps.sql<{ n: number; oldest: Date | null }[]>`
     select count(*)::int as n, min(created_at) as oldest from autoloader.audit_events
@@ -154,29 +135,26 @@ async function checkRateLimit(deps: RefreshDeps, req: RefreshRequest): Promise<v
     const retryAfter = row?.oldest
       ? Math.max(1, Math.ceil((row.oldest.getTime() + 3_600_000 - Date.now()) / 1000))
       : 3600;
-    throw new ApiError(
-      429,
+    throw new AppError(
       'RATE_LIMITED',
       `At most ${deps.refresh.rateLimitPerHour} full refreshes per hour per user`,
       {
         help: `Retry in ${retryAfter} s`,
         retry_after_seconds: retryAfter,
-        headers: { 'Retry-After': String(retryAfter) },
       },
     );
   }
 }
 
 /** Seed 001: an operation estimated above the threshold needs a dry run (by the same user, within the hour) first. */
-async function checkLargeOperation(deps: RefreshDeps, req: RefreshRequest, impact: Impact): Promise<void> {
+async function checkLargeOperation(deps: ServiceDeps, req: RefreshRequest, impact: Impact): Promise<void> {
   if (impact.estimated_cost_usd <= deps.refresh.largeOperationUsd) return;
   const [row] = await deps.sql<{ n: number }[]>`
     select count(*)::int as n from autoloader.audit_events
     where subject = ${req.principal.subject} and ingestion_id = ${req.ingestionId} and action = ${req.type}
       and dry_run and created_at > now() - interval '1 hour'`;
   if ((row?.n ?? 0) === 0) {
-    throw new ApiError(
-      400,
+    throw new AppError(
       'DRY_RUN_REQUIRED',
       `Operation estimated at $${impact.estimated_cost_usd.toFixed(2)}. Run with dry_run=true first to review.`,
       { help: `Operations above $${deps.refresh.largeOperationUsd} need a dry run within the hour before` },
@@ -184,53 +162,28 @@ async function checkLargeOperation(deps: RefreshDeps, req: RefreshRequest, impac
   }
 }
 
-export type RefreshOutcome = { status: 200 | 202 | 500; body: Record<string, unknown> };
-
-/**
- * Answers 409 before the (possibly slow) discovery when something already runs. Only a fast path:
- * the guarantee is the workflow-id uniqueness at start below.
- */
-async function refuseIfBusy(deps: RefreshDeps, req: RefreshRequest): Promise<void> {
-  try {
-    const desc = await deps.temporal.workflow.getHandle(ingestionWorkflowId(req.ingestionId)).describe();
-    if (desc.status.name !== 'RUNNING') return;
-    const memo = (desc.memo ?? {}) as Partial<OperationMemo>;
-    throw errors.runInProgress(
-      memo.runId ?? memo.operationId,
-      `Cannot ${titles[req.type].toLowerCase()} while an operation runs on this ingestion`,
-    );
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return;
-    throw err;
-  }
-}
-
-export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Promise<RefreshOutcome> {
-  if (!req.dryRun) await refuseIfBusy(deps, req);
+export async function requestRefresh(deps: ServiceDeps, req: RefreshRequest): Promise<RefreshResult> {
+  const mode = refreshModes[req.type];
+  const conflictDetail = `Cannot ${mode.title.toLowerCase()} while an operation runs on this ingestion`;
+  if (!req.dryRun) await refuseIfBusy(deps.temporal, req.ingestionId, conflictDetail);
   const src = await estimateSource(deps, req.ingestionId, req.selection);
   const impact = computeImpact(req.type, req.autoRun, src, deps.refresh);
-  const warnings = impactWarnings(req.type, impact, src);
-  const notes = impactNotes(req.type, req.autoRun, impact, src);
-  const timestamp = new Date().toISOString();
+  const assessment: Assessment = {
+    ingestionId: req.ingestionId,
+    timestamp: new Date().toISOString(),
+    impact,
+    warnings: impactWarnings(req.type, impact, src),
+    notes: impactNotes(req.type, req.autoRun, impact, src),
+  };
+  const graceSeconds = req.graceSeconds ?? deps.refresh.swapGraceSeconds;
 
   if (req.dryRun) {
     await audit(deps, req, { impact, result: 'dry_run' });
     return {
-      status: 200,
-      body: {
-        status: 'dry_run',
-        message: 'Preview of operations (not executed)',
-        ingestion_id: req.ingestionId,
-        timestamp,
-        would_perform: wouldPerform(req, src, impact, req.graceSeconds ?? deps.refresh.swapGraceSeconds),
-        impact,
-        warnings,
-        notes,
-        next_steps: {
-          to_proceed: `${paths[req.type].replace('{id}', req.ingestionId)} with confirm=true`,
-          to_cancel: 'No action needed',
-        },
-      },
+      ...assessment,
+      kind: 'dry_run',
+      wouldPerform: wouldPerform(req, src, impact, graceSeconds),
+      executePath: mode.path.replace('{id}', req.ingestionId),
     };
   }
 
@@ -239,16 +192,15 @@ export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Pr
 
   const operationId = newId('op');
   const runId = newId('run');
-  const workflowId = ingestionWorkflowId(req.ingestionId);
+  const withRun = launchesRun(mode, req.autoRun);
   await deps.sql`
     insert into autoloader.operations (id, ingestion_id, tenant_id, type, strategy, status, requested_by, auto_run, workflow_id, impact, warnings, notes)
     values (${operationId}, ${req.ingestionId}, ${req.principal.tenantId}, ${req.type}, ${req.strategy}, 'running', ${req.principal.subject},
-            ${req.autoRun}, ${workflowId}, ${deps.sql.json(impact as never)}, ${deps.sql.json(warnings)}, ${deps.sql.json(notes)})`;
-  let handle: Awaited<ReturnType<typeof deps.temporal.workflow.start<typeof refreshWorkflow>>>;
+            ${req.autoRun}, ${workflowIds.ingestion(req.ingestionId)}, ${deps.sql.json(impact as never)},
+            ${deps.sql.json(assessment.warnings)}, ${deps.sql.json(assessment.notes)})`;
+  let handle: Awaited<ReturnType<typeof startExclusive<typeof refreshWorkflow>>>;
   try {
-    handle = await deps.temporal.workflow.start(refreshWorkflow, {
-      workflowId,
-      taskQueue: deps.taskQueue,
+    handle = await startExclusive(deps, req.ingestionId, refreshWorkflow, {
       args: [
         {
           operationId,
@@ -258,35 +210,24 @@ export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Pr
           runId,
           run: deps.runDefaults,
           strategy: req.strategy,
-          graceSeconds: req.graceSeconds ?? deps.refresh.swapGraceSeconds,
+          graceSeconds,
           selection: req.selection,
         },
       ],
-      memo: {
-        operation: req.type,
-        operationId,
-        ...(req.autoRun && req.type !== 'drop_table' ? { runId } : {}),
-      } satisfies OperationMemo,
-      workflowIdConflictPolicy: 'FAIL',
+      memo: { operation: req.type, operationId, ...(withRun ? { runId } : {}) },
+      conflictDetail,
     });
   } catch (err) {
     await deps.sql`delete from autoloader.operations where id = ${operationId}`;
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw errors.runInProgress(
-        await currentOperationId(deps.temporal, req.ingestionId),
-        `Cannot ${titles[req.type].toLowerCase()} while an operation runs on this ingestion`,
-      );
-    }
     throw err;
   }
   await audit(deps, req, { operationId, impact, result: 'accepted' });
 
   // With a run, answer once it has started (the workflow holds the ingestion until the run ends);
   // without one, answer when the whole operation has finished, so the next request finds it idle.
-  const launchesRun = req.type !== 'drop_table' && req.autoRun;
   const done: Promise<
     { kind: 'prepared'; steps: OperationStep[]; runId: string | null } | { kind: 'ended' }
-  > = launchesRun
+  > = withRun
     ? handle.executeUpdate(operationPreparedUpdate).then(
         (p) => ({ kind: 'prepared' as const, ...p }),
         (err: unknown) => {
@@ -308,83 +249,48 @@ export async function requestRefresh(deps: RefreshDeps, req: RefreshRequest): Pr
       setTimeout(() => resolve({ kind: 'waiting' }), deps.refresh.responseWaitMs).unref(),
     ),
   ]);
-
-  const base = {
-    ingestion_id: req.ingestionId,
-    operation_id: operationId,
-    operation_url: `/api/v1/operations/${operationId}`,
-    timestamp,
-  };
   if (prepared.kind === 'prepared') {
-    const runTriggered = prepared.runId !== null;
     return {
-      status: req.type === 'drop_table' ? 200 : 202,
-      body: {
-        status: req.type === 'drop_table' ? 'success' : 'accepted',
-        message: `${titles[req.type]} ${runTriggered ? 'started: run triggered' : 'completed successfully'}`,
-        ...base,
-        run_id: prepared.runId,
-        operations: prepared.steps,
-        ...(req.type === 'drop_table' ? { details: prepared.steps[0]?.details ?? {} } : {}),
-        impact,
-        warnings,
-        notes,
-      },
+      ...assessment,
+      kind: 'started',
+      operationId,
+      runId: prepared.runId,
+      steps: prepared.steps,
     };
   }
-  return partialFailure(deps, req, operationId, base, impact);
+  return stalled(deps, req, operationId, assessment);
 }
 
 /**
- * The operation has not finished its preparatory steps in time: report what was done, which step is
- * failing and why (from Temporal's record of the retrying activity), and that it will resume by itself.
+ * The operation has not finished its preparatory steps in time: what was done, which step is failing
+ * and why (from Temporal's record of the retrying activity). It resumes by itself when the fault clears.
  */
-async function partialFailure(
-  deps: RefreshDeps,
+async function stalled(
+  deps: ServiceDeps,
   req: RefreshRequest,
   operationId: string,
-  base: Record<string, unknown>,
-  impact: Impact,
-): Promise<RefreshOutcome> {
-  const handle = deps.temporal.workflow.getHandle(ingestionWorkflowId(req.ingestionId));
+  assessment: Assessment,
+): Promise<RefreshResult> {
+  const handle = deps.temporal.workflow.getHandle(workflowIds.ingestion(req.ingestionId));
   const [state, desc] = await Promise.all([handle.query(operationStepsQuery), handle.describe()]);
   const failure = desc.raw.pendingActivities?.find((a) => a.lastFailure)?.lastFailure?.message ?? null;
   const done = new Set(state.steps.map((s) => s.operation));
-  const pendingName = stepsOf(req).find((s) => !done.has(s));
-  const operations: OperationStep[] = [...state.steps];
-  if (pendingName) {
-    operations.push({
-      operation: pendingName,
-      status: failure ? 'failed' : 'pending',
-      timestamp: new Date().toISOString(),
-      details: {},
-      error: failure ?? 'still in progress',
-      error_code: failure ? 'DEPENDENCY_UNAVAILABLE' : null,
-    });
-  }
+  const pendingStep = plannedSteps(refreshModes[req.type], req.strategy, req.autoRun).find(
+    (s) => !done.has(s),
+  );
   await deps.sql`update autoloader.operations set status = 'partial_failure' where id = ${operationId} and status = 'running'`;
-  const doneText = state.steps.map((s) => s.operation.replaceAll('_', ' ')).join(', ') || 'nothing done yet';
   return {
-    status: 500,
-    body: {
-      status: 'partial_failure',
-      detail: `Some operations did not complete: ${pendingName ?? 'bookkeeping'} is failing`,
-      error_code: 'PARTIAL_FAILURE',
-      message: 'Some operations failed',
-      ...base,
-      run_id: state.runId,
-      operations,
-      impact,
-      recovery: {
-        message: `${doneText}; ${pendingName ?? 'the last step'} is being retried and the operation completes by itself when the fault clears`,
-        action: `Follow GET /api/v1/operations/${operationId}; nothing needs to be repeated`,
-        state: doneText,
-      },
-    },
+    ...assessment,
+    kind: 'partial_failure',
+    operationId,
+    runId: state.runId,
+    steps: state.steps,
+    pendingStep,
+    failure,
   };
 }
 
-async function recordedSteps(deps: OperationDeps, operationId: string): Promise<OperationStep[]> {
+async function recordedSteps(deps: ServiceDeps, operationId: string): Promise<OperationStep[]> {
   const [op] = await deps.sql<
     { steps: OperationStep[] }[]
   >`select steps from autoloader.operations where id = ${operationId}`;

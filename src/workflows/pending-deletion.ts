@@ -4,8 +4,6 @@ import { shortActivity } from './options.js';
 
 const { executeDeletion } = proxyActivities<Activities>(shortActivity);
 
-export const pendingDeletionWorkflowId = (deletionId: string) => `deletion/${deletionId}`;
-
 /**
  * Waits out the grace period on a durable timer, then drops the old table version. The timer lives
  * in Temporal's history, so worker or server restarts during the grace period do not lose it; a

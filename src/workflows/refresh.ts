@@ -2,11 +2,13 @@ import { ApplicationFailure, condition, proxyActivities, setHandler, startChild 
 import type { SourceImpact } from '../activities/estimate-impact.js';
 import type { Activities } from '../activities/index.js';
 import type { Selection } from '../activities/reprocess.js';
-import type { OperationStep, OperationType } from '../db/schema/index.js';
+import type { OperationStep } from '../db/schema/index.js';
+import { launchesRun, type OperationType, type RefreshStrategy, refreshModes } from '../refresh/modes.js';
+import { workflowIds } from '../temporal/ids.js';
 import { ingestionRunWorkflow } from './ingestion-run.js';
 import { type OperationPrepared, operationPreparedUpdate, operationStepsQuery } from './messages.js';
 import { longActivity, shortActivity } from './options.js';
-import { pendingDeletionWorkflow, pendingDeletionWorkflowId } from './pending-deletion.js';
+import { pendingDeletionWorkflow } from './pending-deletion.js';
 
 const short = proxyActivities<Activities>(shortActivity);
 const long = proxyActivities<Activities>(longActivity);
@@ -20,7 +22,7 @@ export interface RefreshInput {
   runId: string;
   run: { parallelism: number; batchMaxFiles: number; batchMaxBytes: number };
   /** 'drop' is seed 001's literal behaviour; 'swap' (full refresh) keeps the live table until the new one is complete. */
-  strategy: 'drop' | 'swap';
+  strategy: RefreshStrategy;
   graceSeconds: number;
   selection?: Selection;
 }
@@ -34,6 +36,7 @@ export interface RefreshInput {
  */
 export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: string | null }> {
   const { operationId, ingestionId } = input;
+  const mode = refreshModes[input.type];
   const steps: OperationStep[] = [];
   let prepared = false;
   let runId: string | null = null;
@@ -59,7 +62,7 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
       return { runId };
     }
 
-    if (input.type === 'reprocess') {
+    if (mode.table === 'remove_selected_rows') {
       const removed = await long.removeSelectedFiles({ ingestionId, selection: input.selection ?? {} });
       await record({ operation: 'rows_removed', details: { ...removed } });
     } else {
@@ -67,7 +70,7 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
       await record({ operation: 'table_dropped', details: { ...dropped } });
     }
 
-    if (input.type === 'full_refresh') {
+    if (mode.clearsHistory) {
       const cleared = await short.clearProcessedFiles({ ingestionId });
       await record({
         operation: 'processed_files_cleared',
@@ -79,10 +82,10 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
       });
     }
 
-    if (input.type !== 'drop_table' && input.autoRun) {
+    if (launchesRun(mode, input.autoRun)) {
       runId = input.runId;
       const child = await startChild(ingestionRunWorkflow, {
-        workflowId: `ingestion/${ingestionId}/run/${runId}`,
+        workflowId: workflowIds.ingestionRun(ingestionId, runId),
         args: [{ runId, ingestionId, trigger: input.type, ...input.run }],
       });
       await record(
@@ -116,7 +119,7 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
   const scope = `swap:${input.operationId}`;
   const shadowTable = `_al_${input.operationId}`.slice(0, 63);
   const child = await startChild(ingestionRunWorkflow, {
-    workflowId: `ingestion/${ingestionId}/run/${runId}`,
+    workflowId: workflowIds.ingestionRun(ingestionId, runId),
     args: [
       { runId, ingestionId, trigger: 'full_refresh', ...input.run, target: { scope, table: shadowTable } },
     ],
@@ -161,7 +164,7 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
   });
   if (swapped.deletion) {
     await startChild(pendingDeletionWorkflow, {
-      workflowId: pendingDeletionWorkflowId(swapped.deletion.id),
+      workflowId: workflowIds.deletion(swapped.deletion.id),
       args: [{ deletionId: swapped.deletion.id, dueAt: swapped.deletion.dueAt }],
       // The deletion outlives this operation: the ingestion is free again as soon as the swap is done.
       parentClosePolicy: 'ABANDON',

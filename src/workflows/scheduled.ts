@@ -1,6 +1,9 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { ApplicationFailure, executeChild, proxyActivities, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { formatId, uuidBytes } from '../lib/id-format.js';
+import type { RefreshStrategy } from '../refresh/modes.js';
+import { workflowIds } from '../temporal/ids.js';
 import { ingestionRunWorkflow } from './ingestion-run.js';
 import { shortActivity } from './options.js';
 import { refreshWorkflow } from './refresh.js';
@@ -10,7 +13,7 @@ const { createScheduledOperation } = proxyActivities<Activities>(shortActivity);
 export interface ScheduledOperationInput {
   ingestionId: string;
   operation: 'run' | 'full_refresh';
-  strategy: 'drop' | 'swap';
+  strategy: RefreshStrategy;
   run: { parallelism: number; batchMaxFiles: number; batchMaxBytes: number };
 }
 
@@ -26,20 +29,21 @@ export type ScheduledOutcome =
  */
 export async function scheduledOperationWorkflow(input: ScheduledOperationInput): Promise<ScheduledOutcome> {
   const { ingestionId } = input;
-  const runId = `run_${uuid4().replaceAll('-', '').slice(0, 16)}`;
+  // Ids formatted as the API formats them, from Temporal's deterministic randomness.
+  const runId = formatId('run', uuidBytes(uuid4()));
   try {
     if (input.operation === 'run') {
       await executeChild(ingestionRunWorkflow, {
-        workflowId: `ingestion/${ingestionId}`,
+        workflowId: workflowIds.ingestion(ingestionId),
         args: [{ runId, ingestionId, trigger: 'schedule', ...input.run }],
         memo: { operation: 'run', runId },
       });
       return { started: true, runId };
     }
-    const operationId = `op_${uuid4().replaceAll('-', '').slice(0, 16)}`;
+    const operationId = formatId('op', uuidBytes(uuid4()));
     await createScheduledOperation({ operationId, ingestionId, strategy: input.strategy });
     await executeChild(refreshWorkflow, {
-      workflowId: `ingestion/${ingestionId}`,
+      workflowId: workflowIds.ingestion(ingestionId),
       args: [
         {
           operationId,

@@ -9,11 +9,10 @@ import { createToken, ensureTenant } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import { createDb } from '../../src/db/client.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { ingestionWorkflowId } from '../../src/services/operations.js';
-import type { RefreshSettings } from '../../src/services/refresh.js';
-import { createStoreFactory } from '../../src/storage/index.js';
+import type { RefreshSettings } from '../../src/services/deps.js';
 import { connectClient, connectWorker } from '../../src/temporal/connect.js';
-import { createWorker } from '../../src/worker.js';
+import { workflowIds } from '../../src/temporal/ids.js';
+import { buildWorker } from '../../src/worker.js';
 
 export interface HarnessOptions {
   parallelism?: number;
@@ -31,12 +30,16 @@ export async function startHarness(opts: HarnessOptions = {}) {
   const databaseUrl = inject('databaseUrl');
   const temporalAddress = inject('temporalAddress');
   const s3 = inject('s3');
-  const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
+  const localSourceRoots = opts.localSourceRoots ?? ['/tmp'];
+  const config = loadConfig({
+    ...process.env,
+    LOG_LEVEL: 'warn',
+    LOCAL_SOURCE_ROOTS: localSourceRoots.join(','),
+  });
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', 'test');
   const taskQueue = `test-${randomUUID()}`;
   const { db, sql, close: closeDb } = createDb(databaseUrl, { max: 12 });
 
-  const localSourceRoots = opts.localSourceRoots ?? ['/tmp'];
   // S3 connections in tests reference these env vars, as production ones reference real credentials.
   process.env.TEST_S3_ACCESS_KEY = s3.accessKey;
   process.env.TEST_S3_SECRET_KEY = s3.secretKey;
@@ -49,13 +52,12 @@ export async function startHarness(opts: HarnessOptions = {}) {
     batchMaxBytes: opts.batchMaxBytes ?? 64 * 1024 * 1024,
   };
   const startWorker = async () => {
-    const w: Worker = await createWorker({
+    const w: Worker = await buildWorker({
+      config,
+      sql,
       connection: workerConnection,
-      namespace: config.temporal.namespace,
       taskQueue,
-      activityDeps: { sql, stores: createStoreFactory({ localSourceRoots }), fileMaxRetries: 3 },
-      maxConcurrentActivities: 8,
-      workflowBundle: { codePath: inject('workflowBundlePath') },
+      workflowBundlePath: inject('workflowBundlePath'),
     });
     return { worker: w, running: w.run() };
   };
@@ -73,14 +75,17 @@ export async function startHarness(opts: HarnessOptions = {}) {
       refresh?: Partial<RefreshSettings>;
       temporal?: Client;
       db?: ReturnType<typeof createDb>;
+      /** Start workflows on another task queue (workers other than this harness's poll it). */
+      taskQueue?: string;
+      runDefaults?: Partial<typeof runDefaults>;
     } = {},
   ): App =>
     createApp({
       db: overrides.db?.db ?? db,
       sql: overrides.db?.sql ?? sql,
       temporal: overrides.temporal ?? client,
-      taskQueue,
-      runDefaults,
+      taskQueue: overrides.taskQueue ?? taskQueue,
+      runDefaults: { ...runDefaults, ...overrides.runDefaults },
       localSourceRoots,
       refresh: { ...config.refresh, ...opts.refresh, ...overrides.refresh },
       log,
@@ -180,7 +185,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
   /** Waits for whatever operation holds the ingestion to finish (on Temporal's word, not a timer). */
   async function waitForIngestionIdle(ingestionId: string): Promise<void> {
     try {
-      await client.workflow.getHandle(ingestionWorkflowId(ingestionId)).result();
+      await client.workflow.getHandle(workflowIds.ingestion(ingestionId)).result();
     } catch (err) {
       // A FAILED run fails its workflow; the run row records why, and tests assert on that.
       if (!(err instanceof Error && err.name === 'WorkflowFailedError')) throw err;

@@ -1,15 +1,16 @@
 /**
- * Starts tests/helpers/worker-process.ts in a child Node process (TypeScript through tsx's loader)
- * and gives the test a handle to kill it for real or stop it gracefully.
+ * Starts the production worker (src/bin/worker.ts, as `npm run worker` does) in a child Node process
+ * (TypeScript through tsx's loader) and gives the test a handle to kill it for real or stop it
+ * gracefully.
  *
  * Env for post-mortems: TEST_WORKER_OUTPUT=1 streams the workers' output to stderr (otherwise it is
  * only shown when a worker dies unexpectedly); TEST_WORKER_LOG_LEVEL sets their LOG_LEVEL (warn).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { WorkerProcessMessage } from './worker-process.js';
+import type { WorkerProcessMessage } from '../../src/bin/worker.js';
 
-const entry = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../../src/bin/worker.ts', import.meta.url));
 /** `--import tsx` is resolved from the working directory, so run from the project root. */
 const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -50,7 +51,7 @@ export async function spawnWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     TEMPORAL_ADDRESS: opts.temporalAddress,
     TEMPORAL_TASK_QUEUE: opts.taskQueue,
     LOG_LEVEL: process.env.TEST_WORKER_LOG_LEVEL ?? 'warn',
-    ...(opts.workflowBundlePath ? { AUTOLOADER_TEST_WORKFLOW_BUNDLE: opts.workflowBundlePath } : {}),
+    ...(opts.workflowBundlePath ? { AUTOLOADER_WORKFLOW_BUNDLE: opts.workflowBundlePath } : {}),
   };
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: projectRoot,

@@ -2,7 +2,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities/index.js';
 import { waitFor } from '../../src/dev/service.js';
-import { createStoreFactory } from '../../src/storage/index.js';
+import { createStoreFactory } from '../../src/sources/index.js';
 import { type Harness, jsonLines, startHarness } from '../helpers/harness.js';
 
 /**

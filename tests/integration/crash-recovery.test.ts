@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import type { RunSummary } from '../../src/activities/finish-run.js';
 import type { Sql } from '../../src/db/client.js';
 import { waitFor } from '../../src/dev/service.js';
-import { ingestionWorkflowId } from '../../src/services/operations.js';
+import { workflowIds } from '../../src/temporal/ids.js';
 import type { ingestionRunWorkflow } from '../../src/workflows/ingestion-run.js';
 import { jsonLines, minioConnectionConfig } from '../helpers/harness.js';
 import {
@@ -134,7 +134,9 @@ async function startScenario(name: string): Promise<Scenario> {
 
   const started = await app.api<{ id: string }>('POST', `/api/v1/ingestions/${ingestionId}/run`);
   expect(started.status).toBe(202);
-  const handle = app.client.workflow.getHandle<typeof ingestionRunWorkflow>(ingestionWorkflowId(ingestionId));
+  const handle = app.client.workflow.getHandle<typeof ingestionRunWorkflow>(
+    workflowIds.ingestion(ingestionId),
+  );
   return { stack, app, taskQueue, worker, ingestionId, table, runId: started.body.id, handle, abortCalls };
 }
 

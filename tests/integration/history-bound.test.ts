@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ingestionWorkflowId } from '../../src/services/operations.js';
+import { workflowIds } from '../../src/temporal/ids.js';
 import { suggestContinueAsNewAt } from '../global-setup.js';
 import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
 
@@ -36,7 +36,7 @@ async function runOver(files: number) {
   expect(run).toMatchObject({ status: 'SUCCESS', files_processed: files, records_written: files * 2 });
 
   // The last execution still names the run (409 answers rely on it).
-  expect((await h.client.workflow.getHandle(ingestionWorkflowId(id)).describe()).memo).toMatchObject({
+  expect((await h.client.workflow.getHandle(workflowIds.ingestion(id)).describe()).memo).toMatchObject({
     runId: run.id,
   });
 
@@ -44,7 +44,7 @@ async function runOver(files: number) {
   const lengths: number[] = [];
   let runId: string | undefined;
   do {
-    const history = await h.client.workflow.getHandle(ingestionWorkflowId(id), runId).fetchHistory();
+    const history = await h.client.workflow.getHandle(workflowIds.ingestion(id), runId).fetchHistory();
     lengths.push(history.events?.length ?? 0);
     runId =
       history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;

@@ -1,6 +1,6 @@
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ingestionWorkflowId } from '../../src/services/operations.js';
+import { workflowIds } from '../../src/temporal/ids.js';
 import { type Harness, jsonLines, startHarness } from '../helpers/harness.js';
 
 /**
@@ -20,7 +20,7 @@ describe('workflow replay', () => {
     const files = Object.fromEntries([0, 1, 2].map((i) => [`r${i}.jsonl`, jsonLines(i * 10, 10)]));
     const { id } = await h.createIngestion(files, {}, 'rpl');
     const run = await h.runAndWait(id);
-    const runHistory = await h.client.workflow.getHandle(ingestionWorkflowId(id)).fetchHistory();
+    const runHistory = await h.client.workflow.getHandle(workflowIds.ingestion(id)).fetchHistory();
 
     const refresh = await h.api<{ run_id: string }>('POST', `/api/v1/ingestions/${id}/full-refresh`, {
       confirm: true,
@@ -29,19 +29,19 @@ describe('workflow replay', () => {
     });
     expect(refresh.status).toBe(202);
     await h.waitForIngestionIdle(id);
-    const refreshHistory = await h.client.workflow.getHandle(ingestionWorkflowId(id)).fetchHistory();
+    const refreshHistory = await h.client.workflow.getHandle(workflowIds.ingestion(id)).fetchHistory();
     const childHistory = await h.client.workflow
-      .getHandle(`${ingestionWorkflowId(id)}/run/${refresh.body.run_id}`)
+      .getHandle(`${workflowIds.ingestion(id)}/run/${refresh.body.run_id}`)
       .fetchHistory();
 
     const bundle = { workflowBundle: { codePath: inject('workflowBundlePath') } };
     expect(run.status).toBe('SUCCESS');
-    await Worker.runReplayHistory(bundle, runHistory, ingestionWorkflowId(id));
-    await Worker.runReplayHistory(bundle, refreshHistory, ingestionWorkflowId(id));
+    await Worker.runReplayHistory(bundle, runHistory, workflowIds.ingestion(id));
+    await Worker.runReplayHistory(bundle, refreshHistory, workflowIds.ingestion(id));
     await Worker.runReplayHistory(
       bundle,
       childHistory,
-      `${ingestionWorkflowId(id)}/run/${refresh.body.run_id}`,
+      `${workflowIds.ingestion(id)}/run/${refresh.body.run_id}`,
     );
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scheduleId } from '../../src/api/routes/schedules.js';
+import { scheduleIds } from '../../src/temporal/ids.js';
 import type { ScheduledOutcome } from '../../src/workflows/scheduled.js';
 import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
 
@@ -15,7 +15,7 @@ const ingestion = () => h.createIngestion({ 'a.jsonl': jsonLines(0, 50) }, {}, '
 
 /** Fires the schedule now and waits for the workflow that tick started. */
 async function tick(ingestionId: string): Promise<ScheduledOutcome> {
-  const handle = h.client.schedule.getHandle(scheduleId(ingestionId));
+  const handle = h.client.schedule.getHandle(scheduleIds.ingestion(ingestionId));
   const before = (await handle.describe()).info.recentActions.length;
   await handle.trigger();
   // The trigger is asynchronous on the server: poll until the schedule records the action it took.
@@ -49,7 +49,7 @@ describe('schedules', () => {
       interval_seconds: 3600,
       operation: 'run',
       paused: true,
-      schedule_id: scheduleId(id),
+      schedule_id: scheduleIds.ingestion(id),
     });
 
     const outcome = await tick(id);

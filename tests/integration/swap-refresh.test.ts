@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resumePendingDeletions } from '../../src/services/deletions.js';
-import { pendingDeletionWorkflowId } from '../../src/workflows/pending-deletion.js';
+import { workflowIds } from '../../src/temporal/ids.js';
 import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
 
 let h: Harness;
@@ -90,7 +90,7 @@ describe('full refresh with strategy "swap" (seed 004)', () => {
 
     // A deploy during the grace period: the durable timer survives it.
     await h.restartWorker();
-    await h.client.workflow.getHandle(pendingDeletionWorkflowId(deletion!.id)).result();
+    await h.client.workflow.getHandle(workflowIds.deletion(deletion!.id)).result();
     const [after] = await h.sql`select to_regclass(${oldTable}) is not null as present`;
     expect(after!.present).toBe(false);
     const [live] = await h.sql.unsafe<{ n: number }[]>(`select count(*)::int as n from raw.${table}`);
@@ -132,7 +132,7 @@ describe('full refresh with strategy "swap" (seed 004)', () => {
     expect(
       await resumePendingDeletions({ sql: h.sql, temporal: h.client, taskQueue: h.taskQueue }),
     ).toBeGreaterThan(0);
-    await h.client.workflow.getHandle(pendingDeletionWorkflowId(id)).result();
+    await h.client.workflow.getHandle(workflowIds.deletion(id)).result();
     const [gone] = await h.sql`select to_regclass(${`raw.${table}`}) is null as gone`;
     expect(gone!.gone).toBe(true);
     const [row] =

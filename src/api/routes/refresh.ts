@@ -1,12 +1,14 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Selection } from '../../activities/reprocess.js';
-import type { OperationType } from '../../db/schema/index.js';
-import { requestRefresh } from '../../services/refresh.js';
-import { type ApiDeps, type AppEnv, newRouter } from '../app.js';
-import { ApiError, errors, validationError } from '../errors.js';
+import type { OperationStep } from '../../db/schema/index.js';
+import { AppError, errors } from '../../domain/errors.js';
+import { type OperationType, refreshModes, refreshStrategies } from '../../refresh/modes.js';
+import { findIngestion } from '../../services/ingestions.js';
+import { type RefreshResult, requestRefresh } from '../../services/refresh.js';
+import { validationError } from '../errors.js';
 import { commonErrors, conflict, ErrorSchema, IdParam, jsonResponse, notFound } from '../openapi.js';
-import { findIngestion } from '../shared/ingestion-access.js';
+import { type ApiDeps, type AppEnv, apiRoute, newRouter } from '../router.js';
 
 const RefreshBody = z
   .object({
@@ -14,7 +16,7 @@ const RefreshBody = z
     auto_run: z.boolean().default(true).describe('Start a run after the table is dropped'),
     dry_run: z.boolean().default(false).describe('Preview what would happen; change nothing'),
     strategy: z
-      .enum(['drop', 'swap'])
+      .enum(refreshStrategies)
       .default('drop')
       .describe(
         'full refresh only: "swap" builds the new table aside and swaps it in atomically (no downtime)',
@@ -28,6 +30,7 @@ const RefreshBody = z
       .describe('swap: how long the previous version survives (default REFRESH_SWAP_GRACE_SECONDS)'),
   })
   .openapi('RefreshRequest');
+type RefreshBodyValue = z.infer<typeof RefreshBody>;
 
 const RefreshResponse = z
   .record(z.string(), z.unknown())
@@ -45,50 +48,119 @@ const refreshErrors = {
   500: jsonResponse(RefreshResponse, 'A step failed part-way (PARTIAL_FAILURE, with recovery)'),
 } as const;
 
-// Documented, but read by readBody(): the body may be absent.
+/** The body is optional (DELETE clients often send none); when present it must be valid. */
 const optionalBody = { content: { 'application/json': { schema: RefreshBody } }, required: false };
 
-/** The body is optional (DELETE clients often send none); when present it must be valid. */
-async function readBody(c: Context<AppEnv>): Promise<z.infer<typeof RefreshBody>> {
-  const text = await c.req.text();
-  let raw: unknown = {};
-  if (text.trim() !== '') {
-    try {
-      raw = JSON.parse(text);
-    } catch (err) {
-      throw new ApiError(400, 'MALFORMED_BODY', `Request body is not valid JSON: ${(err as Error).message}`);
-    }
-  }
-  const parsed = RefreshBody.safeParse(raw);
+/**
+ * The validated body with its defaults: without a body the validator hands over `{}` unparsed.
+ * Parsing a parsed body again changes nothing.
+ */
+function withDefaults<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const parsed = schema.safeParse(value);
   if (!parsed.success) throw validationError(parsed.error, 'body');
   return parsed.data;
 }
 
+/** Seed 001's bodies for each outcome, and the status each answers with. */
+function present(
+  type: OperationType,
+  result: RefreshResult,
+): { status: 200 | 202 | 500; body: Record<string, unknown> } {
+  const mode = refreshModes[type];
+  const assessment = {
+    impact: result.impact,
+    warnings: result.warnings,
+    notes: result.notes,
+  };
+  if (result.kind === 'dry_run') {
+    return {
+      status: 200,
+      body: {
+        status: 'dry_run',
+        message: 'Preview of operations (not executed)',
+        ingestion_id: result.ingestionId,
+        timestamp: result.timestamp,
+        would_perform: result.wouldPerform,
+        ...assessment,
+        next_steps: {
+          to_proceed: `${result.executePath} with confirm=true`,
+          to_cancel: 'No action needed',
+        },
+      },
+    };
+  }
+  const base = {
+    ingestion_id: result.ingestionId,
+    operation_id: result.operationId,
+    operation_url: `/api/v1/operations/${result.operationId}`,
+    timestamp: result.timestamp,
+  };
+  if (result.kind === 'started') {
+    const runTriggered = result.runId !== null;
+    // A mode that never loads (drop table) answers as done; the others as accepted, run or not.
+    const done = mode.run === null;
+    return {
+      status: done ? 200 : 202,
+      body: {
+        status: done ? 'success' : 'accepted',
+        message: `${mode.title} ${runTriggered ? 'started: run triggered' : 'completed successfully'}`,
+        ...base,
+        run_id: result.runId,
+        operations: result.steps,
+        ...(done ? { details: result.steps[0]?.details ?? {} } : {}),
+        ...assessment,
+      },
+    };
+  }
+  const operations: OperationStep[] = [...result.steps];
+  if (result.pendingStep) {
+    operations.push({
+      operation: result.pendingStep,
+      status: result.failure ? 'failed' : 'pending',
+      timestamp: new Date().toISOString(),
+      details: {},
+      error: result.failure ?? 'still in progress',
+      error_code: result.failure ? 'DEPENDENCY_UNAVAILABLE' : null,
+    });
+  }
+  const doneText = result.steps.map((s) => s.operation.replaceAll('_', ' ')).join(', ') || 'nothing done yet';
+  return {
+    status: 500,
+    body: {
+      status: 'partial_failure',
+      detail: `Some operations did not complete: ${result.pendingStep ?? 'bookkeeping'} is failing`,
+      error_code: 'PARTIAL_FAILURE',
+      message: 'Some operations failed',
+      ...base,
+      run_id: result.runId,
+      operations,
+      impact: result.impact,
+      recovery: {
+        message: `${doneText}; ${result.pendingStep ?? 'the last step'} is being retried and the operation completes by itself when the fault clears`,
+        action: `Follow GET /api/v1/operations/${result.operationId}; nothing needs to be repeated`,
+        state: doneText,
+      },
+    },
+  };
+}
+
+/** Seed 001's refresh operations on an ingestion: full refresh, fresh start, reprocess, drop table. */
 export function refreshRouter(deps: ApiDeps) {
   const router = newRouter();
 
-  async function handle(
+  /** The status is chosen at run time (200, 202 or 500), each a documented response of the route. */
+  async function refresh(
     c: Context<AppEnv>,
     type: OperationType,
-    body: z.infer<typeof RefreshBody>,
+    body: RefreshBodyValue,
     selection?: Selection,
   ) {
     const principal = c.get('principal');
-    if (!principal.permissions.includes('ingestion:refresh')) {
-      throw new ApiError(
-        403,
-        'INSUFFICIENT_PERMISSIONS',
-        'This token lacks the ingestion:refresh permission',
-        {
-          help: 'Ask an administrator for a token with ingestion:refresh',
-        },
-      );
-    }
-    const ingestion = await findIngestion(deps.db, principal.tenantId, c.req.param('id') ?? '');
+    const ingestion = await findIngestion(deps, principal.tenantId, c.req.param('id') ?? '');
     if (body.confirm !== true) throw errors.confirmationRequired();
-    if (body.strategy === 'swap' && (type !== 'full_refresh' || !body.auto_run)) {
-      throw new ApiError(
-        400,
+    const mode = refreshModes[type];
+    if (!mode.strategies.includes(body.strategy) || (body.strategy === 'swap' && !body.auto_run)) {
+      throw new AppError(
         'VALIDATION_ERROR',
         'Invalid body: strategy: "swap" applies to a full refresh with auto_run',
         {
@@ -96,10 +168,9 @@ export function refreshRouter(deps: ApiDeps) {
         },
       );
     }
-    return requestRefresh(deps, {
+    const result = await requestRefresh(deps, {
       type,
       ingestionId: ingestion.id,
-      table: `${ingestion.destinationSchema}.${ingestion.destinationTable}`,
       autoRun: body.auto_run,
       dryRun: body.dry_run,
       strategy: body.strategy,
@@ -107,14 +178,12 @@ export function refreshRouter(deps: ApiDeps) {
       selection,
       principal,
     });
+    return present(type, result);
   }
 
-  // These routes answer 200, 202 or 500 bodies of one loose shape: they are documented in the
-  // OpenAPI registry and served by plain Hono handlers (the typed route helper cannot express a
-  // status chosen at run time).
-  const refreshRoute = (path: string, summary: string, type: OperationType) => {
-    router.openAPIRegistry.registerPath(
-      createRoute({
+  const refreshRoute = (path: string, summary: string, type: OperationType) =>
+    router.openapi(
+      apiRoute('ingestion:refresh', {
         method: 'post',
         path,
         summary,
@@ -128,12 +197,11 @@ export function refreshRouter(deps: ApiDeps) {
           ...refreshErrors,
         },
       }),
+      async (c) => {
+        const out = await refresh(c, type, withDefaults(RefreshBody, c.req.valid('json')));
+        return c.json(out.body, out.status);
+      },
     );
-    router.post(path.replace('{id}', ':id'), async (c) => {
-      const out = await handle(c, type, await readBody(c));
-      return c.json(out.body, out.status);
-    });
-  };
 
   refreshRoute(
     '/ingestions/{id}/full-refresh',
@@ -162,13 +230,12 @@ export function refreshRouter(deps: ApiDeps) {
       modified_from: z.iso.datetime({ offset: true }).optional().describe('files modified at or after'),
       modified_to: z.iso.datetime({ offset: true }).optional().describe('files modified before'),
     })
-    .refine((b) => b.pattern || b.modified_from || b.modified_to, {
-      message: 'select files with pattern and/or modified_from/modified_to',
-      path: ['pattern'],
-    })
     .openapi('ReprocessRequest');
-  router.openAPIRegistry.registerPath(
-    createRoute({
+  const selectionGiven = (b: z.infer<typeof ReprocessBody>) =>
+    Boolean(b.pattern || b.modified_from || b.modified_to);
+
+  router.openapi(
+    apiRoute('ingestion:refresh', {
       method: 'post',
       path: '/ingestions/{id}/reprocess',
       summary: "Selective refresh: remove exactly the selected files' rows and history, then load them again",
@@ -182,33 +249,29 @@ export function refreshRouter(deps: ApiDeps) {
         ...refreshErrors,
       },
     }),
-  );
-  router.post('/ingestions/:id/reprocess', async (c) => {
-    const text = await c.req.text();
-    let raw: unknown = {};
-    try {
-      raw = text.trim() === '' ? {} : JSON.parse(text);
-    } catch (err) {
-      throw new ApiError(400, 'MALFORMED_BODY', `Request body is not valid JSON: ${(err as Error).message}`);
-    }
-    const parsed = ReprocessBody.safeParse(raw);
-    if (!parsed.success) {
+    async (c) => {
+      const b = c.req.valid('json');
       // A missing confirm is reported as such, before the selection is checked.
-      if ((raw as { confirm?: unknown }).confirm !== true) throw errors.confirmationRequired();
-      throw validationError(parsed.error, 'body');
-    }
-    const b = parsed.data;
-    const out = await handle(
-      c,
-      'reprocess',
-      { confirm: b.confirm, dry_run: b.dry_run, auto_run: b.auto_run, strategy: 'drop' },
-      { pattern: b.pattern, modifiedFrom: b.modified_from, modifiedTo: b.modified_to },
-    );
-    return c.json(out.body, out.status);
-  });
+      if (b.confirm !== true) throw errors.confirmationRequired();
+      if (!selectionGiven(b)) {
+        throw new AppError(
+          'VALIDATION_ERROR',
+          'Invalid body: pattern: select files with pattern and/or modified_from/modified_to',
+          { field: 'pattern' },
+        );
+      }
+      const out = await refresh(
+        c,
+        'reprocess',
+        { confirm: b.confirm, dry_run: b.dry_run, auto_run: b.auto_run, strategy: 'drop' },
+        { pattern: b.pattern, modifiedFrom: b.modified_from, modifiedTo: b.modified_to },
+      );
+      return c.json(out.body, out.status);
+    },
+  );
 
-  router.openAPIRegistry.registerPath(
-    createRoute({
+  router.openapi(
+    apiRoute('ingestion:refresh', {
       method: 'delete',
       path: '/ingestions/{id}/table',
       summary: 'Drop the destination table only (idempotent); confirm in the body or as ?confirm=true',
@@ -222,90 +285,12 @@ export function refreshRouter(deps: ApiDeps) {
         ...refreshErrors,
       },
     }),
-  );
-  router.delete('/ingestions/:id/table', async (c) => {
-    const body = await readBody(c);
-    if (c.req.query('confirm') === 'true') body.confirm = true;
-    const out = await handle(c, 'drop_table', body);
-    return c.json(out.body, out.status === 202 ? 200 : out.status);
-  });
-
-  router.openapi(
-    createRoute({
-      method: 'get',
-      path: '/operations/{id}',
-      summary: "An operation's steps and state, while it runs and after",
-      request: { params: IdParam },
-      responses: { 200: jsonResponse(RefreshResponse, 'Operation'), ...commonErrors, ...notFound },
-    }),
     async (c) => {
-      const [op] = await deps.sql<Record<string, unknown>[]>`
-        select id, ingestion_id, type, status, requested_by, auto_run, run_id, steps, impact, warnings, notes, error,
-               created_at, finished_at
-        from autoloader.operations where id = ${c.req.valid('param').id} and tenant_id = ${c.get('principal').tenantId}`;
-      if (!op) throw new ApiError(404, 'OPERATION_NOT_FOUND', 'Operation not found');
-      const { steps, ...rest } = op;
-      return c.json(
-        {
-          ...rest,
-          status: String(op.status),
-          message: `${String(op.type)} ${String(op.status)}`,
-          ingestion_id: String(op.ingestion_id),
-          timestamp: new Date(op.created_at as Date).toISOString(),
-          operations: steps,
-        },
-        200,
-      );
-    },
-  );
-
-  router.openapi(
-    createRoute({
-      method: 'get',
-      path: '/pending-deletions',
-      summary:
-        'Old table versions waiting out their grace period (and, with include_done=true, those deleted)',
-      request: { query: z.object({ include_done: z.enum(['true', 'false']).optional() }) },
-      responses: {
-        200: jsonResponse(z.object({ items: z.array(z.record(z.string(), z.unknown())) }), 'Deletions'),
-        ...commonErrors,
-      },
-    }),
-    async (c) => {
-      const all = c.req.valid('query').include_done === 'true';
-      const items = await deps.sql<Record<string, unknown>[]>`
-        select id, ingestion_id, operation_id, schema_name || '.' || table_name as table_name, due_at, executed_at, created_at
-        from autoloader.pending_deletions
-        where tenant_id = ${c.get('principal').tenantId} ${all ? deps.sql`` : deps.sql`and executed_at is null`}
-        order by due_at`;
-      return c.json({ items }, 200);
-    },
-  );
-
-  router.openapi(
-    createRoute({
-      method: 'get',
-      path: '/audit-events',
-      summary: 'Destructive operations of this tenant: who, what, when, impact, result (newest first)',
-      request: {
-        query: z.object({
-          ingestion_id: z.string().optional(),
-          limit: z.coerce.number().int().min(1).max(1000).default(100),
-        }),
-      },
-      responses: {
-        200: jsonResponse(z.object({ items: z.array(z.record(z.string(), z.unknown())) }), 'Events'),
-        ...commonErrors,
-      },
-    }),
-    async (c) => {
-      const { ingestion_id, limit } = c.req.valid('query');
-      const items = await deps.sql<Record<string, unknown>[]>`
-        select id::float8 as id, subject, action, ingestion_id, operation_id, dry_run, impact, result, created_at
-        from autoloader.audit_events
-        where tenant_id = ${c.get('principal').tenantId} ${ingestion_id ? deps.sql`and ingestion_id = ${ingestion_id}` : deps.sql``}
-        order by id desc limit ${limit}`;
-      return c.json({ items }, 200);
+      const body = withDefaults(RefreshBody, c.req.valid('json'));
+      if (c.req.valid('query').confirm === 'true') body.confirm = true;
+      const out = await refresh(c, 'drop_table', body);
+      // A drop starts no run: it answers when done (200), or stalled (500).
+      return c.json(out.body, out.status === 500 ? 500 : 200);
     },
   );
 

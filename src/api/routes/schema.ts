@@ -1,8 +1,9 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { sourceSchema } from '../../domain/schemas.js';
-import { type ApiDeps, newRouter } from '../app.js';
+import { findIngestion } from '../../services/ingestions.js';
+import { schemaHistory } from '../../services/schema-history.js';
 import { commonErrors, IdParam, jsonResponse, notFound } from '../openapi.js';
-import { findIngestion } from '../shared/ingestion-access.js';
+import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 
 const Column = z.object({ name: z.string(), type: z.string() }).openapi('SchemaColumn');
 
@@ -31,11 +32,10 @@ const IngestionSchema = z
 
 /** The schema history of an ingestion: which columns each file was loaded with. */
 export function schemaRouter(deps: ApiDeps) {
-  const { db, sql } = deps;
   const router = newRouter();
 
   router.openapi(
-    createRoute({
+    apiRoute('ingestion:read', {
       method: 'get',
       path: '/ingestions/{id}/schema',
       summary: 'Schema history: every set of columns files were loaded with, and what each added',
@@ -43,46 +43,25 @@ export function schemaRouter(deps: ApiDeps) {
       responses: { 200: jsonResponse(IngestionSchema, 'Schema history'), ...commonErrors, ...notFound },
     }),
     async (c) => {
-      const row = await findIngestion(db, c.get('principal').tenantId, c.req.valid('param').id);
+      const row = await findIngestion(deps, c.get('principal').tenantId, c.req.valid('param').id);
       const source = sourceSchema.parse(row.source);
-      const versions = await sql<
-        {
-          version: number;
-          columns: { name: string; type: string }[];
-          firstFile: string;
-          runId: string;
-          createdAt: Date;
-          files: number;
-        }[]
-      >`
-        select v.version, v.columns, v.first_file as "firstFile", v.run_id as "runId", v.created_at as "createdAt",
-               (select count(*) from autoloader.processed_files f
-                where f.ingestion_id = v.ingestion_id and f.scope = 'live' and f.schema_version = v.version)::int as files
-        from autoloader.schema_versions v
-        where v.ingestion_id = ${row.id}
-        order by v.version`;
-      let previous = new Set<string>();
-      const items = versions.map((v) => {
-        const added = v.columns.filter((col) => !previous.has(col.name));
-        previous = new Set(v.columns.map((col) => col.name));
-        return {
-          version: v.version,
-          columns: v.columns,
-          added,
-          first_file: v.firstFile,
-          run_id: v.runId,
-          created_at: new Date(v.createdAt).toISOString(),
-          files: v.files,
-        };
-      });
+      const versions = await schemaHistory(deps, row.id);
       return c.json(
         {
           ingestion_id: row.id,
           destination: `${row.destinationSchema}.${row.destinationTable}`,
           schema_mode: source.schema_mode,
           declared_columns: source.columns ?? null,
-          current_version: items.at(-1)?.version ?? null,
-          versions: items,
+          current_version: versions.at(-1)?.version ?? null,
+          versions: versions.map((v) => ({
+            version: v.version,
+            columns: v.columns,
+            added: v.added,
+            first_file: v.firstFile,
+            run_id: v.runId,
+            created_at: v.createdAt.toISOString(),
+            files: v.files,
+          })),
         },
         200,
       );

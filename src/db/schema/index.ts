@@ -11,6 +11,8 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import { operationTypes, refreshStrategies } from '../../refresh/modes.js';
+import type { ConnectionKind } from '../../sources/registry.js';
 
 /**
  * The service's own state lives in the `autoloader` schema so that destination tables
@@ -53,7 +55,8 @@ export const connections = autoloader.table(
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
     name: text().notNull(),
-    kind: text({ enum: ['s3', 'local'] }).notNull(),
+    /** A kind of the source registry (src/sources/registry.ts). */
+    kind: text().$type<ConnectionKind>().notNull(),
     /** Kind-specific settings; S3 credentials are env-var *names*, never secrets. */
     config: jsonb().notNull(),
     createdAt: createdAt(),
@@ -196,8 +199,6 @@ export const schemaVersions = autoloader.table(
   ],
 );
 
-export const operationTypes = ['full_refresh', 'fresh_start', 'drop_table', 'reprocess'] as const;
-export type OperationType = (typeof operationTypes)[number];
 export const operationStatuses = ['running', 'succeeded', 'partial_failure', 'failed'] as const;
 
 /** One step of an operation as seed 001 reports it (`table_dropped`, `processed_files_cleared`, `run_triggered`). */
@@ -220,9 +221,7 @@ export const operations = autoloader.table(
       .references(() => ingestions.id, { onDelete: 'cascade' }),
     tenantId: text().notNull(),
     type: text({ enum: operationTypes }).notNull(),
-    strategy: text({ enum: ['drop', 'swap'] })
-      .notNull()
-      .default('drop'),
+    strategy: text({ enum: refreshStrategies }).notNull().default('drop'),
     status: text({ enum: operationStatuses }).notNull(),
     requestedBy: text().notNull(),
     autoRun: boolean().notNull(),

@@ -6,7 +6,8 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import type { S3ConnectionConfig } from '../domain/schemas.js';
+import { z } from 'zod';
+import { defineObjectStoreKind } from './kind.js';
 import {
   type FileMeta,
   type ListOptions,
@@ -15,6 +16,21 @@ import {
   SourceConfigError,
   SourceFileMissingError,
 } from './types.js';
+
+/** Env-var names only: credentials are referenced, never stored or echoed. */
+const envVarName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name such as AWS_ACCESS_KEY_ID');
+
+export const s3ConnectionConfigSchema = z.object({
+  endpoint: z.url().optional().describe('S3-compatible endpoint; omit for AWS S3'),
+  region: z.string().min(1).default('us-east-1'),
+  force_path_style: z.boolean().default(false).describe('true for MinIO and most S3-compatible stores'),
+  access_key_id_env: envVarName.optional(),
+  secret_access_key_env: envVarName.optional(),
+  session_token_env: envVarName.optional(),
+});
+export type S3ConnectionConfig = z.infer<typeof s3ConnectionConfigSchema>;
 
 const permanentS3Errors = new Set([
   'NoSuchBucket',
@@ -120,3 +136,12 @@ export function createS3Store(config: S3ConnectionConfig, env: NodeJS.ProcessEnv
     },
   };
 }
+
+export const s3Kind = defineObjectStoreKind({
+  kind: 's3',
+  summary:
+    'AWS S3 or any S3-compatible store (endpoint, region, force_path_style, credentials as env-var names)',
+  configSchema: s3ConnectionConfigSchema,
+  needsBucket: true,
+  createStore: (config, ctx) => createS3Store(config, ctx.env),
+});

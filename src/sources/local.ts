@@ -1,8 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { LocalConnectionConfig } from '../domain/schemas.js';
+import { z } from 'zod';
+import { AppError } from '../domain/errors.js';
+import { defineObjectStoreKind } from './kind.js';
 import { type FileMeta, type ObjectStore, SourceConfigError, SourceFileMissingError } from './types.js';
+
+export const localConnectionConfigSchema = z.object({
+  path: z.string().min(1).describe('Absolute folder, or relative to the service working directory'),
+});
+export type LocalConnectionConfig = z.infer<typeof localConnectionConfigSchema>;
 
 const pageSize = 1000;
 
@@ -91,3 +98,19 @@ export function createLocalStore(config: LocalConnectionConfig, allowedRoots: st
     },
   };
 }
+
+export const localKind = defineObjectStoreKind({
+  kind: 'local',
+  summary: 'a folder on the workers (under LOCAL_SOURCE_ROOTS)',
+  configSchema: localConnectionConfigSchema,
+  needsBucket: false,
+  checkConfig: (config, ctx) => {
+    if (!resolveLocalRoot(config, ctx.localSourceRoots)) {
+      throw new AppError('VALIDATION_ERROR', 'config.path is outside the folders this server allows', {
+        field: 'config.path',
+        help: 'The operator lists readable folders in LOCAL_SOURCE_ROOTS',
+      });
+    }
+  },
+  createStore: (config, ctx) => createLocalStore(config, ctx.localSourceRoots),
+});

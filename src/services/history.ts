@@ -1,0 +1,38 @@
+import type { FileStatus } from '../db/schema/index.js';
+import { AppError } from '../domain/errors.js';
+import { type LedgerRow, listFiles } from '../ledger/processed-files.js';
+import { newId } from '../lib/ids.js';
+import { clearProcessedFilesWorkflow } from '../workflows/index.js';
+import type { ServiceDeps } from './deps.js';
+import { startExclusive } from './operations.js';
+
+/**
+ * Forgets which files were loaded (seed 001's "existing" endpoint), so the next run takes every file
+ * again. It is a mutating operation: it runs under the ingestion's workflow id like a run.
+ */
+export async function clearProcessedFiles(deps: ServiceDeps, ingestionId: string) {
+  const operationId = newId('op');
+  const handle = await startExclusive(deps, ingestionId, clearProcessedFilesWorkflow, {
+    args: [{ ingestionId }],
+    memo: { operation: 'clear_processed_files', operationId },
+  });
+  return handle.result();
+}
+
+/** One page of the live file history, by id. */
+export async function listProcessedFiles(
+  deps: Pick<ServiceDeps, 'sql'>,
+  ingestionId: string,
+  page: { limit: number; cursor?: string; status?: FileStatus },
+): Promise<{ items: LedgerRow[]; nextCursor: string | null }> {
+  const after = page.cursor ? Number.parseInt(page.cursor, 10) : 0;
+  if (!Number.isSafeInteger(after))
+    throw new AppError('VALIDATION_ERROR', 'Invalid query: cursor', { field: 'cursor' });
+  const rows = await listFiles(deps.sql, ingestionId, {
+    afterId: after,
+    limit: page.limit + 1,
+    status: page.status,
+  });
+  const items = rows.slice(0, page.limit);
+  return { items, nextCursor: rows.length > page.limit ? String(items.at(-1)!.id) : null };
+}

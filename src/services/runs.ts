@@ -1,0 +1,101 @@
+import type { RunStatus } from '../db/schema/index.js';
+import { errors } from '../domain/errors.js';
+import { newId } from '../lib/ids.js';
+import { workflowIds } from '../temporal/ids.js';
+import { ingestionRunWorkflow } from '../workflows/index.js';
+import type { ServiceDeps } from './deps.js';
+import { startExclusive } from './operations.js';
+
+export interface RunView {
+  id: string;
+  ingestionId: string;
+  status: RunStatus;
+  trigger: string;
+  workflowId: string;
+  startedAt: Date;
+  finishedAt: Date | null;
+  filesDiscovered: number;
+  filesProcessed: number;
+  filesFailed: number;
+  filesSkipped: number;
+  recordsWritten: number;
+  bytesRead: number;
+  durationMs: number | null;
+  error: string | null;
+  /** Live while RUNNING: files done out of files queued. */
+  progress: { filesTotal: number; filesDone: number; filesFailed: number; recordsWritten: number } | null;
+}
+
+export async function startIngestionRun(
+  deps: ServiceDeps,
+  ingestionId: string,
+  trigger: string,
+): Promise<string> {
+  const runId = newId('run');
+  await startExclusive(deps, ingestionId, ingestionRunWorkflow, {
+    args: [{ runId, ingestionId, trigger, ...deps.runDefaults }],
+    memo: { operation: 'run', runId },
+  });
+  // The workflow's first activity inserts the same row; whichever comes first wins.
+  await deps.sql`
+    insert into autoloader.runs (id, ingestion_id, status, trigger, workflow_id)
+    values (${runId}, ${ingestionId}, 'RUNNING', ${trigger}, ${workflowIds.ingestion(ingestionId)})
+    on conflict (id) do nothing`;
+  return runId;
+}
+
+/**
+ * A run as its tenant sees it. While it runs, progress is counted from `processed_files` (the source
+ * of truth the workflow writes through), so it is right even across worker restarts.
+ */
+export async function getRun(
+  deps: Pick<ServiceDeps, 'sql'>,
+  tenantId: string,
+  runId: string,
+): Promise<RunView> {
+  const { sql } = deps;
+  const [r] = await sql<Omit<RunView, 'progress'>[]>`
+    select r.id, r.ingestion_id as "ingestionId", r.status, r.trigger, r.workflow_id as "workflowId",
+           r.started_at as "startedAt", r.finished_at as "finishedAt", r.files_discovered as "filesDiscovered",
+           r.files_processed as "filesProcessed", r.files_failed as "filesFailed", r.files_skipped as "filesSkipped",
+           -- int8 arrives as a string from postgres.js; these figures stay far below 2^53.
+           r.records_written::float8 as "recordsWritten", r.bytes_read::float8 as "bytesRead",
+           r.duration_ms::float8 as "durationMs", r.error
+    from autoloader.runs r join autoloader.ingestions i on i.id = r.ingestion_id
+    where r.id = ${runId} and i.tenant_id = ${tenantId}`;
+  if (!r) throw errors.runNotFound();
+  let progress: RunView['progress'] = null;
+  if (r.status === 'RUNNING') {
+    const [p] = await sql<{ total: number; done: number; failed: number; records: number }[]>`
+      select count(*)::int as total,
+             count(*) filter (where status in ('SUCCESS', 'FAILED'))::int as done,
+             count(*) filter (where status = 'FAILED')::int as failed,
+             coalesce(sum(records_ingested) filter (where status = 'SUCCESS'), 0)::float8 as records
+      from autoloader.processed_files where ingestion_id = ${r.ingestionId} and run_id = ${r.id}`;
+    progress = {
+      filesTotal: p?.total ?? 0,
+      filesDone: p?.done ?? 0,
+      filesFailed: p?.failed ?? 0,
+      recordsWritten: p?.records ?? 0,
+    };
+  }
+  return { ...r, progress };
+}
+
+/** An ingestion's runs, newest first, paged by run id. */
+export async function listRuns(
+  deps: Pick<ServiceDeps, 'sql'>,
+  tenantId: string,
+  ingestionId: string,
+  page: { limit: number; cursor?: string },
+): Promise<{ items: RunView[]; nextCursor: string | null }> {
+  const { sql } = deps;
+  const { limit, cursor } = page;
+  const ids = await sql<{ id: string }[]>`
+    select id from autoloader.runs
+    where ingestion_id = ${ingestionId} ${cursor ? sql`and (started_at, id) < (select started_at, id from autoloader.runs where id = ${cursor})` : sql``}
+    order by started_at desc, id desc limit ${limit + 1}`;
+  const shown = ids.slice(0, limit);
+  const items = await Promise.all(shown.map((r) => getRun(deps, tenantId, r.id)));
+  return { items, nextCursor: ids.length > limit ? shown.at(-1)!.id : null };
+}

@@ -1,0 +1,111 @@
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
+import { AppError } from '../domain/errors.js';
+import type { RefreshStrategy } from '../refresh/modes.js';
+import { scheduleIds, workflowIds } from '../temporal/ids.js';
+import { type ScheduledOperationInput, scheduledOperationWorkflow } from '../workflows/scheduled.js';
+import type { ServiceDeps } from './deps.js';
+
+export interface ScheduleSettings {
+  cron?: string;
+  interval_seconds?: number;
+  timezone: string;
+  operation: 'run' | 'full_refresh';
+  strategy: RefreshStrategy;
+  paused: boolean;
+}
+
+export interface ScheduleView {
+  scheduleId: string;
+  ingestionId: string;
+  /** The settings as the user gave them (Temporal compiles cron strings into calendars). */
+  settings: Partial<ScheduleSettings>;
+  paused: boolean;
+  nextActionTimes: Date[];
+  recentActions: { scheduledAt: Date; workflowId: string }[];
+}
+
+const notFound = () => new AppError('SCHEDULE_NOT_FOUND', 'This ingestion has no schedule');
+
+export async function getSchedule(
+  deps: Pick<ServiceDeps, 'temporal'>,
+  ingestionId: string,
+): Promise<ScheduleView> {
+  try {
+    const d = await deps.temporal.schedule.getHandle(scheduleIds.ingestion(ingestionId)).describe();
+    return {
+      scheduleId: d.scheduleId,
+      ingestionId,
+      settings: (d.memo?.settings ?? {}) as Partial<ScheduleSettings>,
+      paused: d.state.paused,
+      nextActionTimes: d.info.nextActionTimes.slice(0, 3),
+      recentActions: d.info.recentActions.slice(-5).map((a) => ({
+        scheduledAt: a.scheduledAt,
+        workflowId: a.action.workflow.workflowId,
+      })),
+    };
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) throw notFound();
+    throw err;
+  }
+}
+
+/**
+ * Creates or replaces the ingestion's schedule: a Temporal Schedule whose ticks start the operation
+ * under the ingestion's workflow id, so a tick never overlaps a running operation (it is skipped).
+ */
+export async function setSchedule(
+  deps: Pick<ServiceDeps, 'temporal' | 'taskQueue' | 'runDefaults'>,
+  ingestion: { id: string; name: string },
+  settings: ScheduleSettings,
+): Promise<ScheduleView> {
+  const spec = {
+    ...(settings.cron
+      ? { cronExpressions: [settings.cron] }
+      : { intervals: [{ every: settings.interval_seconds! * 1000 }] }),
+    timezone: settings.timezone,
+  };
+  const args: [ScheduledOperationInput] = [
+    {
+      ingestionId: ingestion.id,
+      operation: settings.operation,
+      strategy: settings.strategy,
+      run: deps.runDefaults,
+    },
+  ];
+  const id = scheduleIds.ingestion(ingestion.id);
+  const options = {
+    scheduleId: id,
+    spec,
+    action: {
+      type: 'startWorkflow' as const,
+      workflowType: scheduledOperationWorkflow,
+      workflowId: workflowIds.scheduledTick(ingestion.id),
+      taskQueue: deps.taskQueue,
+      args,
+    },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' as const },
+    state: { paused: settings.paused, note: `autoloader ingestion ${ingestion.name}` },
+    memo: { settings: { ...settings, paused: undefined } },
+  };
+  try {
+    await deps.temporal.schedule.create(options);
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    // PUT replaces: a schedule's memo cannot be updated in place.
+    await deps.temporal.schedule.getHandle(id).delete();
+    await deps.temporal.schedule.create(options);
+  }
+  return getSchedule(deps, ingestion.id);
+}
+
+export async function deleteSchedule(
+  deps: Pick<ServiceDeps, 'temporal'>,
+  ingestionId: string,
+): Promise<void> {
+  try {
+    await deps.temporal.schedule.getHandle(scheduleIds.ingestion(ingestionId)).delete();
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) throw notFound();
+    throw err;
+  }
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import type { ObjectStoreKind, SourceContext } from './kind.js';
+import { localKind } from './local.js';
+import { s3Kind } from './s3.js';
+import type { ObjectStore } from './types.js';
+
+/**
+ * Every connection kind, declared once. The API's connection schema, the checks on ingestions, the
+ * stores activities read from and the database column's type all come from this list.
+ */
+export const sourceKinds = {
+  [s3Kind.kind]: s3Kind,
+  [localKind.kind]: localKind,
+} as const;
+
+export type ConnectionKind = keyof typeof sourceKinds;
+export const connectionKinds = Object.keys(sourceKinds) as [ConnectionKind, ...ConnectionKind[]];
+
+export interface ConnectionRecord {
+  id: string;
+  kind: ConnectionKind;
+  config: unknown;
+}
+
+export function sourceKind(kind: string): ObjectStoreKind {
+  const entry = (sourceKinds as Record<string, ObjectStoreKind>)[kind];
+  if (!entry) throw new Error(`unknown connection kind ${kind}`);
+  return entry;
+}
+
+export function isConnectionKind(kind: string): kind is ConnectionKind {
+  return Object.hasOwn(sourceKinds, kind);
+}
+
+/** `{name, kind, config}` as the API accepts it: one variant per kind, with that kind's config schema. */
+export function connectionInputSchema<N extends z.ZodType>(name: N) {
+  const variants = Object.values(sourceKinds).map((k) =>
+    z.object({ name, kind: z.literal(k.kind), config: k.configSchema }),
+  );
+  return z.discriminatedUnion(
+    'kind',
+    variants as unknown as [(typeof variants)[number], ...(typeof variants)[number][]],
+  );
+}
+
+/** A stored connection's store, its config parsed (defaults applied) by its kind's schema. */
+export function storeFor(conn: ConnectionRecord, ctx: SourceContext): ObjectStore {
+  const kind = sourceKind(conn.kind);
+  return kind.createStore(kind.configSchema.parse(conn.config), ctx);
+}

@@ -1,0 +1,40 @@
+/**
+ * Every Temporal workflow id, schedule id and memo shape the service uses, in one place. Pure (no
+ * I/O): workflows import it too.
+ *
+ * The ingestion's workflow id is the business key of "one mutating operation per ingestion": every
+ * run, refresh, drop and clear of an ingestion runs under it, so Temporal itself refuses a second one
+ * while one is open.
+ */
+export const workflowIds = {
+  /** Runs, refreshes, drops, clears: one at a time per ingestion. */
+  ingestion: (ingestionId: string) => `ingestion/${ingestionId}`,
+  /** The run a refresh starts as its child (the refresh holds the ingestion's id meanwhile). */
+  ingestionRun: (ingestionId: string, runId: string) => `ingestion/${ingestionId}/run/${runId}`,
+  /** Read-only discovery for a dry run or an impact estimate; runs beside any mutating workflow. */
+  estimate: (ingestionId: string, nonce: string) => `ingestion/${ingestionId}/estimate/${nonce}`,
+  /** What a schedule tick starts; it then starts the real operation under `ingestion(id)`. */
+  scheduledTick: (ingestionId: string) => `ingestion/${ingestionId}/scheduled`,
+  /** The durable timer of one pending deletion. */
+  deletion: (deletionId: string) => `deletion/${deletionId}`,
+} as const;
+
+export const scheduleIds = {
+  /** The ingestion's run schedule, as the Temporal UI lists it. */
+  ingestion: (ingestionId: string) => `ingestion-${ingestionId}`,
+} as const;
+
+/**
+ * The memo of an ingestion's mutating workflow: which run or operation holds the ingestion, so that a
+ * 409 can name it without a database read.
+ */
+export interface OperationMemo {
+  operation: string;
+  runId?: string;
+  operationId?: string;
+}
+
+/** The id a 409 points at: the run, else the operation. */
+export function heldBy(memo: Partial<OperationMemo> | undefined): string | undefined {
+  return memo?.runId ?? memo?.operationId;
+}
