@@ -29,6 +29,8 @@ const envSchema = z.object({
   TEMPORAL_API_KEY: optionalString,
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(0).max(65535).default(7233),
   TEMPORAL_DEV_UI_PORT: z.coerce.number().int().min(0).max(65535).default(8233),
+  /** The Temporal UI the console links to (npm start: the embedded dev server's). */
+  TEMPORAL_UI_URL: optionalString,
 
   API_HOST: z.string().default('127.0.0.1'),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -97,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       apiKey: e.TEMPORAL_API_KEY,
       devPort: e.TEMPORAL_DEV_PORT,
       devUiPort: e.TEMPORAL_DEV_UI_PORT,
+      uiUrl: e.TEMPORAL_UI_URL,
     },
     api: { host: e.API_HOST, port: e.API_PORT },
     localSourceRoots: e.LOCAL_SOURCE_ROOTS.split(',')

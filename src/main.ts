@@ -104,6 +104,7 @@ async function main() {
     localSourceRoots: config.localSourceRoots,
     refresh: config.refresh,
     log,
+    temporalUiUrl: config.temporal.uiUrl ?? temporalUi,
   });
   const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });
   stops.push({ name: 'api', stop: () => new Promise<void>((resolve) => server.close(() => resolve())) });

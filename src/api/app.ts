@@ -1,6 +1,7 @@
 import { HTTPException } from 'hono/http-exception';
 import { authenticate } from '../auth/tokens.js';
 import { AppError } from '../domain/errors.js';
+import { consoleRouter } from '../ui/router.js';
 import { docsPage } from './docs.js';
 import { handleError } from './errors.js';
 import { renderMetrics } from './metrics.js';
@@ -57,6 +58,11 @@ export function createApp(deps: ApiDeps) {
   // Unauthenticated, like most exporters: figures only, no tenant data. Bind the API privately if that matters.
   app.get('/metrics', async (c) =>
     c.text(await renderMetrics(deps.sql), 200, { 'content-type': 'text/plain; version=0.0.4' }),
+  );
+
+  app.route(
+    '/ui',
+    consoleRouter(deps, { api: (path, init) => app.request(path, init), temporalUiUrl: deps.temporalUiUrl }),
   );
 
   app.use('/api/*', async (c, next) => {

@@ -9,6 +9,8 @@ import { validationError } from './errors.js';
 /** What the API's routers are built from: the use cases' dependencies and a logger. */
 export interface ApiDeps extends ServiceDeps {
   log: Logger;
+  /** The Temporal UI, for links from the console (TEMPORAL_UI_URL, or the embedded dev server's). */
+  temporalUiUrl?: string;
 }
 
 export type AppEnv = { Variables: { principal: Principal } };

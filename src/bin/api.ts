@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     localSourceRoots: config.localSourceRoots,
     refresh: config.refresh,
     log,
+    temporalUiUrl: config.temporal.uiUrl,
   });
   const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });
   log.info({ api: `http://${config.api.host}:${config.api.port}` }, 'api listening');
