@@ -13,7 +13,10 @@ import { workflowIds } from '../src/temporal/ids.js';
 /** What src/main.ts gives createApp, built from the same config; the bench supplies its own logger. */
 export type BenchApiDeps = Omit<ApiDeps, 'log'>;
 
-/** The env vars the S3 connection names; the worker child is given them. */
+/**
+ * The env vars the S3 connection names; the worker child is given them, and the bench tenant's
+ * policy allows their prefix (the env form of credential references, as an operator would use it).
+ */
 export const s3CredentialEnv = {
   accessKey: 'BENCH_S3_ACCESS_KEY',
   secretKey: 'BENCH_S3_SECRET_KEY',
@@ -21,7 +24,7 @@ export const s3CredentialEnv = {
 
 export async function benchApi(deps: BenchApiDeps) {
   const app = createApp({ ...deps, log: createLogger('warn', 'bench-api') });
-  await ensureTenant(deps.db, 'bench', 'Benchmark');
+  await ensureTenant(deps.db, 'bench', 'Benchmark', { env_prefixes: ['BENCH_S3_'] });
   const { token } = await createToken(deps.db, { tenantId: 'bench', name: 'bench', subject: 'bench' });
 
   const call = inProcessClient(app, token);
@@ -42,8 +45,8 @@ export async function benchApi(deps: BenchApiDeps) {
           endpoint: s3.endpoint,
           region: s3.region,
           force_path_style: true,
-          access_key_id_env: s3CredentialEnv.accessKey,
-          secret_access_key_env: s3CredentialEnv.secretKey,
+          access_key_id: { env: s3CredentialEnv.accessKey },
+          secret_access_key: { env: s3CredentialEnv.secretKey },
         },
       });
       return created.id;

@@ -4,12 +4,14 @@
  *
  * Progress goes to stderr; the report goes to stdout, its last line one JSON object.
  */
+
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import type { RunJson } from '../src/api/routes/runs.js';
 import { loadConfig } from '../src/config.js';
 import { createDb, type Sql } from '../src/db/client.js';
+import { serviceDepsFromConfig } from '../src/services/deps.js';
 import { connectClient } from '../src/temporal/connect.js';
 import { type BenchApi, benchApi, s3CredentialEnv } from './api.js';
 import {
@@ -511,6 +513,8 @@ async function main() {
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_TASK_QUEUE: 'bench',
       BENCH_WORKFLOW_BUNDLE: services.workflowBundlePath,
+      // MinIO runs on 127.0.0.1.
+      AUTOLOADER_ALLOW_PRIVATE_ENDPOINTS: 'true',
       [s3CredentialEnv.accessKey]: services.s3.accessKey,
       [s3CredentialEnv.secretKey]: services.s3.secretKey,
     };
@@ -538,19 +542,7 @@ async function main() {
       rss,
     );
 
-    const api = await benchApi({
-      db,
-      sql,
-      temporal,
-      taskQueue: config.temporal.taskQueue,
-      runDefaults: {
-        parallelism: config.run.fileParallelism,
-        batchMaxFiles: config.run.batchMaxFiles,
-        batchMaxBytes: config.run.batchMaxBytes,
-      },
-      localSourceRoots: config.localSourceRoots,
-      refresh: config.refresh,
-    });
+    const api = await benchApi(serviceDepsFromConfig(config, { db, sql, temporal }));
     const s3 = s3Client(services.s3);
     cleanups.push(async () => s3.destroy());
     const bucket = 'bench';

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parseSecretKey } from './secrets/crypto.js';
 
 // Environment variables arrive as strings: "false" must mean false, not a truthy string.
 const bool = z
@@ -35,8 +36,17 @@ const envSchema = z.object({
   API_HOST: z.string().default('127.0.0.1'),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
 
-  /** Folders a `local` connection may read from (comma separated). A tenant must not read the server's disk. */
-  LOCAL_SOURCE_ROOTS: z.string().default('.'),
+  /**
+   * Folders (comma separated) `npm start` grants its development tenant besides the shipped samples/.
+   * Other tenants' folders are their policy's local_roots.
+   */
+  LOCAL_SOURCE_ROOTS: z.string().default(''),
+  /** 32 bytes (64 hex characters or base64) sealing stored secrets; `npm start` creates one. */
+  AUTOLOADER_SECRET_KEY: optionalString,
+  /** Private and loopback endpoints a tenant names are refused unless this is true. */
+  AUTOLOADER_ALLOW_PRIVATE_ENDPOINTS: bool.default(false),
+  /** When set (comma separated host names, *.suffix patterns, CIDRs), only endpoints matching it. */
+  AUTOLOADER_ENDPOINT_ALLOWLIST: z.string().default(''),
 
   /** Activities one worker runs at once. Two cores: a few COPY streams saturate Postgres already. */
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(8),
@@ -106,6 +116,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       .map((p) => p.trim())
       .filter(Boolean)
       .map((p) => path.resolve(p)),
+    secretKey: e.AUTOLOADER_SECRET_KEY ? parseSecretKey(e.AUTOLOADER_SECRET_KEY) : undefined,
+    address: {
+      allowPrivate: e.AUTOLOADER_ALLOW_PRIVATE_ENDPOINTS,
+      allowList: e.AUTOLOADER_ENDPOINT_ALLOWLIST.split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    },
     worker: {
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
     },

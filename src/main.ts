@@ -2,15 +2,20 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp } from './api/app.js';
-import { createToken, ensureTenant, tokenExists } from './auth/tokens.js';
+import { createToken, tokenExists } from './auth/tokens.js';
 import { type Config, loadConfig } from './config.js';
 import { createDb, type Db } from './db/client.js';
 import { migrate } from './db/migrate.js';
 import { reachablePostgresDataDir, startEmbeddedPostgres } from './dev/postgres.js';
 import { startTemporalDevServer } from './dev/temporal.js';
 import { createLogger, type Logger } from './lib/logger.js';
+import { newSecretKey } from './secrets/crypto.js';
+import { putTenant } from './services/admin.js';
+import { serviceDepsFromConfig } from './services/deps.js';
 import { runStartupTasks } from './startup.js';
 import { connectClient, connectWorker } from './temporal/connect.js';
+import { tenantPolicySchema } from './tenancy/policy.js';
+import { rootProblem, samplesRoot } from './tenancy/roots.js';
 import { buildWorker, installRuntimeLogger, workerPoolSize } from './worker.js';
 
 /**
@@ -19,7 +24,7 @@ import { buildWorker, installRuntimeLogger, workerPoolSize } from './worker.js';
  * migrations, one worker and the API. Ctrl-C stops everything in reverse order.
  */
 async function main() {
-  const config = loadConfig();
+  const config = loadConfig(await embeddedDefaults(process.env));
   const log = createLogger(config.logLevel);
   installRuntimeLogger(log);
   const stops: { name: string; stop: () => Promise<unknown> }[] = [];
@@ -36,7 +41,10 @@ async function main() {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
-  await mkdir(config.dataDir, { recursive: true });
+  for (const root of config.localSourceRoots) {
+    const problem = rootProblem(root, config.dataDir);
+    if (problem) throw new Error(`LOCAL_SOURCE_ROOTS: ${problem}`);
+  }
 
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
@@ -71,11 +79,6 @@ async function main() {
 
   const client = await connectClient(config.temporal, temporalAddress);
   stops.push({ name: 'temporal client', stop: () => client.connection.close() });
-  const runDefaults = {
-    parallelism: config.run.fileParallelism,
-    batchMaxFiles: config.run.batchMaxFiles,
-    batchMaxBytes: config.run.batchMaxBytes,
-  };
 
   const workerConnection = await connectWorker(config.temporal, temporalAddress);
   const worker = await buildWorker({ config, sql, connection: workerConnection });
@@ -96,13 +99,7 @@ async function main() {
   await runStartupTasks({ sql, temporal: client, taskQueue: config.temporal.taskQueue, log });
 
   const app = createApp({
-    db,
-    sql,
-    temporal: client,
-    taskQueue: config.temporal.taskQueue,
-    runDefaults,
-    localSourceRoots: config.localSourceRoots,
-    refresh: config.refresh,
+    ...serviceDepsFromConfig(config, { db, sql, temporal: client }),
     log,
     temporalUiUrl: config.temporal.uiUrl ?? temporalUi,
   });
@@ -119,6 +116,34 @@ async function main() {
 }
 
 /**
+ * The embedded stack's own settings where the environment names none: every part runs on
+ * 127.0.0.1, so private endpoints are allowed; the key sealing stored secrets is created once in
+ * the data folder (mode 0600) and kept, so secrets survive a restart.
+ */
+async function embeddedDefaults(env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv> {
+  const dataDir = path.resolve(env.AUTOLOADER_DATA_DIR || '.autoloader');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const out = { ...env };
+  out.AUTOLOADER_ALLOW_PRIVATE_ENDPOINTS ||= 'true';
+  if (!out.AUTOLOADER_SECRET_KEY) {
+    const file = path.join(dataDir, 'secret-key');
+    let key = await readFile(file, 'utf8').then(
+      (s) => s.trim(),
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      },
+    );
+    if (!key) {
+      key = newSecretKey();
+      await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    }
+    out.AUTOLOADER_SECRET_KEY = key;
+  }
+  return out;
+}
+
+/**
  * A development tenant and token, kept in the data folder so the same token works after a restart.
  * Skipped in production: real tokens are created deliberately.
  */
@@ -132,8 +157,17 @@ async function developmentToken(db: Db, config: Config): Promise<string | undefi
       throw err;
     },
   );
+  // The development tenant reads the shipped samples and the folders the operator named; its
+  // policy is set again at every start, so LOCAL_SOURCE_ROOTS changes take effect.
+  await putTenant(
+    { db, dataDir: config.dataDir },
+    {
+      id: 'dev',
+      name: 'Development',
+      policy: tenantPolicySchema.parse({ local_roots: [samplesRoot, ...config.localSourceRoots] }),
+    },
+  );
   if (saved && (await tokenExists(db, saved))) return saved;
-  await ensureTenant(db, 'dev', 'Development');
   const { token } = await createToken(db, { tenantId: 'dev', name: 'development', subject: 'developer' });
   await writeFile(file, `${token}\n`, { mode: 0o600 });
   return token;

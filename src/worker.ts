@@ -3,7 +3,7 @@ import { type NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from './activities/index.js';
 import type { Config } from './config.js';
 import type { Sql } from './db/client.js';
-import { createStoreFactory } from './sources/index.js';
+import { createStoreFactory, sourceContexts } from './sources/index.js';
 
 export const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -28,11 +28,13 @@ export function workerPoolSize(config: Config): number {
 }
 
 export function activityDepsFromConfig(config: Config, sql: Sql): ActivityDeps {
-  return {
+  const sources = sourceContexts({
     sql,
-    stores: createStoreFactory({ localSourceRoots: config.localSourceRoots }),
-    fileMaxRetries: config.run.fileMaxRetries,
-  };
+    secretKey: config.secretKey,
+    env: process.env,
+    address: config.address,
+  });
+  return { sql, sources, stores: createStoreFactory(sources), fileMaxRetries: config.run.fileMaxRetries };
 }
 
 /**

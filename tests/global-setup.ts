@@ -17,6 +17,7 @@ import { type S3Endpoint, startMinio } from '../src/dev/minio.js';
 import { startEmbeddedPostgres } from '../src/dev/postgres.js';
 import { type DevLogger, quietBundlerLogger, toLogger } from '../src/dev/service.js';
 import { startTemporalDevServer } from '../src/dev/temporal.js';
+import { newSecretKey } from '../src/secrets/crypto.js';
 import { workflowsPath } from '../src/worker.js';
 
 declare module 'vitest' {
@@ -76,6 +77,10 @@ function isAlive(pid: number): boolean {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await removeAbandonedRoots();
+  // Every test part runs on 127.0.0.1 (the contract's address policy lets the tests allow it), and
+  // stored secrets need a key: one per test run, inherited by test files and the workers they spawn.
+  process.env.AUTOLOADER_ALLOW_PRIVATE_ENDPOINTS = 'true';
+  process.env.AUTOLOADER_SECRET_KEY ||= newSecretKey();
   const root = await mkdtemp(join(tmpdir(), ROOT_PREFIX));
   await writeFile(join(root, OWNER_FILE), String(process.pid));
   // mkdtemp makes the dir 0700; when running as root the embedded Postgres runs

@@ -26,8 +26,8 @@ export interface DiscoverFilesResult {
  */
 export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps) {
   return async function discoverFiles(input: DiscoverFilesInput): Promise<DiscoverFilesResult> {
-    const ctx = await loadIngestionContext(sql, stores, input.ingestionId);
-    const { source, store } = ctx;
+    const ctx = await loadIngestionContext(sql, input.ingestionId);
+    const { source } = ctx;
     const [run] = await sql<{ cursor: string | null; done: boolean }[]>`
       select discovery_cursor as cursor, discovery_done as done from autoloader.runs where id = ${input.runId}`;
     if (!run) throw ApplicationFailure.nonRetryable(`run ${input.runId} not found`, 'RunNotFound');
@@ -38,6 +38,7 @@ export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps)
       const keep = (f: FileMeta) =>
         matches(f.key.slice(source.prefix.length)) && (!since || !f.modifiedAt || f.modifiedAt >= since);
       try {
+        const store = await stores(ctx.connection);
         for await (const page of store.list({
           bucket: source.bucket,
           prefix: source.prefix,

@@ -25,8 +25,9 @@ export interface SourceImpact {
  */
 export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps) {
   return async function estimateImpact(input: { ingestionId: string }): Promise<SourceImpact> {
-    const ctx = await loadIngestionContext(sql, stores, input.ingestionId);
-    const { source, store } = ctx;
+    const ctx = await loadIngestionContext(sql, input.ingestionId);
+    const { source } = ctx;
+    const store = await stores(ctx.connection);
     const matches = picomatch(source.pattern, { dot: false });
     const since = source.since ? new Date(source.since) : undefined;
     const out = { filesTotal: 0, bytesTotal: 0, filesNew: 0, bytesNew: 0 };

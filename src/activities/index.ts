@@ -9,6 +9,7 @@ import { makeProcessFiles } from './process-files.js';
 import { makeEstimateReprocess, makeRemoveSelectedFiles } from './reprocess.js';
 import { makeStartRun } from './start-run.js';
 import { makeDiscardShadow, makeExecuteDeletion, makeSwapTables } from './swap.js';
+import { makeTestConnection } from './test-connection.js';
 
 export type { ActivityDeps } from './deps.js';
 
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     swapTables: makeSwapTables(deps),
     discardShadow: makeDiscardShadow(deps),
     executeDeletion: makeExecuteDeletion(deps),
+    testConnection: makeTestConnection(deps),
   };
 }
 

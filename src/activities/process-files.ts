@@ -32,7 +32,12 @@ export interface ProcessFilesResult {
  */
 export function makeProcessFiles({ sql, stores }: ActivityDeps) {
   return async function processFiles(input: ProcessFilesInput): Promise<ProcessFilesResult> {
-    const ctx = await loadIngestionContext(sql, stores, input.ingestionId, input.table);
+    const ctx = await loadIngestionContext(sql, input.ingestionId, input.table);
+    const store = await stores(ctx.connection).catch((err: unknown) => {
+      if (err instanceof SourceConfigError)
+        throw ApplicationFailure.nonRetryable(err.message, 'SourceConfigError');
+      throw err;
+    });
     const files = await claimBatch(sql, input);
     const result: ProcessFilesResult = { claimed: files.length, succeeded: 0, failed: 0, records: 0 };
     if (files.length === 0) return result;
@@ -51,10 +56,10 @@ export function makeProcessFiles({ sql, stores }: ActivityDeps) {
     try {
       for (const file of files) {
         const started = Date.now();
-        const key = keyOf(ctx.store.uri(ctx.source.bucket, ''), file.filePath);
+        const key = keyOf(store.uri(ctx.source.bucket, ''), file.filePath);
         let failure: { type: string; message: string } | undefined;
         try {
-          const opened = await ctx.store.open(ctx.source.bucket, key);
+          const opened = await store.open(ctx.source.bucket, key);
           const outcome = await loader.load({
             fileId: file.id,
             sourceUri: file.filePath,

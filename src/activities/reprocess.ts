@@ -1,6 +1,7 @@
 import picomatch from 'picomatch';
 import { deleteRowsOfFiles, tableStats } from '../destination/table.js';
 import { forgetFiles, historyPage } from '../ledger/processed-files.js';
+import { uriOf } from '../sources/index.js';
 import type { ActivityDeps } from './deps.js';
 import type { SourceImpact } from './estimate-impact.js';
 import { loadIngestionContext } from './ingestion-context.js';
@@ -20,8 +21,8 @@ interface Selected {
 }
 
 async function select(deps: ActivityDeps, ingestionId: string, selection: Selection): Promise<Selected> {
-  const ctx = await loadIngestionContext(deps.sql, deps.stores, ingestionId);
-  const base = ctx.store.uri(ctx.source.bucket, ctx.source.prefix);
+  const ctx = await loadIngestionContext(deps.sql, ingestionId);
+  const base = uriOf(ctx.connection, ctx.source.bucket, ctx.source.prefix);
   const matches = selection.pattern ? picomatch(selection.pattern, { dot: false }) : () => true;
   const from = selection.modifiedFrom ? new Date(selection.modifiedFrom) : undefined;
   const to = selection.modifiedTo ? new Date(selection.modifiedTo) : undefined;
@@ -53,7 +54,7 @@ export function makeEstimateReprocess(deps: ActivityDeps) {
     ingestionId: string;
     selection: Selection;
   }): Promise<SourceImpact> {
-    const ctx = await loadIngestionContext(deps.sql, deps.stores, input.ingestionId);
+    const ctx = await loadIngestionContext(deps.sql, input.ingestionId);
     const s = await select(deps, input.ingestionId, input.selection);
     return {
       filesTotal: s.historyFiles,
@@ -77,7 +78,7 @@ export function makeRemoveSelectedFiles(deps: ActivityDeps) {
     ingestionId: string;
     selection: Selection;
   }): Promise<{ files_selected: number; rows_deleted: number }> {
-    const ctx = await loadIngestionContext(deps.sql, deps.stores, input.ingestionId);
+    const ctx = await loadIngestionContext(deps.sql, input.ingestionId);
     const s = await select(deps, input.ingestionId, input.selection);
     return deps.sql.begin(async (tx) => {
       const stats = await tableStats(tx, ctx.destination);

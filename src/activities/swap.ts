@@ -19,7 +19,7 @@ export interface SwapResult {
  * deletion. Readers block for the instant of the rename and then see the new version: never a
  * missing or half-built table. Idempotent: a retry after the commit finds the swap done.
  */
-export function makeSwapTables({ sql, stores }: ActivityDeps) {
+export function makeSwapTables({ sql }: ActivityDeps) {
   return async function swapTables(input: {
     operationId: string;
     ingestionId: string;
@@ -27,7 +27,7 @@ export function makeSwapTables({ sql, stores }: ActivityDeps) {
     scope: string;
     graceSeconds: number;
   }): Promise<SwapResult> {
-    const { destination } = await loadIngestionContext(sql, stores, input.ingestionId);
+    const { destination } = await loadIngestionContext(sql, input.ingestionId);
     const { schema, table } = destination;
     return sql.begin(async (tx) => {
       const [done] = await tx<{ id: string; tableName: string; dueAt: Date }[]>`
@@ -61,13 +61,13 @@ export function makeSwapTables({ sql, stores }: ActivityDeps) {
 }
 
 /** Drops a shadow table and its file history after a failed shadow run: the live version stays as it was. */
-export function makeDiscardShadow({ sql, stores }: ActivityDeps) {
+export function makeDiscardShadow({ sql }: ActivityDeps) {
   return async function discardShadow(input: {
     ingestionId: string;
     shadowTable: string;
     scope: string;
   }): Promise<void> {
-    const { destination } = await loadIngestionContext(sql, stores, input.ingestionId);
+    const { destination } = await loadIngestionContext(sql, input.ingestionId);
     await sql.begin(async (tx) => {
       await dropIfExists(tx, { schema: destination.schema, table: input.shadowTable });
       await discardScope(tx, input.ingestionId, input.scope);

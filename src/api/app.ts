@@ -6,6 +6,7 @@ import { docsPage } from './docs.js';
 import { handleError } from './errors.js';
 import { renderMetrics } from './metrics.js';
 import { type ApiDeps, newRouter } from './router.js';
+import { adminRouter } from './routes/admin.js';
 import { auditEventsRouter } from './routes/audit-events.js';
 import { connectionsRouter } from './routes/connections.js';
 import { ingestionsRouter } from './routes/ingestions.js';
@@ -16,12 +17,14 @@ import { refreshRouter } from './routes/refresh.js';
 import { runsRouter } from './routes/runs.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { schemaRouter } from './routes/schema.js';
+import { secretsRouter } from './routes/secrets.js';
 
 export type { ApiDeps, AppEnv } from './router.js';
 
 /** One router per resource, mounted under /api/v1. */
 const resources = [
   connectionsRouter,
+  secretsRouter,
   ingestionsRouter,
   runsRouter,
   processedFilesRouter,
@@ -31,6 +34,7 @@ const resources = [
   schedulesRouter,
   pendingDeletionsRouter,
   auditEventsRouter,
+  adminRouter,
 ];
 
 export function createApp(deps: ApiDeps) {

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, gt, isNull, or } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { apiTokens, tenants } from '../db/schema/index.js';
 import { newId } from '../lib/ids.js';
+import { type TenantPolicy, tenantPolicySchema } from '../tenancy/policy.js';
 
 /** The contract's permissions: every route declares exactly one (src/api/router.ts). */
 export const permissions = [
@@ -28,14 +29,28 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-export async function ensureTenant(db: Db, id: string, name: string): Promise<void> {
-  await db.insert(tenants).values({ id, name }).onConflictDoNothing();
+export async function ensureTenant(
+  db: Db,
+  id: string,
+  name: string,
+  policy: Partial<TenantPolicy> = {},
+): Promise<void> {
+  await db
+    .insert(tenants)
+    .values({ id, name, policy: tenantPolicySchema.parse(policy) })
+    .onConflictDoNothing();
 }
 
 /** Creates a token and returns its only plain-text copy: the database keeps a hash. */
 export async function createToken(
   db: Db,
-  opts: { tenantId: string; name: string; subject: string; permissions?: Permission[] },
+  opts: {
+    tenantId: string;
+    name: string;
+    subject: string;
+    permissions?: Permission[];
+    expiresAt?: Date | null;
+  },
 ): Promise<{ id: string; token: string }> {
   const token = `al_${randomBytes(24).toString('base64url')}`;
   const id = newId('tok');
@@ -46,6 +61,7 @@ export async function createToken(
     subject: opts.subject,
     tokenHash: hashToken(token),
     permissions: opts.permissions ?? [...permissions],
+    expiresAt: opts.expiresAt ?? null,
   });
   return { id, token };
 }
@@ -58,7 +74,13 @@ export async function authenticate(db: Db, token: string): Promise<Principal | u
   const [row] = await db
     .select()
     .from(apiTokens)
-    .where(and(eq(apiTokens.tokenHash, hashToken(token)), isNull(apiTokens.revokedAt)))
+    .where(
+      and(
+        eq(apiTokens.tokenHash, hashToken(token)),
+        isNull(apiTokens.revokedAt),
+        or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, new Date())),
+      ),
+    )
     .limit(1);
   if (!row) return undefined;
   return {

@@ -9,6 +9,7 @@ import { loadConfig } from '../config.js';
 import { createDb } from '../db/client.js';
 import { migrate } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
+import { serviceDepsFromConfig } from '../services/deps.js';
 import { runStartupTasks } from '../startup.js';
 import { connectClient } from '../temporal/connect.js';
 
@@ -28,17 +29,7 @@ async function main(): Promise<void> {
   await runStartupTasks({ sql, temporal: client, taskQueue: config.temporal.taskQueue, log });
 
   const app = createApp({
-    db,
-    sql,
-    temporal: client,
-    taskQueue: config.temporal.taskQueue,
-    runDefaults: {
-      parallelism: config.run.fileParallelism,
-      batchMaxFiles: config.run.batchMaxFiles,
-      batchMaxBytes: config.run.batchMaxBytes,
-    },
-    localSourceRoots: config.localSourceRoots,
-    refresh: config.refresh,
+    ...serviceDepsFromConfig(config, { db, sql, temporal: client }),
     log,
     temporalUiUrl: config.temporal.uiUrl,
   });

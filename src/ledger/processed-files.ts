@@ -186,6 +186,14 @@ export function successStatement(
   );
 }
 
+/**
+ * Error messages are kept short: a message quoting the data (a value, a line) must not become a way
+ * to read a file back through the API, nor fill the ledger.
+ */
+export const maxErrorMessageLength = 1000;
+export const capMessage = (m: string) =>
+  m.length > maxErrorMessageLength ? `${m.slice(0, maxErrorMessageLength - 1)}…` : m;
+
 /** A file's failure: recorded with its error, counted against its retries (unless it loaded meanwhile). */
 export async function markFailed(
   sql: Q,
@@ -193,7 +201,7 @@ export async function markFailed(
 ): Promise<void> {
   await sql`
     update autoloader.processed_files
-    set status = 'FAILED', claimed_by = null, run_id = ${input.runId}, error_message = ${input.message},
+    set status = 'FAILED', claimed_by = null, run_id = ${input.runId}, error_message = ${capMessage(input.message)},
         error_type = ${input.type}, retry_count = retry_count + 1, processed_at = clock_timestamp(),
         processing_duration_ms = ${input.durationMs}, updated_at = now()
     where id = ${input.fileId} and status <> 'SUCCESS'`;

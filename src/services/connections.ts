@@ -2,19 +2,45 @@ import { and, desc, eq } from 'drizzle-orm';
 import { connections, ingestions } from '../db/schema/index.js';
 import { AppError, errors } from '../domain/errors.js';
 import { newId } from '../lib/ids.js';
-import { type ConnectionKind, sourceKind } from '../sources/index.js';
+import { SecretRefError } from '../secrets/refs.js';
+import { type ConnectionCheck, type ConnectionKind, sourceKind, type TestTarget } from '../sources/index.js';
+import { workflowIds } from '../temporal/ids.js';
+import { connectionTestWorkflow } from '../workflows/index.js';
 import type { ServiceDeps } from './deps.js';
 import { isUniqueViolation } from './pg-errors.js';
 
 export type ConnectionRow = typeof connections.$inferSelect;
 
+/** A stored connection that would not work as it stands (e.g. an env credential outside the tenant's prefixes). */
+export interface ConnectionProblem {
+  error_code: string;
+  field?: string;
+  detail: string;
+}
+
+/** The kind's checks, with credential problems as the API reports them. */
+async function checkConnection(
+  deps: Pick<ServiceDeps, 'sources'>,
+  tenantId: string,
+  kind: ConnectionKind,
+  config: unknown,
+  network: boolean,
+): Promise<void> {
+  const k = sourceKind(kind);
+  try {
+    await k.checkConfig(k.configSchema.parse(config), await deps.sources(tenantId), { network });
+  } catch (err) {
+    if (err instanceof SecretRefError) throw new AppError(err.code, err.message, { field: err.field });
+    throw err;
+  }
+}
+
 export async function createConnection(
-  deps: Pick<ServiceDeps, 'db' | 'localSourceRoots'>,
+  deps: Pick<ServiceDeps, 'db' | 'sources'>,
   tenantId: string,
   input: { name: string; kind: ConnectionKind; config: unknown },
 ): Promise<ConnectionRow> {
-  const kind = sourceKind(input.kind);
-  kind.checkConfig?.(input.config, { localSourceRoots: deps.localSourceRoots, env: process.env });
+  await checkConnection(deps, tenantId, input.kind, input.config, true);
   try {
     const [row] = await deps.db
       .insert(connections)
@@ -25,6 +51,21 @@ export async function createConnection(
     if (isUniqueViolation(err)) {
       throw new AppError('CONNECTION_EXISTS', `A connection named "${input.name}" already exists`);
     }
+    throw err;
+  }
+}
+
+/** Why a stored connection would be refused now (its tenant's policy may have changed since). */
+export async function connectionProblems(
+  deps: Pick<ServiceDeps, 'sources'>,
+  row: ConnectionRow,
+): Promise<ConnectionProblem[]> {
+  try {
+    await checkConnection(deps, row.tenantId, row.kind, row.config, false);
+    return [];
+  } catch (err) {
+    if (err instanceof AppError)
+      return [{ error_code: err.code, field: err.extra.field, detail: err.message }];
     throw err;
   }
 }
@@ -72,4 +113,37 @@ export async function deleteConnection(
     });
   }
   await deps.db.delete(connections).where(and(eq(connections.id, id), eq(connections.tenantId, tenantId)));
+}
+
+/**
+ * Seed 002's test_connection(): the kind's checks, run by a worker (the API reaches no store
+ * itself), each reported with what it found. Answers within seconds: each check has a deadline.
+ */
+export async function testConnection(
+  deps: Pick<ServiceDeps, 'db' | 'temporal' | 'taskQueue'>,
+  tenantId: string,
+  id: string,
+  target: TestTarget,
+): Promise<{ ok: boolean; checks: ConnectionCheck[] }> {
+  const row = await getConnection(deps, tenantId, id);
+  const checks = await deps.temporal.workflow.execute(connectionTestWorkflow, {
+    workflowId: workflowIds.connectionTest(row.id, newId('test')),
+    taskQueue: deps.taskQueue,
+    args: [{ connectionId: row.id, target }],
+    workflowExecutionTimeout: '1 minute',
+  });
+  return { ok: checks.length > 0 && checks.every((c) => c.ok), checks };
+}
+
+/**
+ * Refuses to start work on a connection that would not work as it stands (a credential its tenant
+ * may no longer use, a folder outside its roots): the same answer the connection got at creation.
+ */
+export async function requireUsableConnection(
+  deps: Pick<ServiceDeps, 'db' | 'sources'>,
+  tenantId: string,
+  connectionId: string,
+): Promise<void> {
+  const row = await getConnection(deps, tenantId, connectionId);
+  await checkConnection(deps, tenantId, row.kind, row.config, false);
 }

@@ -1,5 +1,7 @@
 import type { Client } from '@temporalio/client';
+import type { Config } from '../config.js';
 import type { Db, Sql } from '../db/client.js';
+import { type SourceContexts, sourceContexts } from '../sources/index.js';
 import type { CostModel } from './impact.js';
 
 export interface RunDefaults {
@@ -22,6 +24,36 @@ export interface ServiceDeps {
   temporal: Client;
   taskQueue: string;
   runDefaults: RunDefaults;
-  localSourceRoots: string[];
   refresh: RefreshSettings;
+  /** Each tenant's rules for its connections (policy, credential references, address policy). */
+  sources: SourceContexts;
+  /** Seals secrets stored through the API (AUTOLOADER_SECRET_KEY); unset: storing them is refused. */
+  secretKey: Buffer | undefined;
+  /** The service's data directory: never part of a tenant's folders. */
+  dataDir: string;
+}
+
+/** The use cases' dependencies for a deployment: settings from the environment, shared clients given. */
+export function serviceDepsFromConfig(
+  config: Config,
+  clients: { db: Db; sql: Sql; temporal: Client },
+): ServiceDeps {
+  return {
+    ...clients,
+    taskQueue: config.temporal.taskQueue,
+    runDefaults: {
+      parallelism: config.run.fileParallelism,
+      batchMaxFiles: config.run.batchMaxFiles,
+      batchMaxBytes: config.run.batchMaxBytes,
+    },
+    refresh: config.refresh,
+    sources: sourceContexts({
+      sql: clients.sql,
+      secretKey: config.secretKey,
+      env: process.env,
+      address: config.address,
+    }),
+    secretKey: config.secretKey,
+    dataDir: config.dataDir,
+  };
 }

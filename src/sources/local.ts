@@ -1,34 +1,64 @@
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { AppError } from '../domain/errors.js';
-import { defineObjectStoreKind } from './kind.js';
+import { defineObjectStoreKind, runChecks } from './kind.js';
 import { type FileMeta, type ObjectStore, SourceConfigError, SourceFileMissingError } from './types.js';
 
-export const localConnectionConfigSchema = z.object({
-  path: z.string().min(1).describe('Absolute folder, or relative to the service working directory'),
-});
+export const localConnectionConfigSchema = z
+  .object({
+    path: z.string().min(1).max(4096).describe('An absolute folder under one of the tenant’s local roots'),
+  })
+  .strict();
 export type LocalConnectionConfig = z.infer<typeof localConnectionConfigSchema>;
 
 const pageSize = 1000;
 
-/** The folder a local connection reads, checked against the roots the operator allowed. */
-export function resolveLocalRoot(config: LocalConnectionConfig, allowedRoots: string[]): string | undefined {
-  const root = path.resolve(config.path);
-  const allowed = allowedRoots.some(
-    (r) => root === r || root.startsWith(r.endsWith(path.sep) ? r : r + path.sep),
-  );
-  return allowed ? root : undefined;
-}
+/**
+ * The one answer for every folder a tenant may not read — outside its roots, through a symlink out,
+ * the service's own files, another tenant's root — so the answer does not tell them apart.
+ */
+export const pathNotAllowed = () =>
+  new AppError('PATH_NOT_ALLOWED', 'config.path is not a folder this tenant may read', {
+    field: 'config.path',
+    help: 'The operator lists the folders each tenant may read (its policy’s local_roots)',
+  });
+
+const inside = (root: string, p: string) =>
+  p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 
 function isErrno(err: unknown, code: string): boolean {
   return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
 }
 
 /**
+ * The real folder a path names, if it lies inside one of the roots after every symlink is followed
+ * (roots are resolved the same way). `undefined` when it does not, or does not exist.
+ */
+export async function resolveInsideRoots(p: string, roots: string[]): Promise<string | undefined> {
+  if (!path.isAbsolute(p)) return undefined;
+  let real: string;
+  try {
+    real = await realpath(p);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'EACCES')) return undefined;
+    throw err;
+  }
+  for (const root of roots) {
+    const realRoot = await realpath(root).catch((err: unknown) => {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    });
+    if (realRoot && inside(realRoot, real)) return real;
+  }
+  return undefined;
+}
+
+/**
  * Walks a folder in the same lexicographic key order S3 lists in, so a listing can resume after a
- * key whatever the store. Keys use '/' separators, relative to the connection's folder.
+ * key whatever the store. Keys use '/' separators, relative to the connection's folder. Symlinks are
+ * not followed.
  */
 async function* walk(root: string, dir: string): AsyncGenerator<string> {
   const entries = await readdir(path.join(root, dir), { withFileTypes: true });
@@ -43,35 +73,40 @@ async function* walk(root: string, dir: string): AsyncGenerator<string> {
   }
 }
 
-export function createLocalStore(config: LocalConnectionConfig, allowedRoots: string[]): ObjectStore {
-  const root = resolveLocalRoot(config, allowedRoots);
-  const requireRoot = () => {
-    if (!root) throw new SourceConfigError(`folder ${config.path} is outside LOCAL_SOURCE_ROOTS`);
-    return root;
+export function createLocalStore(config: LocalConnectionConfig, roots: string[]): ObjectStore {
+  /** Checked on every use: a root or a folder can be replaced by a symlink at any time. */
+  const folder = async () => {
+    const real = await resolveInsideRoots(config.path, roots);
+    if (!real) throw new SourceConfigError(`folder ${config.path} is not one this tenant may read`);
+    return real;
   };
-  const fullPath = (key: string) => {
-    const r = requireRoot();
-    const p = path.resolve(r, key);
-    if (!p.startsWith(r + path.sep)) throw new SourceConfigError(`key ${key} escapes the connection folder`);
-    return p;
+  const fileIn = async (root: string, key: string) => {
+    const p = path.resolve(root, key);
+    if (!inside(root, p) || p === root)
+      throw new SourceFileMissingError(`file ${key} is outside the connection folder`);
+    let real: string;
+    try {
+      real = await realpath(p);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw new SourceFileMissingError(`file ${key} not found`);
+      throw err;
+    }
+    // The file itself, or a folder on its way, may be a symlink leading out.
+    if (!inside(root, real)) throw new SourceFileMissingError(`file ${key} is outside the connection folder`);
+    return real;
   };
 
   return {
-    uri: (_bucket, key) => `file://${requireRoot()}/${key}`,
+    // The URI names the folder as configured (stable, and what users see); reads go to its real path.
+    uri: (_bucket, key) => `file://${path.resolve(config.path)}/${key}`,
 
     async *list({ prefix, startAfter }) {
-      const r = requireRoot();
-      try {
-        await stat(r);
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) throw new SourceConfigError(`folder ${r} does not exist`);
-        throw err;
-      }
+      const root = await folder();
       let page: FileMeta[] = [];
-      for await (const key of walk(r, '')) {
+      for await (const key of walk(root, '')) {
         if (prefix && !key.startsWith(prefix)) continue;
         if (startAfter && key <= startAfter) continue;
-        const s = await stat(path.join(r, key));
+        const s = await stat(path.join(root, key));
         // No content hash is cheap for a folder: size + mtime changes when a file is rewritten.
         page.push({ key, size: s.size, modifiedAt: s.mtime, etag: `${s.size}-${Math.trunc(s.mtimeMs)}` });
         if (page.length >= pageSize) {
@@ -83,34 +118,37 @@ export function createLocalStore(config: LocalConnectionConfig, allowedRoots: st
     },
 
     async open(_bucket, key) {
-      const p = fullPath(key);
-      try {
-        const s = await stat(p);
-        return {
-          body: createReadStream(p, { highWaterMark: 1024 * 1024 }),
-          etag: `${s.size}-${Math.trunc(s.mtimeMs)}`,
-          size: s.size,
-        };
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) throw new SourceFileMissingError(`file ${p} not found`);
-        throw err;
-      }
+      const real = await fileIn(await folder(), key);
+      const s = await stat(real);
+      return {
+        body: createReadStream(real, { highWaterMark: 1024 * 1024 }),
+        etag: `${s.size}-${Math.trunc(s.mtimeMs)}`,
+        size: s.size,
+      };
     },
   };
 }
 
 export const localKind = defineObjectStoreKind({
   kind: 'local',
-  summary: 'a folder on the workers (under LOCAL_SOURCE_ROOTS)',
+  summary: 'a folder on the workers, under one of the tenant’s local roots',
   configSchema: localConnectionConfigSchema,
   needsBucket: false,
-  checkConfig: (config, ctx) => {
-    if (!resolveLocalRoot(config, ctx.localSourceRoots)) {
-      throw new AppError('VALIDATION_ERROR', 'config.path is outside the folders this server allows', {
-        field: 'config.path',
-        help: 'The operator lists readable folders in LOCAL_SOURCE_ROOTS',
-      });
-    }
+  uri: (config, _bucket, key) => `file://${path.resolve(config.path)}/${key}`,
+  async checkConfig(config, ctx) {
+    if (!(await resolveInsideRoots(config.path, ctx.policy.local_roots))) throw pathNotAllowed();
   },
-  createStore: (config, ctx) => createLocalStore(config, ctx.localSourceRoots),
+  createStore: async (config, ctx) => createLocalStore(config, ctx.policy.local_roots),
+  test: (config, ctx, target) =>
+    runChecks([
+      {
+        name: 'folder',
+        run: async () => {
+          const real = await resolveInsideRoots(config.path, ctx.policy.local_roots);
+          if (!real) throw new Error('not a folder this tenant may read');
+          const entries = await readdir(path.join(real, target.prefix ?? ''));
+          return `readable (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'})`;
+        },
+      },
+    ]),
 });

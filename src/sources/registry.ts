@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import type { ObjectStoreKind, SourceContext } from './kind.js';
+import type { ObjectStoreKind } from './kind.js';
 import { localKind } from './local.js';
 import { s3Kind } from './s3.js';
-import type { ObjectStore } from './types.js';
 
 /**
  * Every connection kind, declared once. The API's connection schema, the checks on ingestions, the
@@ -18,6 +17,7 @@ export const connectionKinds = Object.keys(sourceKinds) as [ConnectionKind, ...C
 
 export interface ConnectionRecord {
   id: string;
+  tenantId: string;
   kind: ConnectionKind;
   config: unknown;
 }
@@ -26,6 +26,12 @@ export function sourceKind(kind: string): ObjectStoreKind {
   const entry = (sourceKinds as Record<string, ObjectStoreKind>)[kind];
   if (!entry) throw new Error(`unknown connection kind ${kind}`);
   return entry;
+}
+
+/** A connection's URI of a key, without building its store. */
+export function uriOf(conn: ConnectionRecord, bucket: string | undefined, key: string): string {
+  const kind = sourceKind(conn.kind);
+  return kind.uri(kind.configSchema.parse(conn.config), bucket, key);
 }
 
 export function isConnectionKind(kind: string): kind is ConnectionKind {
@@ -41,10 +47,4 @@ export function connectionInputSchema<N extends z.ZodType>(name: N) {
     'kind',
     variants as unknown as [(typeof variants)[number], ...(typeof variants)[number][]],
   );
-}
-
-/** A stored connection's store, its config parsed (defaults applied) by its kind's schema. */
-export function storeFor(conn: ConnectionRecord, ctx: SourceContext): ObjectStore {
-  const kind = sourceKind(conn.kind);
-  return kind.createStore(kind.configSchema.parse(conn.config), ctx);
 }

@@ -6,8 +6,12 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
-import { defineObjectStoreKind } from './kind.js';
+import { AppError } from '../domain/errors.js';
+import { type AddressPolicy, guardedAgents, hostOf, resolveAllowed } from '../net/address-policy.js';
+import { envVarNameSchema, type SecretRef, SecretRefError, secretRefSchema } from '../secrets/refs.js';
+import { defineObjectStoreKind, runChecks, type SourceContext } from './kind.js';
 import {
   type FileMeta,
   type ListOptions,
@@ -17,20 +21,33 @@ import {
   SourceFileMissingError,
 } from './types.js';
 
-/** Env-var names only: credentials are referenced, never stored or echoed. */
-const envVarName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name such as AWS_ACCESS_KEY_ID');
-
-export const s3ConnectionConfigSchema = z.object({
-  endpoint: z.url().optional().describe('S3-compatible endpoint; omit for AWS S3'),
-  region: z.string().min(1).default('us-east-1'),
-  force_path_style: z.boolean().default(false).describe('true for MinIO and most S3-compatible stores'),
-  access_key_id_env: envVarName.optional(),
-  secret_access_key_env: envVarName.optional(),
-  session_token_env: envVarName.optional(),
-});
+export const s3ConnectionConfigSchema = z
+  .object({
+    endpoint: z.url().optional().describe('S3-compatible endpoint; omit for AWS S3'),
+    region: z.string().min(1).max(64).default('us-east-1'),
+    force_path_style: z.boolean().default(false).describe('true for MinIO and most S3-compatible stores'),
+    access_key_id: secretRefSchema.optional(),
+    secret_access_key: secretRefSchema.optional(),
+    session_token: secretRefSchema.optional(),
+    access_key_id_env: envVarNameSchema.optional().describe('older form of access_key_id: {"env": …}'),
+    secret_access_key_env: envVarNameSchema
+      .optional()
+      .describe('older form of secret_access_key: {"env": …}'),
+    session_token_env: envVarNameSchema.optional().describe('older form of session_token: {"env": …}'),
+  })
+  .strict();
 export type S3ConnectionConfig = z.infer<typeof s3ConnectionConfigSchema>;
+
+/** The credential references of a config, whichever form it uses. */
+function credentialRefs(config: S3ConnectionConfig) {
+  const ref = (r: SecretRef | undefined, env: string | undefined): SecretRef | undefined =>
+    r ?? (env ? { env } : undefined);
+  return {
+    accessKeyId: ref(config.access_key_id, config.access_key_id_env),
+    secretAccessKey: ref(config.secret_access_key, config.secret_access_key_env),
+    sessionToken: ref(config.session_token, config.session_token_env),
+  };
+}
 
 const permanentS3Errors = new Set([
   'NoSuchBucket',
@@ -42,24 +59,32 @@ const permanentS3Errors = new Set([
   'PermanentRedirect',
 ]);
 
-function credentialsFrom(config: S3ConnectionConfig, env: NodeJS.ProcessEnv) {
-  if (!config.access_key_id_env && !config.secret_access_key_env) return undefined; // default AWS chain
-  const read = (name: string | undefined) => {
-    if (!name)
-      throw new SourceConfigError(
-        'S3 connection names only one of access_key_id_env / secret_access_key_env',
+/** The credentials the S3 client signs with, or undefined for the service's own identity (if allowed). */
+async function credentialsFor(config: S3ConnectionConfig, ctx: SourceContext) {
+  const refs = credentialRefs(config);
+  if (!refs.accessKeyId && !refs.secretAccessKey) {
+    if (!ctx.policy.allow_default_credentials) {
+      throw new SecretRefError(
+        'SECRET_NOT_ALLOWED',
+        'config.access_key_id',
+        'this S3 connection names no credentials, and the operator does not let this tenant use the service’s own identity; name access_key_id and secret_access_key',
       );
-    const value = env[name];
-    if (!value)
-      throw new SourceConfigError(
-        `environment variable ${name} (named by the connection) is not set on the worker`,
-      );
-    return value;
-  };
+    }
+    return undefined;
+  }
+  if (!refs.accessKeyId || !refs.secretAccessKey) {
+    throw new SecretRefError(
+      'VALIDATION_ERROR',
+      refs.accessKeyId ? 'config.secret_access_key' : 'config.access_key_id',
+      'an S3 connection names both access_key_id and secret_access_key, or neither',
+    );
+  }
   return {
-    accessKeyId: read(config.access_key_id_env),
-    secretAccessKey: read(config.secret_access_key_env),
-    sessionToken: config.session_token_env ? env[config.session_token_env] : undefined,
+    accessKeyId: await ctx.secrets.resolve(refs.accessKeyId, 'config.access_key_id'),
+    secretAccessKey: await ctx.secrets.resolve(refs.secretAccessKey, 'config.secret_access_key'),
+    sessionToken: refs.sessionToken
+      ? await ctx.secrets.resolve(refs.sessionToken, 'config.session_token')
+      : undefined,
   };
 }
 
@@ -72,12 +97,19 @@ function translate(err: unknown, what: string): unknown {
   return err;
 }
 
-export function createS3Store(config: S3ConnectionConfig, env: NodeJS.ProcessEnv = process.env): ObjectStore {
-  const client = new S3Client({
+export function createS3Client(
+  config: S3ConnectionConfig,
+  credentials: Awaited<ReturnType<typeof credentialsFor>>,
+  address: AddressPolicy,
+): S3Client {
+  const agents = guardedAgents(address);
+  return new S3Client({
     endpoint: config.endpoint,
     region: config.region,
     forcePathStyle: config.force_path_style,
-    credentials: credentialsFrom(config, env),
+    credentials,
+    // Every connection the SDK opens resolves its host through the address policy.
+    requestHandler: new NodeHttpHandler({ httpAgent: agents.http, httpsAgent: agents.https }),
     // Temporal owns retries with backoff; the SDK's own retries would only hide an outage longer.
     maxAttempts: 2,
     // No CRC of every object read and no checksum on the few small writes: on small files the
@@ -86,11 +118,13 @@ export function createS3Store(config: S3ConnectionConfig, env: NodeJS.ProcessEnv
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+}
+
+function storeOf(client: S3Client): ObjectStore {
   const requireBucket = (bucket: string | undefined) => {
     if (!bucket) throw new SourceConfigError('an s3 source needs a bucket');
     return bucket;
   };
-
   return {
     uri: (bucket, key) => `s3://${bucket}/${key}`,
 
@@ -137,11 +171,90 @@ export function createS3Store(config: S3ConnectionConfig, env: NodeJS.ProcessEnv
   };
 }
 
+export async function createS3Store(config: S3ConnectionConfig, ctx: SourceContext): Promise<ObjectStore> {
+  return storeOf(createS3Client(config, await credentialsFor(config, ctx), ctx.address));
+}
+
+/** The endpoint host must be one the policy allows (checked again on every connection). */
+async function checkEndpoint(config: S3ConnectionConfig, address: AddressPolicy): Promise<string> {
+  if (!config.endpoint) return 'AWS S3 (no custom endpoint)';
+  const host = hostOf(config.endpoint);
+  const resolved = await resolveAllowed(host, address);
+  return `${host} resolves to ${resolved.map((a) => a.address).join(', ')}`;
+}
+
 export const s3Kind = defineObjectStoreKind({
   kind: 's3',
-  summary:
-    'AWS S3 or any S3-compatible store (endpoint, region, force_path_style, credentials as env-var names)',
+  summary: 'AWS S3 or any S3-compatible store (endpoint, region, force_path_style, credentials by reference)',
   configSchema: s3ConnectionConfigSchema,
   needsBucket: true,
-  createStore: (config, ctx) => createS3Store(config, ctx.env),
+  uri: (_config, bucket, key) => `s3://${bucket}/${key}`,
+  async checkConfig(config, ctx, opts) {
+    const refs = credentialRefs(config);
+    for (const [field, ref] of Object.entries({
+      'config.access_key_id': refs.accessKeyId,
+      'config.secret_access_key': refs.secretAccessKey,
+      'config.session_token': refs.sessionToken,
+    })) {
+      if (ref) await ctx.secrets.check(ref, field);
+    }
+    if (!refs.accessKeyId && !refs.secretAccessKey && !ctx.policy.allow_default_credentials) {
+      throw new AppError(
+        'SECRET_NOT_ALLOWED',
+        'this S3 connection names no credentials, and the operator does not let this tenant use the service’s own identity',
+        {
+          field: 'config.access_key_id',
+          help: 'Name access_key_id and secret_access_key: {"secret": "<name>"} (POST /api/v1/secrets)',
+        },
+      );
+    }
+    if (config.endpoint && opts.network) {
+      try {
+        await resolveAllowed(hostOf(config.endpoint), ctx.address);
+      } catch (err) {
+        if (err instanceof Error && (err as { code?: string }).code === 'ENDPOINT_NOT_ALLOWED')
+          throw new AppError('ENDPOINT_NOT_ALLOWED', err.message, { field: 'config.endpoint' });
+        // A name that does not resolve now may later: every connection is checked again when made.
+        if (!(err instanceof Error && (err as NodeJS.ErrnoException).code === 'ENOTFOUND')) throw err;
+      }
+    }
+  },
+  createStore: createS3Store,
+  test: (config, ctx, target) => {
+    let client: S3Client | undefined;
+    return runChecks([
+      { name: 'endpoint', run: () => checkEndpoint(config, ctx.address) },
+      {
+        name: 'credentials',
+        run: async () => {
+          const credentials = await credentialsFor(config, ctx);
+          client = createS3Client(config, credentials, ctx.address);
+          return credentials
+            ? 'resolved from the connection’s references'
+            : 'the service’s own identity (allowed)';
+        },
+      },
+      ...(target.bucket
+        ? [
+            {
+              name: 'list',
+              run: async () => {
+                const out = await client!
+                  .send(
+                    new ListObjectsV2Command({
+                      Bucket: target.bucket,
+                      Prefix: target.prefix || undefined,
+                      MaxKeys: 1,
+                    }),
+                  )
+                  .catch((err: unknown) => {
+                    throw err instanceof S3ServiceException ? new Error(`${err.name}: ${err.message}`) : err;
+                  });
+                return `s3://${target.bucket}/${target.prefix ?? ''} is readable (${out.KeyCount ?? 0} object${out.KeyCount === 1 ? '' : 's'} on the first page)`;
+              },
+            },
+          ]
+        : []),
+    ]);
+  },
 });

@@ -15,6 +15,8 @@ export const workflowIds = {
   estimate: (ingestionId: string, nonce: string) => `ingestion/${ingestionId}/estimate/${nonce}`,
   /** What a schedule tick starts; it then starts the real operation under `ingestion(id)`. */
   scheduledTick: (ingestionId: string) => `ingestion/${ingestionId}/scheduled`,
+  /** One connection test (read-only; any number at once). */
+  connectionTest: (connectionId: string, nonce: string) => `connection/${connectionId}/test/${nonce}`,
   /** The durable timer of one pending deletion. */
   deletion: (deletionId: string) => `deletion/${deletionId}`,
 } as const;

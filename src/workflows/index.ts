@@ -1,4 +1,5 @@
 export { clearProcessedFilesWorkflow } from './clear-processed-files.js';
+export { connectionTestWorkflow } from './connection-test.js';
 export { ingestionRunWorkflow } from './ingestion-run.js';
 export { pendingDeletionWorkflow } from './pending-deletion.js';
 export { estimateImpactWorkflow, refreshWorkflow } from './refresh.js';

@@ -9,7 +9,9 @@ import { createToken, ensureTenant } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import { createDb } from '../../src/db/client.js';
 import { createLogger } from '../../src/lib/logger.js';
+import type { AddressPolicy } from '../../src/net/address-policy.js';
 import type { RefreshSettings } from '../../src/services/deps.js';
+import { serviceDepsFromConfig } from '../../src/services/deps.js';
 import { connectClient, connectWorker } from '../../src/temporal/connect.js';
 import { workflowIds } from '../../src/temporal/ids.js';
 import { buildWorker } from '../../src/worker.js';
@@ -39,10 +41,6 @@ export async function startHarness(opts: HarnessOptions = {}) {
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', 'test');
   const taskQueue = `test-${randomUUID()}`;
   const { db, sql, close: closeDb } = createDb(databaseUrl, { max: 12 });
-
-  // S3 connections in tests reference these env vars, as production ones reference real credentials.
-  process.env.TEST_S3_ACCESS_KEY = s3.accessKey;
-  process.env.TEST_S3_SECRET_KEY = s3.secretKey;
 
   const client: Client = await connectClient(config.temporal, temporalAddress);
   const workerConnection: NativeConnection = await connectWorker(config.temporal, temporalAddress);
@@ -78,22 +76,25 @@ export async function startHarness(opts: HarnessOptions = {}) {
       /** Start workflows on another task queue (workers other than this harness's poll it). */
       taskQueue?: string;
       runDefaults?: Partial<typeof runDefaults>;
+      /** Another address policy for the tenants' endpoints (the suite's allows private addresses). */
+      address?: AddressPolicy;
     } = {},
   ): App =>
     createApp({
-      db: overrides.db?.db ?? db,
-      sql: overrides.db?.sql ?? sql,
-      temporal: overrides.temporal ?? client,
+      ...serviceDepsFromConfig(overrides.address ? { ...config, address: overrides.address } : config, {
+        db: overrides.db?.db ?? db,
+        sql: overrides.db?.sql ?? sql,
+        temporal: overrides.temporal ?? client,
+      }),
       taskQueue: overrides.taskQueue ?? taskQueue,
       runDefaults: { ...runDefaults, ...overrides.runDefaults },
-      localSourceRoots,
       refresh: { ...config.refresh, ...opts.refresh, ...overrides.refresh },
       log,
     });
   const app = makeApp();
 
   const tenantId = `tenant_${randomUUID().slice(0, 8)}`;
-  await ensureTenant(db, tenantId, 'test tenant');
+  await ensureTenant(db, tenantId, 'test tenant', { local_roots: localSourceRoots });
   const { token } = await createToken(db, { tenantId, name: 'test', subject: 'tester@example.com' });
 
   const s3Client = new S3Client({
@@ -115,7 +116,15 @@ export async function startHarness(opts: HarnessOptions = {}) {
     await s3Client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
   }
 
+  /** MinIO's credentials as the tenant's secrets, stored once: S3 connections name them. */
+  let secretsStored: Promise<void> | undefined;
+  const storeMinioSecrets = () => {
+    secretsStored ??= storeMinioCredentials(api, s3);
+    return secretsStored;
+  };
+
   async function createS3Connection(): Promise<string> {
+    await storeMinioSecrets();
     const res = await api<{ id: string }>('POST', '/api/v1/connections', {
       name: `minio-${randomUUID().slice(0, 8)}`,
       kind: 's3',
@@ -279,13 +288,28 @@ export function csvRows(first: number, count: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** An `s3` connection to the test MinIO; the credentials are referenced by env-var name, as in production. */
+/** An `s3` connection to the test MinIO; its credentials are the tenant's stored secrets (storeMinioCredentials). */
 export function minioConnectionConfig(s3: { endpoint: string; region: string }) {
   return {
     endpoint: s3.endpoint,
     region: s3.region,
     force_path_style: true,
-    access_key_id_env: 'TEST_S3_ACCESS_KEY',
-    secret_access_key_env: 'TEST_S3_SECRET_KEY',
+    access_key_id: { secret: 'minio-access-key' },
+    secret_access_key: { secret: 'minio-secret-key' },
   };
+}
+
+/** Stores MinIO's credentials as the tenant's secrets, through the API, as a user would. */
+export async function storeMinioCredentials(
+  api: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: unknown }>,
+  s3: { accessKey: string; secretKey: string },
+): Promise<void> {
+  for (const [name, value] of [
+    ['minio-access-key', s3.accessKey],
+    ['minio-secret-key', s3.secretKey],
+  ] as const) {
+    const res = await api('PUT', `/api/v1/secrets/${name}`, { value });
+    if (res.status !== 200)
+      throw new Error(`secret ${name} not stored: ${res.status} ${JSON.stringify(res.body)}`);
+  }
 }

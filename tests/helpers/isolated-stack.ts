@@ -23,6 +23,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/dev/post
 import { type DevLogger, toLogger } from '../../src/dev/service.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../src/dev/temporal.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { serviceDepsFromConfig } from '../../src/services/deps.js';
 import { connectClient } from '../../src/temporal/connect.js';
 import { spawnWorkerProcess, type WorkerProcess, type WorkerProcessOptions } from './spawn-worker.js';
 
@@ -178,13 +179,9 @@ export async function connectApp(
     throw err;
   }
   const app = createApp({
-    db,
-    sql,
-    temporal: client,
+    ...serviceDepsFromConfig(config, { db, sql, temporal: client }),
     taskQueue: opts.taskQueue,
     runDefaults: opts.runDefaults,
-    localSourceRoots: ['/tmp'],
-    refresh: config.refresh,
     log,
   });
   const tenantId = `tenant_${randomUUID().slice(0, 8)}`;

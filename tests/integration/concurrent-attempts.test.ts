@@ -1,8 +1,9 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities/index.js';
+import { loadConfig } from '../../src/config.js';
 import { waitFor } from '../../src/dev/service.js';
-import { createStoreFactory } from '../../src/sources/index.js';
+import { activityDepsFromConfig } from '../../src/worker.js';
 import { type Harness, jsonLines, startHarness } from '../helpers/harness.js';
 
 /**
@@ -49,11 +50,7 @@ describe('two attempts of the same batch at once', () => {
     await h.putObject(bucket, 'large-b.jsonl', jsonLines(200_000, 12_000));
     expected += 24_000;
 
-    const activities = createActivities({
-      sql: h.sql,
-      stores: createStoreFactory({ localSourceRoots: [] }),
-      fileMaxRetries: 3,
-    });
+    const activities = createActivities(activityDepsFromConfig(loadConfig(), h.sql));
     const runId = `run_zombie_${Date.now()}`;
     const env = () => new MockActivityEnvironment();
     await env().run(activities.startRun, {

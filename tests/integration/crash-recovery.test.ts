@@ -17,7 +17,7 @@ import type { Sql } from '../../src/db/client.js';
 import { waitFor } from '../../src/dev/service.js';
 import { workflowIds } from '../../src/temporal/ids.js';
 import type { ingestionRunWorkflow } from '../../src/workflows/ingestion-run.js';
-import { jsonLines, minioConnectionConfig } from '../helpers/harness.js';
+import { jsonLines, minioConnectionConfig, storeMinioCredentials } from '../helpers/harness.js';
 import {
   connectApp,
   type IsolatedStack,
@@ -116,6 +116,7 @@ async function startScenario(name: string): Promise<Scenario> {
   cleanups.push(async () => abortCalls.abort());
   const worker = await spawnWorker(stack, taskQueue);
 
+  await storeMinioCredentials(app.api, s3);
   const connection = await app.api<{ id: string }>('POST', '/api/v1/connections', {
     name: 'minio',
     kind: 's3',

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { destinationInputSchema, sourceSchema } from '../../domain/schemas.js';
+import { requireUsableConnection } from '../../services/connections.js';
 import {
   createIngestion,
   deleteIngestion,
@@ -162,6 +163,7 @@ export function ingestionsRouter(deps: ApiDeps) {
     async (c) => {
       const { tenantId } = c.get('principal');
       const row = await findIngestion(deps, tenantId, c.req.valid('param').id);
+      await requireUsableConnection(deps, tenantId, row.connectionId);
       const runId = await startIngestionRun(deps, row.id, 'manual');
       return c.json(toRunJson(await getRun(deps, tenantId, runId)), 202);
     },

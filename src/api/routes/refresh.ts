@@ -4,6 +4,7 @@ import type { Selection } from '../../activities/reprocess.js';
 import type { OperationStep } from '../../db/schema/index.js';
 import { AppError, errors } from '../../domain/errors.js';
 import { type OperationType, refreshModes, refreshStrategies } from '../../refresh/modes.js';
+import { requireUsableConnection } from '../../services/connections.js';
 import { findIngestion } from '../../services/ingestions.js';
 import { type RefreshResult, requestRefresh } from '../../services/refresh.js';
 import { validationError } from '../errors.js';
@@ -158,6 +159,7 @@ export function refreshRouter(deps: ApiDeps) {
     const principal = c.get('principal');
     const ingestion = await findIngestion(deps, principal.tenantId, c.req.param('id') ?? '');
     if (body.confirm !== true) throw errors.confirmationRequired();
+    await requireUsableConnection(deps, principal.tenantId, ingestion.connectionId);
     const mode = refreshModes[type];
     if (!mode.strategies.includes(body.strategy) || (body.strategy === 'swap' && !body.auto_run)) {
       throw new AppError(

@@ -3,14 +3,19 @@ import {
   bigint,
   bigserial,
   boolean,
+  customType,
   index,
   integer,
   jsonb,
   pgSchema,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+
+const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
+
 import { operationTypes, refreshStrategies } from '../../refresh/modes.js';
 import type { ConnectionKind } from '../../sources/registry.js';
 
@@ -25,6 +30,8 @@ const createdAt = () => timestamp({ withTimezone: true }).notNull().defaultNow()
 export const tenants = autoloader.table('tenants', {
   id: text().primaryKey(),
   name: text().notNull(),
+  /** What the operator allows this tenant (src/tenancy/policy.ts): folders, env prefixes, credentials. */
+  policy: jsonb().notNull().default({}),
   createdAt: createdAt(),
 });
 
@@ -42,9 +49,54 @@ export const apiTokens = autoloader.table(
     subject: text().notNull(),
     permissions: text().array().notNull().default(sql`'{}'::text[]`),
     createdAt: createdAt(),
+    /** After this the token no longer authenticates; null: no expiry. */
+    expiresAt: timestamp({ withTimezone: true }),
     revokedAt: timestamp({ withTimezone: true }),
   },
   (t) => [uniqueIndex('api_tokens_token_hash_idx').on(t.tokenHash)],
+);
+
+/**
+ * Credentials a tenant stored through the API, encrypted at rest (AES-256-GCM under
+ * AUTOLOADER_SECRET_KEY, bound to tenant and name). Write-only: the API returns names and dates.
+ */
+export const secrets = autoloader.table(
+  'secrets',
+  {
+    id: text().primaryKey(),
+    tenantId: text()
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text().notNull(),
+    /** version byte, 12-byte nonce, 16-byte tag, ciphertext. */
+    sealed: bytea().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [uniqueIndex('secrets_tenant_name_idx').on(t.tenantId, t.name)],
+);
+
+/**
+ * Every table the service created, and who owns it: a tenant, and the ingestion (or database
+ * connection) that writes it. A table is loaded only by its owner; a table the service did not
+ * create is never a destination unless an admin adopts it.
+ */
+export const ownedTables = autoloader.table(
+  'owned_tables',
+  {
+    schemaName: text().notNull(),
+    tableName: text().notNull(),
+    tenantId: text().notNull(),
+    /** The ingestion writing it; null once that ingestion is deleted (the table stays the tenant's). */
+    ingestionId: text(),
+    /** A database connection's cache (seed 004) instead of an ingestion's destination. */
+    connectionId: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.schemaName, t.tableName] }),
+    index('owned_tables_tenant_idx').on(t.tenantId),
+  ],
 );
 
 export const connections = autoloader.table(
