@@ -1,6 +1,6 @@
 import path from 'node:path';
+import type postgres from 'postgres';
 import { z } from 'zod';
-import type { Sql } from '../db/client.js';
 import { isAllowedDestinationSchema } from '../lib/identifiers.js';
 
 /**
@@ -42,7 +42,7 @@ export const tenantPolicySchema = z
   .strict();
 export type TenantPolicy = z.infer<typeof tenantPolicySchema>;
 
-export async function loadTenantPolicy(sql: Sql, tenantId: string): Promise<TenantPolicy> {
+export async function loadTenantPolicy(sql: postgres.Sql, tenantId: string): Promise<TenantPolicy> {
   const [row] = await sql<
     { policy: unknown }[]
   >`select policy from autoloader.tenants where id = ${tenantId}`;
