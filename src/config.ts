@@ -72,6 +72,13 @@ const envSchema = z.object({
   REFRESH_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(5),
   /** How long a refresh request waits for its preparatory steps before answering. */
   REFRESH_RESPONSE_WAIT_MS: z.coerce.number().int().min(0).default(15_000),
+  /** The shortest interval between two ticks of a run schedule, and of a refresh schedule. */
+  SCHEDULE_MIN_RUN_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
+  SCHEDULE_MIN_REFRESH_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
+  /** When set, GET /metrics needs `Authorization: Bearer <this>`. */
+  METRICS_TOKEN: optionalString,
+  /** How long a computed /metrics answer is served again (aggregates are not run per scrape). */
+  METRICS_CACHE_SECONDS: z.coerce.number().int().min(0).default(30),
   /** How long the previous table version survives a swap refresh (seed 004: 60 s). */
   REFRESH_SWAP_GRACE_SECONDS: z.coerce
     .number()
@@ -132,6 +139,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       batchMaxBytes: e.RUN_BATCH_MAX_BYTES,
       fileMaxRetries: e.FILE_MAX_RETRIES,
     },
+    schedules: {
+      minRunIntervalSeconds: e.SCHEDULE_MIN_RUN_INTERVAL_SECONDS,
+      minRefreshIntervalSeconds: e.SCHEDULE_MIN_REFRESH_INTERVAL_SECONDS,
+    },
+    metrics: { token: e.METRICS_TOKEN, cacheSeconds: e.METRICS_CACHE_SECONDS },
     refresh: {
       costPerGbUsd: e.REFRESH_COST_PER_GB_USD,
       throughputMbPerS: e.REFRESH_THROUGHPUT_MB_PER_S,

@@ -28,7 +28,7 @@ export function makeRecordStep({ sql }: ActivityDeps) {
 export function makeFinishOperation({ sql }: ActivityDeps) {
   return async function finishOperation(input: {
     operationId: string;
-    status: 'succeeded' | 'failed';
+    status: 'success' | 'failed' | 'cancelled';
     error?: string;
   }): Promise<void> {
     await sql.begin(async (tx) => {

@@ -1,3 +1,4 @@
+import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { authenticate } from '../auth/tokens.js';
 import { AppError } from '../domain/errors.js';
@@ -21,6 +22,13 @@ import { secretsRouter } from './routes/secrets.js';
 
 export type { ApiDeps, AppEnv } from './router.js';
 
+/** Largest request body accepted (BODY_TOO_LARGE above it). */
+export const maxBodyBytes = 1024 * 1024;
+const bodyTooLarge = () =>
+  new AppError('BODY_TOO_LARGE', `Request body larger than ${maxBodyBytes / 1024} KiB`, {
+    help: 'Request bodies are small JSON documents',
+  });
+
 /** One router per resource, mounted under /api/v1. */
 const resources = [
   connectionsRouter,
@@ -41,12 +49,19 @@ export function createApp(deps: ApiDeps) {
   const app = newRouter();
 
   app.onError((err, c) => {
-    if (err instanceof HTTPException && err.status === 400) {
-      return handleError(
-        new AppError('MALFORMED_BODY', `Request body is not valid JSON: ${err.message}`),
-        c,
-        deps.log,
-      );
+    // Hono's own refusals (the body parser, the content-type gate, the size limit) in our shape.
+    if (err instanceof HTTPException) {
+      const mapped =
+        err.status === 400
+          ? new AppError('MALFORMED_BODY', `Request body is not valid JSON: ${err.message}`)
+          : err.status === 415
+            ? new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json', {
+                help: 'Set Content-Type: application/json',
+              })
+            : err.status === 413
+              ? bodyTooLarge()
+              : undefined;
+      if (mapped) return handleError(mapped, c, deps.log);
     }
     return handleError(err, c, deps.log);
   });
@@ -59,14 +74,37 @@ export function createApp(deps: ApiDeps) {
     return c.json({ status: 'ok' });
   });
 
-  // Unauthenticated, like most exporters: figures only, no tenant data. Bind the API privately if that matters.
-  app.get('/metrics', async (c) =>
-    c.text(await renderMetrics(deps.sql), 200, { 'content-type': 'text/plain; version=0.0.4' }),
-  );
+  // Figures only, no tenant data. Open like most exporters unless METRICS_TOKEN is set; computed at
+  // most once per METRICS_CACHE_SECONDS, so scrapes do not run the aggregates over the ledger.
+  let metrics: { text: Promise<string>; until: number } | undefined;
+  app.get('/metrics', async (c) => {
+    if (deps.metrics.token && c.req.header('authorization') !== `Bearer ${deps.metrics.token}`) {
+      throw new AppError('UNAUTHORIZED', 'GET /metrics needs the metrics token (METRICS_TOKEN)');
+    }
+    if (!metrics || metrics.until <= Date.now()) {
+      const text = renderMetrics(deps.sql);
+      metrics = { text, until: Date.now() + deps.metrics.cacheSeconds * 1000 };
+      text.catch(() => {
+        metrics = undefined;
+      });
+    }
+    return c.text(await metrics.text, 200, { 'content-type': 'text/plain; version=0.0.4' });
+  });
 
   app.route(
     '/ui',
     consoleRouter(deps, { api: (path, init) => app.request(path, init), temporalUiUrl: deps.temporalUiUrl }),
+  );
+
+  // Every request body is small (the largest is a connection or an ingestion with its columns).
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw bodyTooLarge();
+      },
+    }),
   );
 
   app.use('/api/*', async (c, next) => {

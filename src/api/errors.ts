@@ -62,12 +62,19 @@ function headersOf(err: AppError): Record<string, string> {
   return h;
 }
 
+/** The field an issue is about; for unknown fields, the first unknown one (so a typo is named). */
+function fieldOf(issue: ZodError['issues'][number]): string {
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys' && issue.keys[0]) path.push(issue.keys[0]);
+  return path.join('.');
+}
+
 export function validationError(err: ZodError, where: 'body' | 'query' | 'path'): AppError {
   const first = err.issues[0];
-  const field = first?.path.join('.') || where;
+  const field = (first && fieldOf(first)) || where;
   return new AppError('VALIDATION_ERROR', `Invalid ${where}: ${field}: ${first?.message ?? 'invalid'}`, {
     field,
-    errors: err.issues.map((i) => ({ field: i.path.join('.'), message: i.message })),
+    errors: err.issues.map((i) => ({ field: fieldOf(i), message: i.message })),
   });
 }
 

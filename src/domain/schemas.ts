@@ -10,13 +10,30 @@ export const schemaModes = ['add_columns', 'rescue', 'fail'] as const;
 export type SchemaMode = (typeof schemaModes)[number];
 export type FileFormat = (typeof formats)[number];
 
-export const csvOptionsSchema = z.object({
-  header: z.boolean().default(true),
-  delimiter: z.string().length(1).default(','),
-  quote: z.string().length(1).default('"'),
-  escape: z.string().length(1).optional().describe('defaults to the quote character'),
-  null_string: z.string().default('').describe('unquoted value read as NULL'),
-});
+/**
+ * One printable ASCII character (or tab): Postgres' COPY takes single-byte delimiters, quotes and
+ * escapes only (a multi-byte "€" is refused there, which would fail every file), and a line break
+ * cannot be one of them.
+ */
+const csvChar = z
+  .string()
+  .regex(/^[\t\x20-\x7e]$/, 'must be one ASCII character (a tab, or a printable one)');
+
+export const csvOptionsSchema = z
+  .object({
+    header: z.boolean().default(true),
+    delimiter: csvChar.default(','),
+    quote: csvChar.default('"'),
+    escape: csvChar.optional().describe('defaults to the quote character'),
+    null_string: z
+      .string()
+      .max(100)
+      .regex(/^[^\r\n]*$/, 'must not contain a line break')
+      .default('')
+      .describe('unquoted value read as NULL'),
+  })
+  .strict()
+  .refine((o) => o.delimiter !== o.quote, { message: 'delimiter and quote must differ', path: ['quote'] });
 export type CsvOptions = z.infer<typeof csvOptionsSchema>;
 
 /**
@@ -61,12 +78,12 @@ export const declaredColumnSchema = z.object({
 });
 export type DeclaredColumn = z.infer<typeof declaredColumnSchema>;
 
-export const sourceSchema = z.object({
+export const sourceSchema = z.strictObject({
   bucket: z.string().min(1).optional().describe('required for s3 connections'),
   prefix: z.string().default(''),
   pattern: z.string().min(1).default('**').describe('glob matched against the key below the prefix'),
   format: z.enum(formats),
-  format_options: csvOptionsSchema.partial().default({}),
+  format_options: csvOptionsSchema.default({ header: true, delimiter: ',', quote: '"', null_string: '' }),
   since: z.iso.datetime({ offset: true }).optional().describe('ignore files modified before this time'),
   schema_mode: z
     .enum(schemaModes)
@@ -85,6 +102,40 @@ export const sourceSchema = z.object({
     ),
 });
 export type Source = z.infer<typeof sourceSchema>;
+
+/**
+ * A PATCH of a source: the same fields, each optional and WITHOUT its default (a default here would
+ * overwrite the stored value of every field the request did not send), unknown fields refused.
+ */
+export const sourcePatchSchema = z.strictObject({
+  ...optionalWithoutDefaults(sourceSchema.shape),
+  format_options: z.strictObject(optionalWithoutDefaults(csvOptionsSchema.shape)).optional(),
+}) as unknown as z.ZodType<{ [K in keyof Source]?: unknown }>;
+
+function optionalWithoutDefaults(shape: Record<string, z.ZodType>): Record<string, z.ZodType> {
+  return Object.fromEntries(
+    Object.entries(shape).map(([k, v]) => [
+      k,
+      (v instanceof z.ZodDefault ? (v.unwrap() as z.ZodType) : v).optional(),
+    ]),
+  );
+}
+
+/** The stored source with a patch applied: only the fields sent change (format_options one level deeper). */
+export function mergeSource(
+  current: Record<string, unknown>,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...current };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue;
+    merged[k] =
+      k === 'format_options' && v && typeof v === 'object'
+        ? { ...((current.format_options as object | undefined) ?? {}), ...(v as object) }
+        : v;
+  }
+  return merged;
+}
 
 export const destinationSchema = z.object({
   schema: z

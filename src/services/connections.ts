@@ -49,7 +49,9 @@ export async function createConnection(
     return row!;
   } catch (err) {
     if (isUniqueViolation(err)) {
-      throw new AppError('CONNECTION_EXISTS', `A connection named "${input.name}" already exists`);
+      throw new AppError('NAME_TAKEN', `A connection named "${input.name}" already exists`, {
+        field: 'name',
+      });
     }
     throw err;
   }

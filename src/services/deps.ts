@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { Db, Sql } from '../db/client.js';
 import { type SourceContexts, sourceContexts } from '../sources/index.js';
 import type { CostModel } from './impact.js';
+import type { ScheduleFloors } from './schedule-rules.js';
 
 export interface RunDefaults {
   parallelism: number;
@@ -31,6 +32,8 @@ export interface ServiceDeps {
   secretKey: Buffer | undefined;
   /** The service's data directory: never part of a tenant's folders. */
   dataDir: string;
+  schedules: ScheduleFloors;
+  metrics: { token: string | undefined; cacheSeconds: number };
 }
 
 /** The use cases' dependencies for a deployment: settings from the environment, shared clients given. */
@@ -55,5 +58,7 @@ export function serviceDepsFromConfig(
     }),
     secretKey: config.secretKey,
     dataDir: config.dataDir,
+    schedules: config.schedules,
+    metrics: config.metrics,
   };
 }

@@ -1,3 +1,4 @@
+import type { Principal } from '../auth/tokens.js';
 import type { FileStatus } from '../db/schema/index.js';
 import { AppError } from '../domain/errors.js';
 import { type LedgerRow, listFiles } from '../ledger/processed-files.js';
@@ -10,13 +11,19 @@ import { startExclusive } from './operations.js';
  * Forgets which files were loaded (seed 001's "existing" endpoint), so the next run takes every file
  * again. It is a mutating operation: it runs under the ingestion's workflow id like a run.
  */
-export async function clearProcessedFiles(deps: ServiceDeps, ingestionId: string) {
+export async function clearProcessedFiles(deps: ServiceDeps, principal: Principal, ingestionId: string) {
   const operationId = newId('op');
   const handle = await startExclusive(deps, ingestionId, clearProcessedFilesWorkflow, {
     args: [{ ingestionId }],
     memo: { operation: 'clear_processed_files', operationId },
   });
-  return handle.result();
+  const result = await handle.result();
+  // Destructive like the refreshes: who forgot which history, and how much of it.
+  await deps.sql`
+    insert into autoloader.audit_events (tenant_id, subject, action, ingestion_id, operation_id, dry_run, impact, result)
+    values (${principal.tenantId}, ${principal.subject}, 'clear_processed_files', ${ingestionId}, ${operationId}, false,
+            ${deps.sql.json({ files_cleared: result.filesCleared })}, 'success')`;
+  return result;
 }
 
 /** One page of the live file history, by id. */

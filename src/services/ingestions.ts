@@ -1,12 +1,22 @@
 import { and, desc, eq } from 'drizzle-orm';
+import type { Principal } from '../auth/tokens.js';
 import { connections, ingestions } from '../db/schema/index.js';
+import { dropTable } from '../destination/table.js';
 import { AppError, errors } from '../domain/errors.js';
-import { type Destination, type Source, sourceSchema } from '../domain/schemas.js';
+import { type Destination, mergeSource, type Source, sourceSchema } from '../domain/schemas.js';
 import { newId } from '../lib/ids.js';
 import { sourceKind } from '../sources/index.js';
+import {
+  claimDestination,
+  destinationUnavailable,
+  forgetDestination,
+  releaseDestination,
+} from '../tenancy/ownership.js';
+import { loadTenantPolicy } from '../tenancy/policy.js';
 import type { ServiceDeps } from './deps.js';
-import { currentOperationId } from './operations.js';
+import { refuseIfBusy } from './operations.js';
 import { isUniqueViolation } from './pg-errors.js';
+import { deleteScheduleIfAny } from './schedules.js';
 
 export type IngestionRow = typeof ingestions.$inferSelect;
 
@@ -38,10 +48,18 @@ function checkSourceFitsConnection(kind: string, source: { bucket?: string }): v
 }
 
 export async function createIngestion(
-  deps: Pick<ServiceDeps, 'db'>,
-  tenantId: string,
-  input: { name: string; connectionId: string; source: Source; destination: Destination },
+  deps: Pick<ServiceDeps, 'db' | 'sql'>,
+  principal: Principal,
+  input: {
+    name: string;
+    connectionId: string;
+    source: Source;
+    destination: Destination;
+    /** Take over an existing table the service did not create (admin only, audited). */
+    adoptExistingTable?: boolean;
+  },
 ): Promise<IngestionRow> {
+  const tenantId = principal.tenantId;
   const [conn] = await deps.db
     .select()
     .from(connections)
@@ -52,27 +70,41 @@ export async function createIngestion(
     });
   }
   checkSourceFitsConnection(conn.kind, input.source);
+  const adopt = input.adoptExistingTable === true;
+  if (adopt && !principal.permissions.includes('admin')) throw errors.insufficientPermissions('admin');
+  const policy = await loadTenantPolicy(deps.sql, tenantId);
+  const id = newId('ing');
   try {
-    const [row] = await deps.db
-      .insert(ingestions)
-      .values({
-        id: newId('ing'),
+    await deps.sql.begin(async (tx) => {
+      await tx`
+        insert into autoloader.ingestions (id, tenant_id, name, connection_id, source, destination_schema, destination_table)
+        values (${id}, ${tenantId}, ${input.name}, ${conn.id}, ${tx.json(input.source as never)},
+                ${input.destination.schema}, ${input.destination.table})`;
+      const claim = await claimDestination(tx, {
         tenantId,
-        name: input.name,
-        connectionId: conn.id,
-        source: input.source,
-        destinationSchema: input.destination.schema,
-        destinationTable: input.destination.table,
-      })
-      .returning();
-    return row!;
+        policy,
+        ingestionId: id,
+        schema: input.destination.schema,
+        table: input.destination.table,
+        adopt,
+      });
+      if (claim.adopted) {
+        await tx`
+          insert into autoloader.audit_events (tenant_id, subject, action, ingestion_id, dry_run, impact, result)
+          values (${tenantId}, ${principal.subject}, 'adopt_table', ${id}, false,
+                  ${tx.json({ table_name: `${input.destination.schema}.${input.destination.table}` })}, 'success')`;
+      }
+    });
   } catch (err) {
-    if (isUniqueViolation(err)) {
-      const what = isUniqueViolation(err, 'ingestions_destination_idx') ? 'destination table' : 'name';
-      throw new AppError('INGESTION_EXISTS', `Another ingestion already uses this ${what}`);
+    if (isUniqueViolation(err, 'ingestions_tenant_name_idx')) {
+      throw new AppError('NAME_TAKEN', `An ingestion named "${input.name}" already exists`, {
+        field: 'name',
+      });
     }
+    if (isUniqueViolation(err)) throw destinationUnavailable();
     throw err;
   }
+  return findIngestion(deps, tenantId, id);
 }
 
 export async function listIngestions(
@@ -90,13 +122,20 @@ export async function updateIngestion(
   deps: Pick<ServiceDeps, 'db'>,
   tenantId: string,
   id: string,
-  patch: { name?: string; source?: Partial<Source>; status?: 'active' | 'paused' },
+  patch: { name?: string; source?: Record<string, unknown>; status?: 'active' | 'paused' },
 ): Promise<IngestionRow> {
   const current = await findIngestion(deps, tenantId, id);
-  const merged = patch.source ? { ...(current.source as object), ...patch.source } : current.source;
+  const merged = patch.source
+    ? mergeSource(current.source as Record<string, unknown>, patch.source)
+    : current.source;
   const source = sourceSchema.safeParse(merged);
-  if (!source.success)
-    throw new AppError('VALIDATION_ERROR', `Invalid body: source: ${source.error.issues[0]?.message}`);
+  if (!source.success) {
+    const issue = source.error.issues[0];
+    const field = ['source', ...(issue?.path ?? [])].join('.');
+    throw new AppError('VALIDATION_ERROR', `Invalid body: ${field}: ${issue?.message ?? 'invalid'}`, {
+      field,
+    });
+  }
   const [conn] = await deps.db.select().from(connections).where(eq(connections.id, current.connectionId));
   checkSourceFitsConnection(conn!.kind, source.data);
   const [row] = await deps.db
@@ -112,18 +151,40 @@ export async function updateIngestion(
   return row!;
 }
 
-/** Deletes an ingestion and its history (the destination table is kept); refused while something runs. */
+/**
+ * Deletes an ingestion, its history, runs and schedules (refused while something runs). Its table is
+ * kept and stays the tenant's — another ingestion of the tenant may load it again — unless
+ * `dropTable` (with confirm at the API), which drops it too.
+ */
 export async function deleteIngestion(
   deps: Pick<ServiceDeps, 'db' | 'sql' | 'temporal'>,
-  tenantId: string,
+  principal: Principal,
   id: string,
-): Promise<void> {
-  const row = await findIngestion(deps, tenantId, id);
+  opts: { dropTable: boolean },
+): Promise<{ tableDropped: boolean }> {
+  const row = await findIngestion(deps, principal.tenantId, id);
+  const busy = 'Cannot delete an ingestion while an operation runs';
+  await refuseIfBusy(deps.temporal, row.id, busy);
   const [open] = await deps.sql<{ id: string }[]>`
     select id from autoloader.runs where ingestion_id = ${row.id} and status = 'RUNNING' limit 1`;
-  if (open) {
-    const running = (await currentOperationId(deps.temporal, row.id).catch(() => open.id)) ?? open.id;
-    throw errors.runInProgress(running, 'Cannot delete an ingestion while an operation runs');
-  }
-  await deps.db.delete(ingestions).where(eq(ingestions.id, row.id));
+  if (open) throw errors.runInProgress(open.id, busy);
+  // Its schedule goes with it: left behind, it would keep firing at an ingestion that is gone.
+  await deleteScheduleIfAny(deps, row.id);
+  const table = { schema: row.destinationSchema, table: row.destinationTable };
+  return deps.sql.begin(async (tx) => {
+    let tableDropped = false;
+    if (opts.dropTable) {
+      const stats = await dropTable(tx, table);
+      tableDropped = stats.table_existed;
+      await forgetDestination(tx, table.schema, table.table);
+      await tx`
+        insert into autoloader.audit_events (tenant_id, subject, action, ingestion_id, dry_run, impact, result)
+        values (${principal.tenantId}, ${principal.subject}, 'delete_ingestion', ${row.id}, false,
+                ${tx.json({ ...stats })}, 'success')`;
+    } else {
+      await releaseDestination(tx, row.id);
+    }
+    await tx`delete from autoloader.ingestions where id = ${row.id}`;
+    return { tableDropped };
+  });
 }

@@ -1,38 +1,88 @@
+import type { OperationStatus, OperationStep } from '../db/schema/index.js';
 import { errors } from '../domain/errors.js';
 import type { ServiceDeps } from './deps.js';
+import type { Impact } from './impact.js';
 
 /** Read-only views of what operations did: an operation, pending deletions, the audit log. */
 
-export async function getOperation(deps: Pick<ServiceDeps, 'sql'>, tenantId: string, operationId: string) {
-  const [op] = await deps.sql<Record<string, unknown>[]>`
-    select id, ingestion_id, type, status, requested_by, auto_run, run_id, steps, impact, warnings, notes, error,
-           created_at, finished_at
+export interface OperationView {
+  id: string;
+  ingestionId: string;
+  type: string;
+  status: OperationStatus;
+  requestedBy: string;
+  autoRun: boolean;
+  runId: string | null;
+  steps: OperationStep[];
+  impact: Impact | Record<string, never>;
+  warnings: string[];
+  notes: string[];
+  error: string | null;
+  createdAt: Date;
+  finishedAt: Date | null;
+}
+
+export async function getOperation(
+  deps: Pick<ServiceDeps, 'sql'>,
+  tenantId: string,
+  operationId: string,
+): Promise<OperationView> {
+  const [op] = await deps.sql<OperationView[]>`
+    select id, ingestion_id as "ingestionId", type, status, requested_by as "requestedBy", auto_run as "autoRun",
+           run_id as "runId", steps, impact, warnings, notes, error, created_at as "createdAt", finished_at as "finishedAt"
     from autoloader.operations where id = ${operationId} and tenant_id = ${tenantId}`;
   if (!op) throw errors.operationNotFound();
   return op;
 }
 
+export interface PendingDeletionView {
+  id: string;
+  ingestion_id: string | null;
+  operation_id: string | null;
+  table_name: string;
+  due_at: string;
+  executed_at: string | null;
+  created_at: string;
+}
+
+const isoText = (col: string) => `to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 export async function listPendingDeletions(
   deps: Pick<ServiceDeps, 'sql'>,
   tenantId: string,
   includeDone: boolean,
-): Promise<Record<string, unknown>[]> {
+): Promise<PendingDeletionView[]> {
   const { sql } = deps;
-  return sql<Record<string, unknown>[]>`
-    select id, ingestion_id, operation_id, schema_name || '.' || table_name as table_name, due_at, executed_at, created_at
+  return sql<PendingDeletionView[]>`
+    select id, ingestion_id, operation_id, schema_name || '.' || table_name as table_name,
+           ${sql.unsafe(isoText('due_at'))} as due_at, ${sql.unsafe(isoText('executed_at'))} as executed_at,
+           ${sql.unsafe(isoText('created_at'))} as created_at
     from autoloader.pending_deletions
     where tenant_id = ${tenantId} ${includeDone ? sql`` : sql`and executed_at is null`}
     order by due_at`;
+}
+
+export interface AuditEventView {
+  id: number;
+  subject: string;
+  action: string;
+  ingestion_id: string | null;
+  operation_id: string | null;
+  dry_run: boolean;
+  impact: Record<string, unknown> | null;
+  result: string;
+  created_at: string;
 }
 
 export async function listAuditEvents(
   deps: Pick<ServiceDeps, 'sql'>,
   tenantId: string,
   filter: { ingestionId?: string; limit: number },
-): Promise<Record<string, unknown>[]> {
+): Promise<AuditEventView[]> {
   const { sql } = deps;
-  return sql<Record<string, unknown>[]>`
-    select id::float8 as id, subject, action, ingestion_id, operation_id, dry_run, impact, result, created_at
+  return sql<AuditEventView[]>`
+    select id::float8 as id, subject, action, ingestion_id, operation_id, dry_run, impact, result,
+           ${sql.unsafe(isoText('created_at'))} as created_at
     from autoloader.audit_events
     where tenant_id = ${tenantId} ${filter.ingestionId ? sql`and ingestion_id = ${filter.ingestionId}` : sql``}
     order by id desc limit ${filter.limit}`;

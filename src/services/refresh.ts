@@ -62,6 +62,8 @@ export type RefreshResult =
       steps: OperationStep[];
       pendingStep: StepName | undefined;
       failure: string | null;
+      /** What the retrying step last failed with, for the log only. */
+      rawFailure: string | null;
     });
 
 /** Real discovery, in a worker: the API never lists a bucket itself. */
@@ -273,7 +275,12 @@ async function stalled(
 ): Promise<RefreshResult> {
   const handle = deps.temporal.workflow.getHandle(workflowIds.ingestion(req.ingestionId));
   const [state, desc] = await Promise.all([handle.query(operationStepsQuery), handle.describe()]);
-  const failure = desc.raw.pendingActivities?.find((a) => a.lastFailure)?.lastFailure?.message ?? null;
+  // The raw failure (a SQL error, a host name) is for the operator's log, not the response.
+  const raw = desc.raw.pendingActivities?.find((a) => a.lastFailure)?.lastFailure?.message ?? null;
+  const failure =
+    raw === null
+      ? null
+      : 'a backing service (the state database, Temporal or the store) is failing; the step is retried';
   const done = new Set(state.steps.map((s) => s.operation));
   const pendingStep = plannedSteps(refreshModes[req.type], req.strategy, req.autoRun).find(
     (s) => !done.has(s),
@@ -287,6 +294,7 @@ async function stalled(
     steps: state.steps,
     pendingStep,
     failure,
+    rawFailure: raw,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { RunStatus } from '../db/schema/index.js';
-import { errors } from '../domain/errors.js';
+import { AppError, errors } from '../domain/errors.js';
 import { newId } from '../lib/ids.js';
 import { workflowIds } from '../temporal/ids.js';
 import { ingestionRunWorkflow } from '../workflows/index.js';
@@ -91,6 +91,14 @@ export async function listRuns(
 ): Promise<{ items: RunView[]; nextCursor: string | null }> {
   const { sql } = deps;
   const { limit, cursor } = page;
+  if (cursor) {
+    const [known] =
+      await sql`select 1 from autoloader.runs where id = ${cursor} and ingestion_id = ${ingestionId}`;
+    if (!known)
+      throw new AppError('VALIDATION_ERROR', 'Invalid query: cursor: not a next_cursor of this list', {
+        field: 'cursor',
+      });
+  }
   const ids = await sql<{ id: string }[]>`
     select id from autoloader.runs
     where ingestion_id = ${ingestionId} ${cursor ? sql`and (started_at, id) < (select started_at, id from autoloader.runs where id = ${cursor})` : sql``}

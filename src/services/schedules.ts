@@ -2,8 +2,10 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } 
 import { AppError } from '../domain/errors.js';
 import type { RefreshStrategy } from '../refresh/modes.js';
 import { scheduleIds, workflowIds } from '../temporal/ids.js';
+import { loadTenantPolicy } from '../tenancy/policy.js';
 import { type ScheduledOperationInput, scheduledOperationWorkflow } from '../workflows/scheduled.js';
 import type { ServiceDeps } from './deps.js';
+import { checkScheduleInterval } from './schedule-rules.js';
 
 export interface ScheduleSettings {
   cron?: string;
@@ -22,6 +24,32 @@ export interface ScheduleView {
   paused: boolean;
   nextActionTimes: Date[];
   recentActions: { scheduledAt: Date; workflowId: string }[];
+}
+
+/** A tenant's schedules are capped by its policy (max_schedules); replacing one does not count. */
+async function checkScheduleCap(
+  deps: Pick<ServiceDeps, 'temporal' | 'sql'>,
+  ingestion: { id: string; tenantId: string },
+): Promise<void> {
+  const policy = await loadTenantPolicy(deps.sql, ingestion.tenantId);
+  const ids = await deps.sql<{ id: string }[]>`
+    select id from autoloader.ingestions where tenant_id = ${ingestion.tenantId} and id <> ${ingestion.id}`;
+  let count = 0;
+  for (const { id } of ids) {
+    if (count >= policy.max_schedules) break;
+    try {
+      await deps.temporal.schedule.getHandle(scheduleIds.ingestion(id)).describe();
+      count++;
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+    }
+  }
+  if (count >= policy.max_schedules) {
+    throw new AppError('VALIDATION_ERROR', `This tenant may have at most ${policy.max_schedules} schedules`, {
+      field: 'cron',
+      help: 'Remove a schedule first, or ask the operator to raise max_schedules',
+    });
+  }
 }
 
 const notFound = () => new AppError('SCHEDULE_NOT_FOUND', 'This ingestion has no schedule');
@@ -54,10 +82,12 @@ export async function getSchedule(
  * under the ingestion's workflow id, so a tick never overlaps a running operation (it is skipped).
  */
 export async function setSchedule(
-  deps: Pick<ServiceDeps, 'temporal' | 'taskQueue' | 'runDefaults'>,
-  ingestion: { id: string; name: string },
+  deps: Pick<ServiceDeps, 'temporal' | 'taskQueue' | 'runDefaults' | 'schedules' | 'sql'>,
+  ingestion: { id: string; name: string; tenantId: string },
   settings: ScheduleSettings,
 ): Promise<ScheduleView> {
+  checkScheduleInterval(settings, deps.schedules);
+  await checkScheduleCap(deps, ingestion);
   const spec = {
     ...(settings.cron
       ? { cronExpressions: [settings.cron] }
@@ -107,5 +137,17 @@ export async function deleteSchedule(
   } catch (err) {
     if (err instanceof ScheduleNotFoundError) throw notFound();
     throw err;
+  }
+}
+
+/** Removes the ingestion's schedule if it has one (deleting the ingestion). */
+export async function deleteScheduleIfAny(
+  deps: Pick<ServiceDeps, 'temporal'>,
+  ingestionId: string,
+): Promise<void> {
+  try {
+    await deps.temporal.schedule.getHandle(scheduleIds.ingestion(ingestionId)).delete();
+  } catch (err) {
+    if (!(err instanceof ScheduleNotFoundError)) throw err;
   }
 }

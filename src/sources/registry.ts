@@ -41,7 +41,7 @@ export function isConnectionKind(kind: string): kind is ConnectionKind {
 /** `{name, kind, config}` as the API accepts it: one variant per kind, with that kind's config schema. */
 export function connectionInputSchema<N extends z.ZodType>(name: N) {
   const variants = Object.values(sourceKinds).map((k) =>
-    z.object({ name, kind: z.literal(k.kind), config: k.configSchema }),
+    z.strictObject({ name, kind: z.literal(k.kind), config: k.configSchema }),
   );
   return z.discriminatedUnion(
     'kind',

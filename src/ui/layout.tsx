@@ -8,8 +8,8 @@ export const ui = (path: string) => `${basePath}${path}`;
 
 const tones: Record<string, string> = {
   SUCCESS: 'ok',
-  succeeded: 'ok',
   success: 'ok',
+  awaiting_approval: 'warn',
   active: 'ok',
   PARTIAL_SUCCESS: 'warn',
   partial_failure: 'warn',

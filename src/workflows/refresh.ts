@@ -58,7 +58,7 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
         runId = input.runId;
         prepared = true;
       });
-      await short.finishOperation({ operationId, status: 'succeeded' });
+      await short.finishOperation({ operationId, status: 'success' });
       return { runId };
     }
 
@@ -96,7 +96,7 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
       await child.result();
     }
     prepared = true;
-    await short.finishOperation({ operationId, status: 'succeeded' });
+    await short.finishOperation({ operationId, status: 'success' });
     return { runId };
   } catch (err) {
     const message =

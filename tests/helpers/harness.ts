@@ -164,6 +164,8 @@ export async function startHarness(opts: HarnessOptions = {}) {
     await sql.unsafe(
       `create table raw.${table} (id bigint, _source_file text not null, _ingested_at timestamptz not null default now(), _run_id text not null)`,
     );
+    // As if an earlier ingestion of this tenant had made it: the tenant's own, free to claim.
+    await sql`insert into autoloader.owned_tables (schema_name, table_name, tenant_id) values ('raw', ${table}, ${tenantId}) on conflict do nothing`;
     return lockTable(table);
   }
 

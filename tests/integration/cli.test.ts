@@ -179,8 +179,8 @@ describe('autoloader CLI against a real API', () => {
     expect(res.stdout).toContain(`SUCCESS  run ${refreshRun.id}`);
     const [op] = await h.sql<{ id: string; status: string }[]>`
       select id, status from autoloader.operations where ingestion_id = ${id}`;
-    expect(op!.status).toBe('succeeded');
-    expect(res.stdout).toContain(`operation ${op!.id}: succeeded`);
+    expect(op!.status).toBe('success');
+    expect(res.stdout).toContain(`operation ${op!.id}: success`);
   });
 
   it('schedule set --cron, then schedule show, then delete', async () => {

@@ -278,7 +278,7 @@ describe('web console (/ui)', () => {
 
     await page.click('#confirm-refresh');
     await page.waitForURL('**/ui/operations/**');
-    await page.locator('#operation-live[data-status="succeeded"]').waitFor(WAIT);
+    await page.locator('#operation-live[data-status="success"]').waitFor(WAIT);
     const done = await page
       .locator('#steps tr[data-step]')
       .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-step')));

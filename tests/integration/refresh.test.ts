@@ -86,11 +86,11 @@ describe('full refresh (seed 000 E2E 1)', () => {
       'GET',
       res.body.operation_id ? `/api/v1/operations/${res.body.operation_id}` : '',
     );
-    expect(op.body).toMatchObject({ status: 'succeeded', run_id: res.body.run_id });
+    expect(op.body).toMatchObject({ status: 'success', run_id: res.body.run_id });
     expect(op.body.operations).toHaveLength(3);
     const metrics = await (await h.app.request('/metrics')).text();
     expect(metrics).toMatch(
-      /autoloader_refresh_operations_total\{operation_type="full_refresh",status="succeeded"\} [1-9]/,
+      /autoloader_refresh_operations_total\{operation_type="full_refresh",status="success"\} [1-9]/,
     );
     expect(metrics).toMatch(
       /autoloader_refresh_duration_seconds_count\{operation_type="full_refresh"\} [1-9]/,
@@ -102,7 +102,7 @@ describe('full refresh (seed 000 E2E 1)', () => {
     );
     expect(audit.body.items[0]).toMatchObject({
       action: 'full_refresh',
-      result: 'succeeded',
+      result: 'success',
       operation_id: res.body.operation_id,
     });
   });

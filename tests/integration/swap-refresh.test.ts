@@ -64,7 +64,7 @@ describe('full refresh with strategy "swap" (seed 004)', () => {
       status: string;
       operations: { operation: string; details: Record<string, unknown> }[];
     }>('GET', `/api/v1/operations/${res.body.operation_id}`);
-    expect(op.body.status).toBe('succeeded');
+    expect(op.body.status).toBe('success');
     expect(op.body.operations.map((o) => o.operation)).toEqual([
       'run_triggered',
       'table_swapped',

@@ -17,7 +17,26 @@ export function auditEventsRouter(deps: ApiDeps) {
         }),
       },
       responses: {
-        200: jsonResponse(z.object({ items: z.array(z.record(z.string(), z.unknown())) }), 'Events'),
+        200: jsonResponse(
+          z.object({
+            items: z.array(
+              z
+                .object({
+                  id: z.number(),
+                  subject: z.string(),
+                  action: z.string(),
+                  ingestion_id: z.string().nullable(),
+                  operation_id: z.string().nullable(),
+                  dry_run: z.boolean(),
+                  impact: z.record(z.string(), z.unknown()).nullable(),
+                  result: z.string(),
+                  created_at: z.string(),
+                })
+                .openapi('AuditEvent'),
+            ),
+          }),
+          'Events',
+        ),
         ...commonErrors,
       },
     }),

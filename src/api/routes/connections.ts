@@ -11,7 +11,7 @@ import {
 } from '../../services/connections.js';
 import { connectionKinds } from '../../sources/index.js';
 import { connectionInputSchema } from '../../sources/registry.js';
-import { commonErrors, IdParam, jsonBody, jsonResponse, notFound } from '../openapi.js';
+import { commonErrors, ErrorSchema, IdParam, jsonBody, jsonResponse, notFound } from '../openapi.js';
 import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 
 const CreateConnection = connectionInputSchema(z.string().min(1).max(200)).openapi('CreateConnection');
@@ -52,7 +52,7 @@ export function connectionsRouter(deps: ApiDeps) {
       responses: {
         201: jsonResponse(Connection, 'Created'),
         ...commonErrors,
-        409: jsonResponse(z.object({}).passthrough(), 'Name taken'),
+        409: jsonResponse(ErrorSchema, 'Name taken'),
       },
     }),
     async (c) => {
@@ -105,7 +105,7 @@ export function connectionsRouter(deps: ApiDeps) {
         204: { description: 'Deleted' },
         ...commonErrors,
         ...notFound,
-        409: jsonResponse(z.object({}).passthrough(), 'In use'),
+        409: jsonResponse(ErrorSchema, 'In use'),
       },
     }),
     async (c) => {

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
-import { destinationInputSchema, sourceSchema } from '../../domain/schemas.js';
+import { errors } from '../../domain/errors.js';
+import { destinationInputSchema, sourcePatchSchema, sourceSchema } from '../../domain/schemas.js';
 import { requireUsableConnection } from '../../services/connections.js';
 import {
   createIngestion,
@@ -10,25 +11,39 @@ import {
   updateIngestion,
 } from '../../services/ingestions.js';
 import { getRun, startIngestionRun } from '../../services/runs.js';
-import { commonErrors, conflict, IdParam, jsonBody, jsonResponse, notFound } from '../openapi.js';
+import {
+  commonErrors,
+  conflict,
+  ErrorSchema,
+  IdParam,
+  jsonBody,
+  jsonResponse,
+  notFound,
+} from '../openapi.js';
 import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 import { Run, toRunJson } from './runs.js';
 
 const CreateIngestion = z
-  .object({
+  .strictObject({
     name: z.string().min(1).max(200),
     connection_id: z.string().min(1),
     source: sourceSchema,
     destination: destinationInputSchema.describe(
       '"schema.table" or {schema, table}; lower-case SQL identifiers',
     ),
+    adopt_existing_table: z
+      .boolean()
+      .optional()
+      .describe('admin only: load into an existing table the service did not create (audited)'),
   })
   .openapi('CreateIngestion');
 
 const UpdateIngestion = z
   .object({
     name: z.string().min(1).max(200).optional(),
-    source: sourceSchema.partial().optional().describe('fields given replace the current ones'),
+    source: sourcePatchSchema
+      .optional()
+      .describe('only the fields given change; the others keep their values'),
     status: z.enum(['active', 'paused']).optional(),
   })
   .strict()
@@ -73,16 +88,17 @@ export function ingestionsRouter(deps: ApiDeps) {
       responses: {
         201: jsonResponse(Ingestion, 'Created'),
         ...commonErrors,
-        409: jsonResponse(z.object({}).passthrough(), 'Name or destination taken'),
+        409: jsonResponse(ErrorSchema, 'Name or destination taken'),
       },
     }),
     async (c) => {
       const body = c.req.valid('json');
-      const row = await createIngestion(deps, c.get('principal').tenantId, {
+      const row = await createIngestion(deps, c.get('principal'), {
         name: body.name,
         connectionId: body.connection_id,
         source: body.source,
         destination: body.destination,
+        adoptExistingTable: body.adopt_existing_table,
       });
       return c.json(toIngestionJson(row), 201);
     },
@@ -142,12 +158,25 @@ export function ingestionsRouter(deps: ApiDeps) {
     apiRoute('ingestion:write', {
       method: 'delete',
       path: '/ingestions/{id}',
-      summary: 'Delete an ingestion and its history (the destination table is kept)',
-      request: { params: IdParam },
+      summary:
+        'Delete an ingestion, its history and its schedule. The table is kept (still the tenant’s) unless drop_table=true&confirm=true',
+      request: {
+        params: IdParam,
+        query: z.object({
+          drop_table: z
+            .enum(['true', 'false'])
+            .optional()
+            .describe('drop the destination table too (needs confirm=true)'),
+          confirm: z.enum(['true', 'false']).optional(),
+        }),
+      },
       responses: { 204: { description: 'Deleted' }, ...commonErrors, ...notFound, ...conflict },
     }),
     async (c) => {
-      await deleteIngestion(deps, c.get('principal').tenantId, c.req.valid('param').id);
+      const q = c.req.valid('query');
+      const dropTable = q.drop_table === 'true';
+      if (dropTable && q.confirm !== 'true') throw errors.confirmationRequired();
+      await deleteIngestion(deps, c.get('principal'), c.req.valid('param').id, { dropTable });
       return c.body(null, 204);
     },
   );

@@ -1,9 +1,36 @@
 import { z } from '@hono/zod-openapi';
+import { operationStatuses } from '../../db/schema/index.js';
 import { getOperation } from '../../services/records.js';
-import { commonErrors, IdParam, jsonResponse, notFound } from '../openapi.js';
+import {
+  commonErrors,
+  IdParam,
+  ImpactSchema,
+  jsonResponse,
+  notFound,
+  OperationStepSchema,
+} from '../openapi.js';
 import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 
-const Operation = z.record(z.string(), z.unknown()).openapi('Operation');
+const Operation = z
+  .object({
+    id: z.string(),
+    ingestion_id: z.string(),
+    type: z.string(),
+    status: z.enum(operationStatuses),
+    message: z.string(),
+    requested_by: z.string(),
+    auto_run: z.boolean(),
+    run_id: z.string().nullable(),
+    operations: z.array(OperationStepSchema),
+    impact: z.union([ImpactSchema, z.object({})]),
+    warnings: z.array(z.string()),
+    notes: z.array(z.string()),
+    error: z.string().nullable(),
+    timestamp: z.string(),
+    created_at: z.string(),
+    finished_at: z.string().nullable(),
+  })
+  .openapi('Operation');
 
 export function operationsRouter(deps: ApiDeps) {
   const router = newRouter();
@@ -17,15 +44,24 @@ export function operationsRouter(deps: ApiDeps) {
     }),
     async (c) => {
       const op = await getOperation(deps, c.get('principal').tenantId, c.req.valid('param').id);
-      const { steps, ...rest } = op;
       return c.json(
         {
-          ...rest,
-          status: String(op.status),
-          message: `${String(op.type)} ${String(op.status)}`,
-          ingestion_id: String(op.ingestion_id),
-          timestamp: new Date(op.created_at as Date).toISOString(),
-          operations: steps,
+          id: op.id,
+          ingestion_id: op.ingestionId,
+          type: op.type,
+          status: op.status,
+          message: `${op.type} ${op.status}`,
+          requested_by: op.requestedBy,
+          auto_run: op.autoRun,
+          run_id: op.runId,
+          operations: op.steps,
+          impact: op.impact,
+          warnings: op.warnings,
+          notes: op.notes,
+          error: op.error,
+          timestamp: op.createdAt.toISOString(),
+          created_at: op.createdAt.toISOString(),
+          finished_at: op.finishedAt?.toISOString() ?? null,
         },
         200,
       );

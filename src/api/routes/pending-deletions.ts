@@ -13,7 +13,24 @@ export function pendingDeletionsRouter(deps: ApiDeps) {
         'Old table versions waiting out their grace period (and, with include_done=true, those deleted)',
       request: { query: z.object({ include_done: z.enum(['true', 'false']).optional() }) },
       responses: {
-        200: jsonResponse(z.object({ items: z.array(z.record(z.string(), z.unknown())) }), 'Deletions'),
+        200: jsonResponse(
+          z.object({
+            items: z.array(
+              z
+                .object({
+                  id: z.string(),
+                  ingestion_id: z.string().nullable(),
+                  operation_id: z.string().nullable(),
+                  table_name: z.string(),
+                  due_at: z.string(),
+                  executed_at: z.string().nullable(),
+                  created_at: z.string(),
+                })
+                .openapi('PendingDeletion'),
+            ),
+          }),
+          'Deletions',
+        ),
         ...commonErrors,
       },
     }),

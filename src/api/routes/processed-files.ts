@@ -100,7 +100,7 @@ export function processedFilesRouter(deps: ApiDeps) {
     async (c) => {
       const row = await findIngestion(deps, c.get('principal').tenantId, c.req.valid('param').id);
       if (!c.req.valid('query').confirm) throw errors.confirmationRequired();
-      const result = await clearProcessedFiles(deps, row.id);
+      const result = await clearProcessedFiles(deps, c.get('principal'), row.id);
       return c.json(
         {
           ingestion_id: row.id,

@@ -8,11 +8,20 @@ import { requireUsableConnection } from '../../services/connections.js';
 import { findIngestion } from '../../services/ingestions.js';
 import { type RefreshResult, requestRefresh } from '../../services/refresh.js';
 import { validationError } from '../errors.js';
-import { commonErrors, conflict, ErrorSchema, IdParam, jsonResponse, notFound } from '../openapi.js';
+import {
+  commonErrors,
+  conflict,
+  ErrorSchema,
+  IdParam,
+  ImpactSchema,
+  jsonResponse,
+  notFound,
+  OperationStepSchema,
+} from '../openapi.js';
 import { type ApiDeps, type AppEnv, apiRoute, newRouter } from '../router.js';
 
 const RefreshBody = z
-  .object({
+  .strictObject({
     confirm: z.boolean().optional().describe('Must be true: these operations are destructive'),
     auto_run: z.boolean().default(true).describe('Start a run after the table is dropped'),
     dry_run: z.boolean().default(false).describe('Preview what would happen; change nothing'),
@@ -33,12 +42,55 @@ const RefreshBody = z
   .openapi('RefreshRequest');
 type RefreshBodyValue = z.infer<typeof RefreshBody>;
 
-const RefreshResponse = z
-  .record(z.string(), z.unknown())
-  .describe(
-    'seed 001 response: status, message, ingestion_id, run_id, timestamp, operations, impact, warnings, notes',
-  )
-  .openapi('RefreshResponse');
+const RefreshDryRun = z
+  .object({
+    status: z.literal('dry_run'),
+    message: z.string(),
+    ingestion_id: z.string(),
+    timestamp: z.string(),
+    would_perform: z.array(z.object({ operation: z.string(), details: z.record(z.string(), z.unknown()) })),
+    impact: ImpactSchema,
+    warnings: z.array(z.string()),
+    notes: z.array(z.string()),
+    next_steps: z.object({ to_proceed: z.string(), to_cancel: z.string() }),
+  })
+  .openapi('RefreshDryRun');
+
+const RefreshStarted = z
+  .object({
+    status: z.enum(['accepted', 'success']),
+    message: z.string(),
+    ingestion_id: z.string(),
+    operation_id: z.string(),
+    operation_url: z.string(),
+    timestamp: z.string(),
+    run_id: z.string().nullable(),
+    operations: z.array(OperationStepSchema),
+    details: z.record(z.string(), z.unknown()).optional().describe('drop table: what was dropped'),
+    impact: ImpactSchema,
+    warnings: z.array(z.string()),
+    notes: z.array(z.string()),
+  })
+  .openapi('RefreshStarted');
+
+const RefreshPartialFailure = z
+  .object({
+    status: z.literal('partial_failure'),
+    detail: z.string(),
+    error_code: z.literal('PARTIAL_FAILURE'),
+    message: z.string(),
+    ingestion_id: z.string(),
+    operation_id: z.string(),
+    operation_url: z.string(),
+    timestamp: z.string(),
+    run_id: z.string().nullable(),
+    operations: z.array(OperationStepSchema),
+    impact: ImpactSchema,
+    recovery: z.object({ message: z.string(), action: z.string(), state: z.string() }),
+  })
+  .openapi('RefreshPartialFailure');
+
+const RefreshResponse = z.union([RefreshDryRun, RefreshStarted]).openapi('RefreshResponse');
 
 const refreshErrors = {
   ...commonErrors,
@@ -46,7 +98,7 @@ const refreshErrors = {
   ...conflict,
   403: jsonResponse(ErrorSchema, 'Token lacks ingestion:refresh (INSUFFICIENT_PERMISSIONS)'),
   429: jsonResponse(ErrorSchema, 'Too many full refreshes this hour (RATE_LIMITED)'),
-  500: jsonResponse(RefreshResponse, 'A step failed part-way (PARTIAL_FAILURE, with recovery)'),
+  500: jsonResponse(RefreshPartialFailure, 'A step failed part-way (PARTIAL_FAILURE, with recovery)'),
 } as const;
 
 /** The body is optional (DELETE clients often send none); when present it must be valid. */
@@ -77,7 +129,7 @@ function present(
     return {
       status: 200,
       body: {
-        status: 'dry_run',
+        status: 'dry_run' as const,
         message: 'Preview of operations (not executed)',
         ingestion_id: result.ingestionId,
         timestamp: result.timestamp,
@@ -103,7 +155,7 @@ function present(
     return {
       status: done ? 200 : 202,
       body: {
-        status: done ? 'success' : 'accepted',
+        status: done ? ('success' as const) : ('accepted' as const),
         message: `${mode.title} ${runTriggered ? 'started: run triggered' : 'completed successfully'}`,
         ...base,
         run_id: result.runId,
@@ -128,9 +180,9 @@ function present(
   return {
     status: 500,
     body: {
-      status: 'partial_failure',
+      status: 'partial_failure' as const,
       detail: `Some operations did not complete: ${result.pendingStep ?? 'bookkeeping'} is failing`,
-      error_code: 'PARTIAL_FAILURE',
+      error_code: 'PARTIAL_FAILURE' as const,
       message: 'Some operations failed',
       ...base,
       run_id: result.runId,
@@ -180,6 +232,8 @@ export function refreshRouter(deps: ApiDeps) {
       selection,
       principal,
     });
+    if (result.kind === 'partial_failure' && result.rawFailure)
+      deps.log.warn({ operationId: result.operationId, failure: result.rawFailure }, 'refresh step failing');
     return present(type, result);
   }
 
@@ -201,7 +255,7 @@ export function refreshRouter(deps: ApiDeps) {
       }),
       async (c) => {
         const out = await refresh(c, type, withDefaults(RefreshBody, c.req.valid('json')));
-        return c.json(out.body, out.status);
+        return c.json(out.body as never, out.status);
       },
     );
 
@@ -219,7 +273,7 @@ export function refreshRouter(deps: ApiDeps) {
   refreshRoute('/ingestions/{id}/refresh/new-only', 'Alias of fresh-start (seed 000 name)', 'fresh_start');
 
   const ReprocessBody = z
-    .object({
+    .strictObject({
       confirm: z.boolean().optional(),
       dry_run: z.boolean().default(false),
       auto_run: z.boolean().default(true),
@@ -268,7 +322,7 @@ export function refreshRouter(deps: ApiDeps) {
         { confirm: b.confirm, dry_run: b.dry_run, auto_run: b.auto_run, strategy: 'drop' },
         { pattern: b.pattern, modifiedFrom: b.modified_from, modifiedTo: b.modified_to },
       );
-      return c.json(out.body, out.status);
+      return c.json(out.body as never, out.status);
     },
   );
 
@@ -292,7 +346,7 @@ export function refreshRouter(deps: ApiDeps) {
       if (c.req.valid('query').confirm === 'true') body.confirm = true;
       const out = await refresh(c, 'drop_table', body);
       // A drop starts no run: it answers when done (200), or stalled (500).
-      return c.json(out.body, out.status === 500 ? 500 : 200);
+      return c.json(out.body as never, out.status === 500 ? 500 : 200);
     },
   );
 

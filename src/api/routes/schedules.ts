@@ -7,7 +7,7 @@ import { commonErrors, ErrorSchema, IdParam, jsonBody, jsonResponse, notFound } 
 import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 
 const ScheduleBody = z
-  .object({
+  .strictObject({
     cron: z.string().min(1).max(200).optional().describe('cron expression, e.g. "0 2 * * *"'),
     interval_seconds: z
       .number()
@@ -30,7 +30,20 @@ const ScheduleBody = z
   })
   .openapi('Schedule');
 
-const ScheduleResponse = z.record(z.string(), z.unknown()).openapi('ScheduleState');
+const ScheduleResponse = z
+  .object({
+    schedule_id: z.string(),
+    ingestion_id: z.string(),
+    cron: z.string().optional(),
+    interval_seconds: z.number().optional(),
+    timezone: z.string().optional(),
+    operation: z.string().optional(),
+    strategy: z.string().optional(),
+    paused: z.boolean(),
+    next_action_times: z.array(z.string()),
+    recent_actions: z.array(z.object({ scheduled_at: z.string(), workflow_id: z.string() })),
+  })
+  .openapi('ScheduleState');
 
 function toScheduleJson(v: ScheduleView) {
   return {

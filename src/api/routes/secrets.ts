@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { secretNamePattern, secretNameSchema } from '../../secrets/refs.js';
 import type { SecretInfo } from '../../secrets/store.js';
 import { createSecret, removeSecret, replaceSecret, secretsOf } from '../../services/secrets.js';
-import { commonErrors, jsonBody, jsonResponse, notFound } from '../openapi.js';
+import { commonErrors, ErrorSchema, jsonBody, jsonResponse, notFound } from '../openapi.js';
 import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 
 /** A secret as the API shows it: never its value. */
@@ -46,7 +46,7 @@ export function secretsRouter(deps: ApiDeps) {
       responses: {
         201: jsonResponse(Secret, 'Stored'),
         ...commonErrors,
-        409: jsonResponse(z.object({}).passthrough(), 'Name taken (NAME_TAKEN)'),
+        409: jsonResponse(ErrorSchema, 'Name taken (NAME_TAKEN)'),
       },
     }),
     async (c) =>
@@ -93,7 +93,7 @@ export function secretsRouter(deps: ApiDeps) {
         204: { description: 'Deleted' },
         ...commonErrors,
         ...notFound,
-        409: jsonResponse(z.object({}).passthrough(), 'Named by a connection'),
+        409: jsonResponse(ErrorSchema, 'Named by a connection'),
       },
     }),
     async (c) => {

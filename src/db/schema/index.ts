@@ -251,7 +251,17 @@ export const schemaVersions = autoloader.table(
   ],
 );
 
-export const operationStatuses = ['running', 'succeeded', 'partial_failure', 'failed'] as const;
+/** The contract's operation statuses (a dry run answers `dry_run` and records no operation). */
+export const operationStatuses = [
+  'accepted',
+  'running',
+  'awaiting_approval',
+  'success',
+  'partial_failure',
+  'failed',
+  'cancelled',
+] as const;
+export type OperationStatus = (typeof operationStatuses)[number];
 
 /** One step of an operation as seed 001 reports it (`table_dropped`, `processed_files_cleared`, `run_triggered`). */
 export interface OperationStep {
