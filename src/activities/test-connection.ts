@@ -19,9 +19,18 @@ export function makeTestConnection({ sql, sources }: ActivityDeps) {
       );
     const kind = sourceKind(row.kind);
     const ctx = await sources(row.tenantId);
-    const config = kind.configSchema.parse(row.config);
+    const parsed = kind.configSchema.safeParse(row.config);
+    if (!parsed.success) {
+      return [
+        {
+          name: 'configuration',
+          ok: false,
+          detail: `the stored configuration is not valid: ${parsed.error.issues[0]?.message}`,
+        },
+      ];
+    }
     try {
-      await kind.checkConfig(config, ctx, { network: false });
+      await kind.checkConfig(parsed.data, ctx, { network: false });
     } catch (err) {
       // A reference the tenant may not use is the first failing check, not an error of the test.
       if (err instanceof SecretRefError || err instanceof AppError) {
@@ -29,6 +38,6 @@ export function makeTestConnection({ sql, sources }: ActivityDeps) {
       }
       throw err;
     }
-    return kind.test(config, ctx, input.target);
+    return kind.test(parsed.data, ctx, input.target);
   };
 }

@@ -29,6 +29,15 @@ const bodyTooLarge = () =>
     help: 'Request bodies are small JSON documents',
   });
 
+const nulRefused = (where: string) =>
+  new AppError(
+    'VALIDATION_ERROR',
+    `Invalid ${where}: contains a NUL character (\\u0000), which no field accepts`,
+    {
+      field: where,
+    },
+  );
+
 /** One router per resource, mounted under /api/v1. */
 const resources = [
   connectionsRouter,
@@ -106,6 +115,26 @@ export function createApp(deps: ApiDeps) {
       },
     }),
   );
+
+  // Postgres text cannot hold a NUL character: one in a path, query or JSON string would fail
+  // deep inside a query. It is refused at the door, for every route.
+  app.use('/api/*', async (c, next) => {
+    let url: string;
+    try {
+      url = decodeURIComponent(c.req.url);
+    } catch (err) {
+      if (!(err instanceof URIError)) throw err;
+      throw new AppError('VALIDATION_ERROR', 'Invalid path or query: not valid percent-encoding', {
+        field: 'path',
+      });
+    }
+    if (url.includes('\u0000')) throw nulRefused('path');
+    if (c.req.header('content-type')?.includes('json')) {
+      const text = await c.req.text();
+      if (text.includes('\u0000') || /\\u0000/i.test(text)) throw nulRefused('body');
+    }
+    await next();
+  });
 
   app.use('/api/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';

@@ -1,3 +1,5 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { and, desc, eq } from 'drizzle-orm';
 import { connections, ingestions } from '../db/schema/index.js';
 import { AppError, errors } from '../domain/errors.js';
@@ -128,12 +130,19 @@ export async function testConnection(
   target: TestTarget,
 ): Promise<{ ok: boolean; checks: ConnectionCheck[] }> {
   const row = await getConnection(deps, tenantId, id);
-  const checks = await deps.temporal.workflow.execute(connectionTestWorkflow, {
-    workflowId: workflowIds.connectionTest(row.id, newId('test')),
-    taskQueue: deps.taskQueue,
-    args: [{ connectionId: row.id, target }],
-    workflowExecutionTimeout: '1 minute',
-  });
+  const checks = await deps.temporal.workflow
+    .execute(connectionTestWorkflow, {
+      workflowId: workflowIds.connectionTest(row.id, newId('test')),
+      taskQueue: deps.taskQueue,
+      args: [{ connectionId: row.id, target }],
+      workflowExecutionTimeout: '1 minute',
+    })
+    .catch((err: unknown) => {
+      // Deleted between the lookup above and the worker's read: gone, like any missing connection.
+      if (err instanceof WorkflowFailedError && failureType(err) === 'ConnectionNotFound')
+        throw errors.connectionNotFound();
+      throw err;
+    });
   return { ok: checks.length > 0 && checks.every((c) => c.ok), checks };
 }
 
@@ -148,4 +157,12 @@ export async function requireUsableConnection(
 ): Promise<void> {
   const row = await getConnection(deps, tenantId, connectionId);
   await checkConnection(deps, tenantId, row.kind, row.config, false);
+}
+
+/** The ApplicationFailure type at the root of a failed workflow (activity failure → its cause). */
+function failureType(err: WorkflowFailedError): string | undefined {
+  for (let e: unknown = err.cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof ApplicationFailure) return e.type ?? undefined;
+  }
+  return undefined;
 }

@@ -42,7 +42,8 @@ export async function resolveInsideRoots(p: string, roots: string[]): Promise<st
   try {
     real = await realpath(p);
   } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'EACCES')) return undefined;
+    // Missing, not a folder, unreadable, a symlink loop, a name too long: not a folder it may read.
+    if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string') return undefined;
     throw err;
   }
   for (const root of roots) {

