@@ -59,8 +59,12 @@ const envSchema = z.object({
     .int()
     .min(1)
     .default(64 * 1024 * 1024),
-  /** A FAILED file is retried by later runs until it has failed this many times. */
+  /** A file that failed for an unknown reason is retried by later runs until it has failed this many times. */
   FILE_MAX_RETRIES: z.coerce.number().int().min(0).default(3),
+  /** Attempts within a run at a file that keeps failing for an unknown reason, before it fails. */
+  FILE_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(5),
+  /** How long a load waits for a lock on its table before the file fails (and is retried later). */
+  LOAD_LOCK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(60),
 
   /** Impact model for refresh estimates: what a GB costs to reprocess, and how fast we load. */
   REFRESH_COST_PER_GB_USD: z.coerce.number().min(0).default(0.25),
@@ -138,6 +142,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       batchMaxFiles: e.RUN_BATCH_MAX_FILES,
       batchMaxBytes: e.RUN_BATCH_MAX_BYTES,
       fileMaxRetries: e.FILE_MAX_RETRIES,
+      fileMaxAttempts: e.FILE_MAX_ATTEMPTS,
+      lockTimeoutSeconds: e.LOAD_LOCK_TIMEOUT_SECONDS,
     },
     schedules: {
       minRunIntervalSeconds: e.SCHEDULE_MIN_RUN_INTERVAL_SECONDS,

@@ -73,7 +73,10 @@ async function main() {
     temporalUi = t.uiUrl;
   }
 
-  const { db, sql, close } = createDb(databaseUrl, { max: workerPoolSize(config) });
+  const { db, sql, close } = createDb(databaseUrl, {
+    max: workerPoolSize(config),
+    lockTimeoutMs: config.run.lockTimeoutSeconds * 1000,
+  });
   stops.push({ name: 'database pool', stop: close });
   const token = await developmentToken(db, config);
 

@@ -34,7 +34,13 @@ export function activityDepsFromConfig(config: Config, sql: Sql): ActivityDeps {
     env: process.env,
     address: config.address,
   });
-  return { sql, sources, stores: createStoreFactory(sources), fileMaxRetries: config.run.fileMaxRetries };
+  return {
+    sql,
+    sources,
+    stores: createStoreFactory(sources),
+    fileMaxRetries: config.run.fileMaxRetries,
+    fileMaxAttempts: config.run.fileMaxAttempts,
+  };
 }
 
 /**
@@ -52,6 +58,9 @@ export async function buildWorker(opts: WorkerOptions): Promise<Worker> {
       ? { workflowBundle: { codePath: opts.workflowBundlePath } }
       : { workflowsPath }),
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
+    // Shutting down (SIGTERM, a deploy): activities get a few seconds, then are cancelled — a file
+    // in flight rolls back — and the server hands their work to another worker at once.
+    shutdownGraceTime: '5 seconds',
     // Workflows here are thin orchestrators; activities do the heavy lifting.
     maxConcurrentWorkflowTaskExecutions: 20,
   });

@@ -6,6 +6,8 @@ export interface ActivityDeps {
   stores: StoreFactory;
   /** Each tenant's rules for its connections (the connection test reads them directly). */
   sources: SourceContexts;
-  /** A FAILED file is queued again by later runs until it has failed this many times. */
+  /** A FAILED file (unknown reason) is queued again by later runs until it has failed this many times. */
   fileMaxRetries: number;
+  /** Attempts within a run at a file that keeps failing for an unknown reason, before it fails. */
+  fileMaxAttempts: number;
 }

@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import picomatch from 'picomatch';
 import { countQueued, queueListed } from '../ledger/processed-files.js';
 import type { FileMeta } from '../sources/index.js';
-import { SourceConfigError } from '../sources/index.js';
+import { SourceConfigError, sourceConfigAdvice } from '../sources/index.js';
 import type { ActivityDeps } from './deps.js';
 import { loadIngestionContext } from './ingestion-context.js';
 
@@ -64,7 +64,10 @@ export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps)
         }
       } catch (err) {
         if (err instanceof SourceConfigError)
-          throw ApplicationFailure.nonRetryable(err.message, 'SourceConfigError');
+          throw ApplicationFailure.nonRetryable(
+            sourceConfigAdvice(err, ctx.connection.id),
+            'SourceConfigError',
+          );
         throw err;
       }
       await sql`update autoloader.runs set discovery_done = true where id = ${input.runId}`;

@@ -35,6 +35,7 @@ export function makeFinishRun({ sql }: ActivityDeps) {
         files_failed = f.failed,
         files_skipped = greatest(r.files_discovered - f.queued, 0),
         records_written = f.records,
+        rows_rejected = f.rejected,
         bytes_read = f.bytes,
         finished_at = now(),
         duration_ms = (extract(epoch from now() - r.started_at) * 1000)::bigint,

@@ -1,7 +1,9 @@
-import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import { claimBatch, markFailed } from '../ledger/processed-files.js';
+import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
+import postgres from 'postgres';
+import { claimBatch, countAttempt, markFailed } from '../ledger/processed-files.js';
 import { createBatchLoader } from '../load/index.js';
-import { SourceConfigError, SourceFileMissingError } from '../sources/index.js';
+import { rowErrorPolicyOf } from '../load/row-errors.js';
+import { SourceConfigError, SourceFileError, sourceConfigAdvice } from '../sources/index.js';
 import type { ActivityDeps } from './deps.js';
 import { loadIngestionContext } from './ingestion-context.js';
 
@@ -24,27 +26,50 @@ export interface ProcessFilesResult {
   records: number;
 }
 
+/** A file's failure, as the ledger records it. */
+interface Failure {
+  type: string;
+  message: string;
+  /** The file's own (this version fails the same way again) — or unknown, retried by later runs. */
+  permanent: boolean;
+}
+
 /**
  * Takes a batch of queued files (many small ones, or one large one) and loads each in its own
- * transaction. Data problems fail the file alone, with its error recorded; infrastructure problems
- * (Postgres or the store unreachable) propagate so that Temporal retries the activity, which then
- * resumes with the files this lane still holds.
+ * transaction. How a failure is handled depends on whose it is:
+ * - the file's (bad data, a denied or archived object, a lock it could not get in time): the file
+ *   is FAILED with its error and the batch goes on;
+ * - the run's (the bucket is gone, the credentials are refused): the activity fails without retry;
+ * - the infrastructure's (Postgres or the store unreachable): the activity fails and Temporal retries
+ *   it with backoff for as long as the outage lasts — the lane resumes with the files it holds;
+ * - unknown: retried like an outage, but a file that fails this way FILE_MAX_ATTEMPTS times fails.
+ * A cancelled activity (the run cancelled, the worker shutting down) stops between files, and a
+ * file whose load it interrupts rolls back.
  */
-export function makeProcessFiles({ sql, stores }: ActivityDeps) {
+export function makeProcessFiles({ sql, stores, fileMaxAttempts }: ActivityDeps) {
   return async function processFiles(input: ProcessFilesInput): Promise<ProcessFilesResult> {
     const ctx = await loadIngestionContext(sql, input.ingestionId, input.table);
     const store = await stores(ctx.connection).catch((err: unknown) => {
       if (err instanceof SourceConfigError)
-        throw ApplicationFailure.nonRetryable(err.message, 'SourceConfigError');
+        throw ApplicationFailure.nonRetryable(
+          sourceConfigAdvice(err, ctx.connection.id),
+          'SourceConfigError',
+        );
       throw err;
     });
     const files = await claimBatch(sql, input);
     const result: ProcessFilesResult = { claimed: files.length, succeeded: 0, failed: 0, records: 0 };
     if (files.length === 0) return result;
-    // Large files take a while: heartbeat on a timer so the server sees the worker alive, and a dead
-    // worker is noticed within the heartbeat timeout rather than the activity's whole timeout.
-    const beat = setInterval(() => Context.current().heartbeat(result), 5_000);
-    let lastBeat = Date.now();
+
+    const activity = Context.current();
+    // Liveness follows progress: bytes read or files finished. A load stalled without either (a
+    // statement waiting on something the lock timeout does not cover) stops heartbeating, so
+    // Temporal times the attempt out and retries it instead of waiting for hours.
+    const progress = { bytes: 0, at: Date.now(), reported: 0 };
+    const stallMs = 120_000;
+    const beat = setInterval(() => {
+      if (Date.now() - progress.at < stallMs) activity.heartbeat({ ...result, bytes: progress.bytes });
+    }, 2_000);
     const loader = await createBatchLoader(sql, {
       ingestionId: ctx.ingestionId,
       target: ctx.destination,
@@ -52,35 +77,55 @@ export function makeProcessFiles({ sql, stores }: ActivityDeps) {
       csv: ctx.csv,
       schemaMode: ctx.source.schema_mode,
       declaredColumns: ctx.source.columns,
+      rowErrors: rowErrorPolicyOf(ctx.source),
+      signal: activity.cancellationSignal,
+      onProgress: (bytes) => {
+        progress.bytes += bytes;
+        progress.at = Date.now();
+      },
     });
     try {
       for (const file of files) {
+        // Cancelled (the run, or the worker going down): the files not started stay claimed by
+        // this lane and go back to the queue when the run ends or the lane is retried.
+        if (activity.cancellationSignal.aborted) throw cancelled(activity);
         const started = Date.now();
         const key = keyOf(store.uri(ctx.source.bucket, ''), file.filePath);
-        let failure: { type: string; message: string } | undefined;
+        let failure: Failure | undefined;
+        let opened: Awaited<ReturnType<typeof store.open>> | undefined;
         try {
-          const opened = await store.open(ctx.source.bucket, key);
-          const outcome = await loader.load({
-            fileId: file.id,
-            sourceUri: file.filePath,
-            key,
-            runId: input.runId,
-            body: opened.body,
-            etag: opened.etag,
-            size: opened.size,
-            startedAt: started,
-          });
-          if (outcome.kind === 'failed') failure = outcome;
-          else {
-            result.succeeded++;
-            if (outcome.kind === 'loaded') result.records += outcome.records;
+          opened = await store.open(ctx.source.bucket, key);
+          const body = opened.body;
+          // A stream that errors while nobody reads it must not end the process.
+          body.on('error', noteStreamError);
+          const abort = () => body.destroy(new Error('load cancelled'));
+          activity.cancellationSignal.addEventListener('abort', abort, { once: true });
+          try {
+            const outcome = await loader.load({
+              fileId: file.id,
+              sourceUri: file.filePath,
+              key,
+              runId: input.runId,
+              body,
+              etag: opened.etag,
+              size: opened.size,
+              startedAt: started,
+            });
+            if (outcome.kind === 'failed')
+              failure = { type: outcome.type, message: outcome.message, permanent: true };
+            else {
+              result.succeeded++;
+              if (outcome.kind === 'loaded') result.records += outcome.records;
+            }
+          } finally {
+            activity.cancellationSignal.removeEventListener('abort', abort);
+            body.destroy();
           }
         } catch (err) {
-          if (err instanceof SourceConfigError)
-            throw ApplicationFailure.nonRetryable(err.message, 'SourceConfigError');
-          if (!(err instanceof SourceFileMissingError)) throw err;
-          failure = { type: err.name, message: err.message };
+          if (activity.cancellationSignal.aborted) throw cancelled(activity);
+          failure = await classify(err, file.id, ctx.connection.id);
         }
+        progress.at = Date.now();
         if (failure) {
           result.failed++;
           log.warn('file failed', { file: file.filePath, errorType: failure.type, error: failure.message });
@@ -91,17 +136,71 @@ export function makeProcessFiles({ sql, stores }: ActivityDeps) {
             durationMs: Date.now() - started,
           });
         }
-        // Progress after each file, at most once a second (a heartbeat is not free).
-        if (Date.now() - lastBeat >= 1_000) {
-          lastBeat = Date.now();
-          Context.current().heartbeat(result);
-        }
       }
     } finally {
       clearInterval(beat);
     }
+    activity.heartbeat(result);
     return result;
   };
+
+  /** Whose failure this is: a Failure to record, or (thrown) the run's, the infrastructure's, or a retry. */
+  async function classify(err: unknown, fileId: number, connectionId: string): Promise<Failure> {
+    if (err instanceof SourceConfigError)
+      throw ApplicationFailure.nonRetryable(sourceConfigAdvice(err, connectionId), 'SourceConfigError');
+    if (err instanceof SourceFileError) return { type: err.name, message: err.message, permanent: true };
+    if (err instanceof postgres.PostgresError && err.code === '55P03') {
+      return {
+        type: 'LockTimeout',
+        message:
+          'the destination table stayed locked past the lock timeout (LOAD_LOCK_TIMEOUT_SECONDS) by another session; the file is retried by a later run',
+        permanent: false,
+      };
+    }
+    if (isInfrastructure(err)) throw err;
+    const attempts = await countAttempt(sql, fileId);
+    if (attempts < fileMaxAttempts) throw err;
+    const e = err instanceof Error ? err : new Error(String(err));
+    return {
+      type: e.name,
+      message: `${e.message} (failed ${attempts} times in this run; a later run tries again)`,
+      permanent: false,
+    };
+  }
+}
+
+/** The cancellation itself (not the error the interrupted load ended with), so Temporal records a cancel. */
+function cancelled(activity: Context): unknown {
+  return activity.cancellationSignal.reason ?? new CancelledFailure('cancelled');
+}
+
+function noteStreamError(err: Error): void {
+  log.debug('file stream error (reported by its reader)', { error: err.message });
+}
+
+/** Postgres or a store that cannot be reached at all: wait it out, never count it against a file. */
+function isInfrastructure(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof postgres.PostgresError) {
+      const cls = e.code.slice(0, 2);
+      if (cls === '08' || cls === '53' || cls === '57' || e.code === '40001' || e.code === '40P01')
+        return true;
+    }
+    const code = (e as NodeJS.ErrnoException).code;
+    if (
+      code === 'ECONNREFUSED' ||
+      code === 'ENOTFOUND' ||
+      code === 'EAI_AGAIN' ||
+      code === 'EHOSTUNREACH' ||
+      code === 'ENETUNREACH' ||
+      code === 'CONNECTION_CLOSED' ||
+      code === 'CONNECTION_ENDED' ||
+      code === 'CONNECTION_DESTROYED' ||
+      code === 'CONNECT_TIMEOUT'
+    )
+      return true;
+  }
+  return false;
 }
 
 /** The store key of a ledger path (the path is the store's URI of the key). */

@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   const { sql, close: closeDb } = createDb(databaseUrl, {
     max: workerPoolSize(config),
     applicationName: 'autoloader-worker',
+    lockTimeoutMs: config.run.lockTimeoutSeconds * 1000,
   });
   const connection = await connectWorker(config.temporal, temporalAddress);
   const client = await connectClient(config.temporal, temporalAddress);

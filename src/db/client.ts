@@ -10,6 +10,27 @@ export interface DbOptions {
   /** Connections in the raw-SQL pool (COPY streams, set-based state changes). */
   max?: number;
   applicationName?: string;
+  /**
+   * How long a statement may wait for a lock (a user's LOCK TABLE, a long transaction) before it
+   * fails, rather than hang a load for hours. Default 60 s.
+   */
+  lockTimeoutMs?: number;
+}
+
+/**
+ * Session settings that keep a dead or stuck client from holding anything for long: the server
+ * checks the client is still there during long queries and drops a transaction left idle (a killed
+ * worker's session goes within seconds, not minutes); keepalives notice a vanished peer.
+ */
+function sessionSettings(opts: DbOptions): Record<string, string> {
+  return {
+    lock_timeout: String(opts.lockTimeoutMs ?? 60_000),
+    idle_in_transaction_session_timeout: '300000',
+    client_connection_check_interval: '5000',
+    tcp_keepalives_idle: '10',
+    tcp_keepalives_interval: '5',
+    tcp_keepalives_count: '3',
+  };
 }
 
 /**
@@ -22,7 +43,12 @@ export function createDb(url: string, opts: DbOptions = {}) {
     socket: connectNoDelay,
     // Notices (e.g. "relation already exists, skipping") are expected on idempotent DDL.
     onnotice: () => undefined,
-    connection: { application_name: opts.applicationName ?? 'autoloader', TimeZone: 'UTC' },
+    connection: {
+      application_name: opts.applicationName ?? 'autoloader',
+      TimeZone: 'UTC',
+      ...sessionSettings(opts),
+    },
+    keep_alive: 10,
   };
   const sql = postgres(url, { ...common, max: opts.max ?? 10 });
   const drizzleClient = postgres(url, { ...common, max: 4 });

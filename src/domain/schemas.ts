@@ -8,6 +8,8 @@ import { columnNameProblem, isAllowedDestinationSchema, isPlainIdentifier } from
 export const formats = ['jsonl', 'json', 'csv', 'parquet'] as const;
 export const schemaModes = ['add_columns', 'rescue', 'fail'] as const;
 export type SchemaMode = (typeof schemaModes)[number];
+export const rowErrorModes = ['abort_file', 'skip_rows'] as const;
+export type RowErrorMode = (typeof rowErrorModes)[number];
 export type FileFormat = (typeof formats)[number];
 
 /**
@@ -90,6 +92,25 @@ export const sourceSchema = z.strictObject({
     .default('add_columns')
     .describe(
       'add_columns: new fields become columns; rescue: new fields and values that do not fit go to _rescued_data; fail: either fails the file, naming the field',
+    ),
+  on_error: z
+    .enum(rowErrorModes)
+    .default('abort_file')
+    .describe(
+      'abort_file: a row that cannot load fails its file; skip_rows: such rows (a malformed line, a line that is not an object, a CSV record with the wrong number of fields, a value that fits no column) are set aside as rejected rows (GET /ingestions/{id}/rejected-rows) and the file loads the others',
+    ),
+  skip_rows_max: z
+    .int()
+    .min(0)
+    .optional()
+    .describe('with skip_rows: a file with more rejected rows than this fails as a whole'),
+  skip_rows_max_percent: z
+    .number()
+    .min(0)
+    .max(100)
+    .optional()
+    .describe(
+      'with skip_rows: a file with a larger share of rejected rows than this (0-100) fails as a whole',
     ),
   columns: z
     .array(declaredColumnSchema)

@@ -21,12 +21,14 @@ export interface ListedFile {
 
 /**
  * The queue rule, over an existing ledger row `p` and the listed version: a file is loaded again when
- * its content changed since it loaded, when it failed and has retries left (or changed), or when it
- * is queued but not by this run. `etag` and `runId` are SQL expressions for the listed version.
+ * its content changed since it loaded; when it failed for a reason of its own (bad data, a denied
+ * object) only once it changed — that version would fail the same way — and when it failed for an
+ * unknown reason while it has retries left; and when it is queued but not by this run. `etag` and
+ * `runId` are SQL expressions for the listed version.
  */
 function needsLoading(sql: Q, listed: { etag: Expr; runId?: Expr }, maxRetries: number): postgres.Fragment {
   return sql`(p.status = 'SUCCESS' and p.file_etag is distinct from ${listed.etag})
-    or (p.status = 'FAILED' and (p.retry_count < ${maxRetries} or p.file_etag is distinct from ${listed.etag}))
+    or (p.status = 'FAILED' and ((not p.error_permanent and p.retry_count < ${maxRetries}) or p.file_etag is distinct from ${listed.etag}))
     or (p.status in ('DISCOVERED', 'PROCESSING') ${listed.runId ? sql`and p.run_id is distinct from ${listed.runId}` : sql``})`;
 }
 
@@ -56,6 +58,8 @@ export async function queueListed(
       file_modified_at = excluded.file_modified_at,
       file_etag = excluded.file_etag,
       retry_count = case when p.file_etag is distinct from excluded.file_etag then 0 else p.retry_count end,
+      error_permanent = p.error_permanent and p.file_etag is not distinct from excluded.file_etag,
+      load_attempts = 0,
       discovered_at = now(),
       updated_at = now()
     where ${needsLoading(tx, { etag: tx('excluded.file_etag'), runId: tx('excluded.run_id') }, input.maxRetries)}`;
@@ -133,6 +137,7 @@ export interface FileSuccess {
   schemaVersion: number;
   bytesRead: number;
   durationMs: number;
+  rowsRejected: number;
 }
 
 /**
@@ -149,13 +154,31 @@ export function successUpdate(params: {
   bytesRead: string;
   durationMs: string;
   records: string;
+  rowsRejected: string;
 }): string {
   return `update autoloader.processed_files
     set status = 'SUCCESS', claimed_by = null, run_id = ${params.runId}, file_etag = ${params.etag},
         schema_version = ${params.schemaVersion}, processed_at = clock_timestamp(),
-        records_ingested = ${params.records}, bytes_read = ${params.bytesRead},
-        processing_duration_ms = ${params.durationMs}, error_message = null, error_type = null, updated_at = now()
-    where id = ${params.fileId} and not (status = 'SUCCESS' and file_etag is not distinct from ${params.etag})`;
+        records_ingested = ${params.records}, bytes_read = ${params.bytesRead}, rows_rejected = ${params.rowsRejected},
+        processing_duration_ms = ${params.durationMs}, error_message = null, error_type = null,
+        error_permanent = false, load_attempts = 0, updated_at = now()
+    where id = ${params.fileId} and not (status = 'SUCCESS' and file_etag is not distinct from ${params.etag})
+      -- A cancelled (or otherwise closed) run loads nothing more: its late files commit nothing.
+      and exists (select 1 from autoloader.runs r where r.id = ${params.runId} and r.status = 'RUNNING')`;
+}
+
+/**
+ * The file's ledger row, locked for the rest of the loader's transaction: taken before the file's
+ * earlier rows are deleted, so that two attempts at one file (a retried lane and one still running,
+ * with the file rewritten in between) replace each other's rows instead of both committing theirs.
+ */
+export function lockFileRow(
+  q: postgres.TransactionSql,
+  fileId: number,
+): postgres.PendingQuery<postgres.Row[]> {
+  return q.unsafe('select 1 from autoloader.processed_files where id = $1 for update', [fileId], {
+    prepare: true,
+  });
 }
 
 /** The SUCCESS as a prepared statement of the loader's transaction (`records`: SQL counting the file's records). */
@@ -165,15 +188,17 @@ export function successStatement(
   records: string,
 ): postgres.PendingQuery<postgres.Row[]> {
   return q.unsafe(
-    successUpdate({
+    // The rows its earlier load rejected go with it (this load's own are kept after it).
+    `with cleared as (delete from autoloader.rejected_rows where file_id = $1) ${successUpdate({
       fileId: '$1',
       runId: '$2',
       etag: '$3',
       schemaVersion: '$4',
       bytesRead: '$5',
       durationMs: '$6',
+      rowsRejected: '$7',
       records,
-    }),
+    })}`,
     [
       success.fileId,
       success.runId,
@@ -181,6 +206,7 @@ export function successStatement(
       success.schemaVersion,
       success.bytesRead,
       success.durationMs,
+      success.rowsRejected,
     ],
     { prepare: true },
   );
@@ -197,14 +223,30 @@ export const capMessage = (m: string) =>
 /** A file's failure: recorded with its error, counted against its retries (unless it loaded meanwhile). */
 export async function markFailed(
   sql: Q,
-  input: { fileId: number; runId: string; type: string; message: string; durationMs: number },
+  input: {
+    fileId: number;
+    runId: string;
+    type: string;
+    message: string;
+    durationMs: number;
+    permanent: boolean;
+  },
 ): Promise<void> {
   await sql`
     update autoloader.processed_files
     set status = 'FAILED', claimed_by = null, run_id = ${input.runId}, error_message = ${capMessage(input.message)},
-        error_type = ${input.type}, retry_count = retry_count + 1, processed_at = clock_timestamp(),
-        processing_duration_ms = ${input.durationMs}, updated_at = now()
+        error_type = ${input.type}, error_permanent = ${input.permanent}, retry_count = retry_count + 1,
+        load_attempts = 0, processed_at = clock_timestamp(), processing_duration_ms = ${input.durationMs},
+        updated_at = now()
     where id = ${input.fileId} and status <> 'SUCCESS'`;
+}
+
+/** One more attempt at this version ended in an unknown error; returns how many so far. */
+export async function countAttempt(sql: Q, fileId: number): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    update autoloader.processed_files set load_attempts = load_attempts + 1, updated_at = now()
+    where id = ${fileId} returning load_attempts as n`;
+  return row?.n ?? 0;
 }
 
 /**
@@ -232,6 +274,7 @@ export function runFileFigures(sql: Q, ingestionId: string, runId: string): post
            count(*) filter (where status = 'FAILED')::int as failed,
            count(*) filter (where status in ('SUCCESS', 'FAILED', 'DISCOVERED', 'PROCESSING'))::int as queued,
            coalesce(sum(records_ingested) filter (where status = 'SUCCESS'), 0)::bigint as records,
+           coalesce(sum(rows_rejected) filter (where status = 'SUCCESS'), 0)::bigint as rejected,
            coalesce(sum(bytes_read), 0)::bigint as bytes
     from autoloader.processed_files where ingestion_id = ${ingestionId} and run_id = ${runId}`;
 }
@@ -330,6 +373,7 @@ export interface LedgerRow {
   error_type: string | null;
   retry_count: number;
   schema_version: number | null;
+  rows_rejected: number | null;
 }
 
 /** The live history as the API lists it, paged by id. */
@@ -344,11 +388,37 @@ export async function listFiles(
            status, run_id, discovered_at, processing_started_at, processed_at,
            records_ingested::float8 as records_ingested, bytes_read::float8 as bytes_read,
            processing_duration_ms::float8 as processing_duration_ms, error_message, error_type, retry_count,
-           schema_version
+           schema_version, rows_rejected::float8 as rows_rejected
     from autoloader.processed_files
     where ingestion_id = ${ingestionId} and scope = 'live' and id > ${page.afterId}
       ${page.status ? sql`and status = ${page.status}` : sql``}
     order by id limit ${page.limit}`;
+}
+
+export interface RejectedRow {
+  id: number;
+  file_id: number;
+  file_path: string;
+  run_id: string;
+  line: number;
+  error: string;
+  raw: string;
+  created_at: Date;
+}
+
+/** Rows the live files' loads set aside (on_error: skip_rows), paged by id. */
+export async function listRejectedRows(
+  sql: Q,
+  ingestionId: string,
+  page: { afterId: number; limit: number; fileId?: number },
+): Promise<RejectedRow[]> {
+  return sql<RejectedRow[]>`
+    select r.id::float8 as id, r.file_id::float8 as file_id, r.file_path, r.run_id, r.line::float8 as line,
+           r.error, r.raw, r.created_at
+    from autoloader.rejected_rows r join autoloader.processed_files f on f.id = r.file_id
+    where r.ingestion_id = ${ingestionId} and f.scope = 'live' and r.id > ${page.afterId}
+      ${page.fileId !== undefined ? sql`and r.file_id = ${page.fileId}` : sql``}
+    order by r.id limit ${page.limit}`;
 }
 
 /** Files per schema version of the live history (the schema history's `files`). */

@@ -2,7 +2,7 @@ import type postgres from 'postgres';
 import { addColumns, createTable, lockDdl, readColumns, widenColumnTypes } from '../destination/table.js';
 import { rescuedDataColumn } from '../domain/lineage.js';
 import type { DeclaredColumn, SchemaMode } from '../domain/schemas.js';
-import { columnNameProblem } from '../lib/identifiers.js';
+import { mapFieldNames } from './column-names.js';
 import { type AddedColumn, FileDataError, type LoadTarget } from './common.js';
 import {
   type ColumnType,
@@ -39,7 +39,7 @@ export async function destinationColumnsWithProbe(
       from pg_attribute a join t on a.attrelid = t.oid where a.attnum > 0 and not a.attisdropped
     ), probe as (
       select exists (
-        select 1 from pg_temp._al_stage_json
+        select 1 from ${tx(jsonStage)}
         where doc is not null and doc - (array(select name from cols) || ${declared.map((c) => c.name)}::text[]) <> '{}'::jsonb
       ) as unknown
     )
@@ -64,13 +64,13 @@ async function stagedKeys(
   if (known.length > 0) {
     const [probe] = await tx<{ unknown: boolean }[]>`
       select exists (
-        select 1 from pg_temp._al_stage_json where doc is not null and doc - ${known}::text[] <> '{}'::jsonb
+        select 1 from ${tx(jsonStage)} where doc is not null and doc - ${known}::text[] <> '{}'::jsonb
       ) as unknown`;
     if (!probe?.unknown) return [];
   }
   const rows = await tx<
     { k: string }[]
-  >`select distinct k from pg_temp._al_stage_json, jsonb_object_keys(doc) k where doc is not null`;
+  >`select distinct k from ${tx(jsonStage)}, jsonb_object_keys(doc) k where doc is not null`;
   return rows.map((r) => r.k);
 }
 
@@ -191,12 +191,14 @@ export async function ensureColumns(
   // fields go to _rescued_data, so they need not even be listed.
   const shapeFixed = (table: Map<string, string> | undefined) =>
     mode === 'rescue' && (declared.length > 0 || table !== undefined);
-  const keys = shapeFixed(existing) ? [] : await stagedKeys(tx, staged, existing, declared);
+  const fields = shapeFixed(existing) ? [] : await stagedKeys(tx, staged, existing, declared);
+  // Fields whose names cannot be columns are renamed in the stage to the columns they get.
+  const renamed = staged.kind === 'json' ? mapFieldNames(fields) : new Map<string, string>();
+  if (renamed.size > 0 && staged.kind === 'json') await renameStagedFields(tx, staged, renamed);
+  const keys = fields.map((k) => renamed.get(k) ?? k);
+  const sourceOf = new Map([...renamed].map(([field, column]) => [column, field]));
+  if (staged.kind === 'csv') for (const [column, field] of staged.sources) sourceOf.set(column, field);
   const declaredNames = new Set(declared.map((c) => c.name));
-  for (const k of keys) {
-    const problem = columnNameProblem(k);
-    if (problem) throw new FileDataError(problem);
-  }
   const undeclared = (table: Map<string, string> | undefined) =>
     keys.filter((k) => !table?.has(k) && !declaredNames.has(k));
   if (mode === 'fail' && (existing || declared.length > 0)) {
@@ -225,7 +227,7 @@ export async function ensureColumns(
       now.inferred.length > 0
         ? await inferTypes(tx, staged, now.inferred, true)
         : { types: new Map(), sampled: new Set() };
-    const order = staged.kind === 'json' ? staged.keyOrder : staged.names;
+    const order = staged.kind === 'json' ? staged.keyOrder.map((k) => renamed.get(k) ?? k) : staged.names;
     const rank = (k: string) => {
       const i = order.indexOf(k);
       return i < 0 ? Number.MAX_SAFE_INTEGER : i;
@@ -238,7 +240,13 @@ export async function ensureColumns(
           const type = sqlType[inferred.types.get(name) ?? 'text'];
           // Only a type a later value can fail to fit is worth widening.
           const sampled = inferred.sampled.has(name) && type !== 'text' && type !== 'jsonb';
-          return sampled ? { name, type, sampled } : { name, type };
+          const sourceName = sourceOf.get(name);
+          return {
+            name,
+            type,
+            ...(sampled ? { sampled } : {}),
+            ...(sourceName === undefined ? {} : { sourceName }),
+          };
         }),
     ];
     if (now.rescue) added.push({ name: rescuedDataColumn, type: 'jsonb' });
@@ -266,6 +274,24 @@ export async function ensureColumns(
   if (!current) await createTable(tx, target, added);
   else await addColumns(tx, target, added);
   return added;
+}
+
+/**
+ * Renames fields in every staged document (field name → column name), in place: everything after
+ * reads the fields under the names of their columns.
+ */
+async function renameStagedFields(
+  tx: postgres.TransactionSql,
+  staged: Staged,
+  renamed: Map<string, string>,
+): Promise<void> {
+  await tx.unsafe(
+    `UPDATE ${staged.table} SET doc = (
+       SELECT jsonb_object_agg(coalesce(m.col, e.key), e.value)
+       FROM jsonb_each(doc) e LEFT JOIN unnest($1::text[], $2::text[]) AS m(key, col) ON m.key = e.key)
+     WHERE jsonb_typeof(doc) = 'object' AND doc ?| $1::text[]`,
+    [[...renamed.keys()], [...renamed.values()]],
+  );
 }
 
 /** ensureColumns' answer when the table already had every column: no DDL, no lock taken. */

@@ -12,6 +12,8 @@ export interface AddedColumn {
   type: string;
   /** Typed from the file's first rows only. */
   sampled?: boolean;
+  /** The field's name in the file, when the column could not be named like it (column-names.ts). */
+  sourceName?: string;
 }
 
 /** The caller's completion statement changed no row (the file was loaded meanwhile): roll back. */
@@ -45,8 +47,11 @@ export class ReconciliationError extends FileDataError {
   constructor(
     readonly counted: number,
     readonly loaded: number,
+    readonly rejected = 0,
   ) {
-    super(`the file has ${counted} records but ${loaded} were loaded; the file was not loaded`);
+    super(
+      `the file has ${counted} records but ${loaded} were loaded${rejected > 0 ? ` and ${rejected} rejected` : ''}; the file was not loaded`,
+    );
   }
 }
 

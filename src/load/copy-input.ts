@@ -28,10 +28,13 @@ export const maxLineBytes = 256 * 1024 * 1024;
 
 const binaryHeader = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
 const binaryTrailer = Buffer.from([0xff, 0xff]);
-/** One field, NULL: a blank line keeps its place, so COPY's "line N" is the file's line N. */
-const nullTuple = Buffer.from([0x00, 0x01, 0xff, 0xff, 0xff, 0xff]);
-/** Field count (2 bytes), field length (4), jsonb binary format version (1). */
-const tuplePrefix = 7;
+/**
+ * Each tuple is (line bigint, doc jsonb): field count (2 bytes), the line's length (4) and value (8),
+ * the document's length (4) and jsonb's binary format version (1), then its text. A blank line is a
+ * NULL document, keeping its place, so COPY's "line N" is the file's line N too.
+ */
+const tuplePrefix = 2 + 4 + 8 + 4 + 1;
+const nullTupleBytes = 2 + 4 + 8 + 4;
 
 function isBlank(line: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {
@@ -42,13 +45,16 @@ function isBlank(line: Buffer, start: number, end: number): boolean {
 }
 
 /**
- * JSON lines as `COPY … (FORMAT binary)` input for one `jsonb` column: one tuple per line (a UTF-8
- * byte-order mark at the start and each line's trailing `\r` removed; blank lines as NULL).
+ * JSON lines as `COPY … (FORMAT binary)` input for `(line bigint, doc jsonb)`: one tuple per line (a
+ * UTF-8 byte-order mark at the start and each line's trailing `\r` removed; blank lines as NULL).
  */
 export async function* jsonLinesAsCopyBinary(
   source: AsyncIterable<Buffer>,
   count: RecordCount,
+  /** The document as `text` (no jsonb version byte): the row error policy checks it in SQL. */
+  opts: { asText?: boolean } = {},
 ): AsyncGenerator<Buffer> {
+  const prefix = opts.asText ? tuplePrefix - 1 : tuplePrefix;
   yield binaryHeader;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -63,16 +69,20 @@ export async function* jsonLinesAsCopyBinary(
       if (end - start >= 3 && line.compare(BOM, 0, 3, start, start + 3) === 0) start += 3;
     }
     if (end > start && line[end - 1] === CR) end--;
+    out.writeUInt16BE(2, pos);
+    out.writeInt32BE(8, pos + 2);
+    out.writeBigInt64BE(BigInt(lineNo), pos + 6);
     if (end === start || ((line[start] === 0x20 || line[start] === 0x09) && isBlank(line, start, end))) {
-      nullTuple.copy(out, pos);
-      return pos + nullTuple.length;
+      out.writeInt32BE(-1, pos + 14);
+      return pos + nullTupleBytes;
     }
     count.records++;
-    out.writeUInt16BE(1, pos);
-    out.writeInt32BE(end - start + 1, pos + 2);
-    out[pos + 6] = 1;
-    line.copy(out, pos + tuplePrefix, start, end);
-    return pos + tuplePrefix + (end - start);
+    const text = withoutNulEscapes(line, start, end);
+    const body = text ?? line.subarray(start, end);
+    out.writeInt32BE(body.length + prefix - 18, pos + 14);
+    if (!opts.asText) out[pos + 18] = 1;
+    body.copy(out, pos + prefix);
+    return pos + prefix + body.length;
   };
 
   for await (const chunk of source) {
@@ -92,6 +102,7 @@ export async function* jsonLinesAsCopyBinary(
       pending = [];
       pendingBytes = 0;
     }
+    // withoutNulEscapes keeps a line's length (\u0000 and \ufffd are both six characters).
     const out = Buffer.allocUnsafe(chunk.length + (head?.length ?? 0) + tuplePrefix * ends.length);
     let pos = 0;
     let start = 0;
@@ -117,6 +128,28 @@ export async function* jsonLinesAsCopyBinary(
   }
   yield binaryTrailer;
 }
+
+const nulEscape = Buffer.from('\\u0000');
+
+/**
+ * jsonb cannot hold the NUL character (Postgres text cannot), so a JSON string's `\u0000` would fail
+ * the whole line: it becomes U+FFFD, the replacement character, instead. An escaped backslash
+ * before it (`\\u0000`, the text "\u0000") is left alone. Returns the changed line, or undefined
+ * when there was nothing to change (the usual case, found with one indexOf).
+ */
+function withoutNulEscapes(line: Buffer, start: number, end: number): Buffer | undefined {
+  const at = line.indexOf(nulEscape, start);
+  if (at === -1 || at >= end) return undefined;
+  const text = line.toString('utf8', start, end);
+  const fixed = replaceNulEscapes(text);
+  return fixed === text ? undefined : Buffer.from(fixed, 'utf8');
+}
+
+const replaceNulEscapes = (text: string) => text.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+
+/** The same for JSON lines held whole as text (the small-file paths). */
+export const jsonTextWithoutNulEscapes = (text: string): string =>
+  text.includes('\\u0000') ? replaceNulEscapes(text) : text;
 
 export interface CsvQuoting {
   quote: string;

@@ -1,11 +1,12 @@
 import { Readable } from 'node:stream';
 import postgres from 'postgres';
 import type { CsvOptions, DeclaredColumn, FileFormat, SchemaMode } from '../domain/schemas.js';
-import { type FileSuccess, successStatement } from '../ledger/processed-files.js';
+import { type FileSuccess, lockFileRow, successStatement } from '../ledger/processed-files.js';
 import { destinationColumns } from './columns.js';
 import { FileDataError, LineDataError, type LoadTarget, NotCompleted } from './common.js';
 import { ConvertError } from './duckdb-convert.js';
 import { loadInTransaction } from './load-file.js';
+import { keepRejected, type RowErrorPolicy } from './row-errors.js';
 import { schemaVersionFor } from './schema-history.js';
 import { loadSmallJsonLines } from './small-file.js';
 import { smallFileBytes } from './stage.js';
@@ -23,6 +24,12 @@ export interface BatchTarget {
   csv: CsvOptions;
   schemaMode: SchemaMode;
   declaredColumns?: DeclaredColumn[];
+  /** on_error and its limits (default: a row that cannot load fails its file). */
+  rowErrors?: RowErrorPolicy;
+  /** Bytes read from a file so far (for heartbeats that follow progress). */
+  onProgress?: (bytes: number) => void;
+  /** Aborted when the load must stop (the run cancelled, the worker shutting down). */
+  signal?: AbortSignal;
 }
 
 export interface FileToLoad {
@@ -40,7 +47,7 @@ export interface FileToLoad {
 }
 
 export type LoadOutcome =
-  | { kind: 'loaded'; records: number }
+  | { kind: 'loaded'; records: number; rowsRejected: number }
   /** Another attempt committed this version of the file first: nothing changed. */
   | { kind: 'already-loaded' }
   /** The file's content is wrong (permanent for this version): recorded as the file's failure. */
@@ -60,47 +67,84 @@ export async function createBatchLoader(sql: postgres.Sql, batch: BatchTarget): 
   // way; small files whose fields they cover take the one-statement path.
   let columns = await destinationColumns(sql, batch.target);
 
+  /** Arms `signal` to cancel whatever `tx`'s connection runs; returns the disarm function. */
+  const cancelOnAbort = async (tx: postgres.TransactionSql, signal: AbortSignal) => {
+    const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    const onAbort = () => {
+      // Asked from another connection of the pool. If that fails (the pool is closing), the wait
+      // still ends by itself, bounded by the lock timeout: nothing to do about the failure here.
+      sql`select pg_cancel_backend(${row!.pid})`.catch(() => undefined);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    return () => signal.removeEventListener('abort', onAbort);
+  };
+
   const general = async (file: FileToLoad, body: Readable): Promise<LoadOutcome> => {
-    const records = await sql
+    const loaded = await sql
       .begin(async (tx) => {
-        const loaded = await loadInTransaction(tx, {
-          target: batch.target,
-          sourceUri: file.sourceUri,
-          runId: file.runId,
-          format: batch.format,
-          csv: batch.csv,
-          gzip: file.key.endsWith('.gz'),
-          body,
-          schemaMode: batch.schemaMode,
-          declaredColumns: batch.declaredColumns,
-          ddl: sql,
-          complete: async ({ columns: loadedWith, bytesRead, recordsSql }, q) => {
-            const schemaVersion = await schemaVersionFor(
-              q,
-              batch.ingestionId,
-              loadedWith,
-              file.sourceUri,
-              file.runId,
-            );
-            const success: FileSuccess = {
-              fileId: file.fileId,
-              runId: file.runId,
-              etag: file.etag,
-              schemaVersion,
-              bytesRead,
-              durationMs: Date.now() - file.startedAt,
-            };
-            return { statement: successStatement(q, success, recordsSql) };
-          },
-        });
-        columns = loaded.columns;
-        return loaded.records;
+        // Cancelled while a statement waits (on a lock, say): the statement is cancelled on the
+        // server, so the transaction rolls back now instead of when the wait ends.
+        const stop = batch.signal && (await cancelOnAbort(tx, batch.signal));
+        try {
+          return await loadAndComplete(tx);
+        } finally {
+          stop?.();
+        }
       })
       .catch((err: unknown) => {
         if (err instanceof NotCompleted) return undefined;
         throw err;
       });
-    return records === undefined ? { kind: 'already-loaded' } : { kind: 'loaded', records };
+    return loaded === undefined ? { kind: 'already-loaded' } : { kind: 'loaded', ...loaded };
+
+    async function loadAndComplete(
+      tx: postgres.TransactionSql,
+    ): Promise<{ records: number; rowsRejected: number }> {
+      const loaded = await loadInTransaction(tx, {
+        target: batch.target,
+        sourceUri: file.sourceUri,
+        runId: file.runId,
+        format: batch.format,
+        csv: batch.csv,
+        gzip: file.key.endsWith('.gz'),
+        body,
+        schemaMode: batch.schemaMode,
+        declaredColumns: batch.declaredColumns,
+        rowErrors: batch.rowErrors,
+        ddl: sql,
+        onProgress: batch.onProgress,
+        complete: async ({ columns: loadedWith, bytesRead, recordsSql, sourceNames, rowsRejected }, q) => {
+          const schemaVersion = await schemaVersionFor(
+            q,
+            batch.ingestionId,
+            loadedWith,
+            file.sourceUri,
+            file.runId,
+            sourceNames,
+          );
+          const success: FileSuccess = {
+            fileId: file.fileId,
+            runId: file.runId,
+            etag: file.etag,
+            schemaVersion,
+            bytesRead,
+            durationMs: Date.now() - file.startedAt,
+            rowsRejected,
+          };
+          return { lock: lockFileRow(q, file.fileId), statement: successStatement(q, success, recordsSql) };
+        },
+      });
+      columns = loaded.columns;
+      // After the success statement, which cleared the rows an earlier load of the file rejected.
+      if (loaded.rowsRejected > 0)
+        await keepRejected(tx, {
+          ingestionId: batch.ingestionId,
+          fileId: file.fileId,
+          filePath: file.sourceUri,
+          runId: file.runId,
+        });
+      return { records: loaded.records, rowsRejected: loaded.rowsRejected };
+    }
   };
 
   return {
@@ -119,8 +163,9 @@ export async function createBatchLoader(sql: postgres.Sql, batch: BatchTarget): 
             content,
             columns,
             startedAt: file.startedAt,
+            signal: batch.signal,
           });
-          if (fast.kind === 'loaded') return { kind: 'loaded', records: fast.records };
+          if (fast.kind === 'loaded') return { kind: 'loaded', records: fast.records, rowsRejected: 0 };
           if (fast.kind === 'already-loaded') return fast;
           body = Readable.from([content]);
         }
@@ -138,6 +183,7 @@ export async function createBatchLoader(sql: postgres.Sql, batch: BatchTarget): 
 function smallFileCandidate(batch: BatchTarget, file: FileToLoad): boolean {
   return (
     batch.format === 'jsonl' &&
+    batch.rowErrors?.mode !== 'skip_rows' &&
     batch.schemaMode === 'add_columns' &&
     !file.key.endsWith('.gz') &&
     file.size > 0 &&

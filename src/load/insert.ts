@@ -3,6 +3,7 @@ import { deleteRowsOfFile } from '../destination/table.js';
 import { rescuedDataColumn, systemColumns } from '../domain/lineage.js';
 import type { SchemaMode } from '../domain/schemas.js';
 import { FileDataError, type LoadTarget, NotCompleted, reused } from './common.js';
+import { describeMisfit, rejectMisfits } from './row-errors.js';
 import { qualified, quoteIdent, quoteLiteral } from './sql-text.js';
 import type { Staged } from './stage.js';
 
@@ -116,16 +117,54 @@ export function jsonValueList(columns: Map<string, string>): { names: string[]; 
   return valueList('json', columnSources({ kind: 'json' }, columns), false);
 }
 
+/**
+ * Under on_error: skip_rows, rows with a value that fits no column become rejected rows (in rescue
+ * mode such values go to _rescued_data instead, so no row is rejected for them).
+ */
+export async function rejectUnfitRows(
+  tx: postgres.TransactionSql,
+  staged: Staged,
+  columns: Map<string, string>,
+  mode: SchemaMode,
+  delimiter: string,
+): Promise<void> {
+  if (mode === 'rescue') return;
+  const checked = columnSources(staged, columns).filter((c) => checkedTypes(c.type));
+  if (checked.length === 0) return;
+  await requirePgInputIsValid(tx, mode);
+  const rowText =
+    staged.kind === 'json'
+      ? 'doc::text'
+      : `array_to_string(ARRAY[${staged.names.map((_, i) => `c${i + 1}`).join(', ')}], ${quoteLiteral(delimiter)}, '')`;
+  await rejectMisfits(
+    tx,
+    staged,
+    checked.map((c) => ({
+      condition: misfit(c.text, c.type),
+      message: describeMisfit(c.name, c.text, c.type),
+    })),
+    rowText,
+  );
+}
+
+/** The caller's state change: a lock taken before the file's rows change, a statement after. */
+export interface Completion {
+  lock?: postgres.PendingQuery<postgres.Row[]>;
+  statement: postgres.PendingQuery<postgres.Row[]>;
+}
+
 export async function insertFromStage(
   tx: postgres.TransactionSql,
   input: InsertInput,
   staged: Staged,
   columns: Map<string, string>,
-  completion: postgres.PendingQuery<postgres.Row[]> | undefined,
+  completion: Completion | undefined,
+  /** Unfit rows were set aside already (rejectUnfitRows). */
+  unfitRejected = false,
 ): Promise<number> {
   const table = qualified(input.target.schema, input.target.table);
   const cols = columnSources(staged, columns);
-  if (input.schemaMode === 'fail') await failOnMisfit(tx, input.target, staged.table, cols);
+  if (input.schemaMode === 'fail' && !unfitRejected) await failOnMisfit(tx, input.target, staged.table, cols);
   const rescue = input.schemaMode === 'rescue' && columns.has(rescuedDataColumn);
   if (rescue && cols.some((c) => checkedTypes(c.type))) await requirePgInputIsValid(tx, 'rescue');
   const { names, exprs } = valueList(staged.kind, cols, rescue);
@@ -151,15 +190,18 @@ export async function insertFromStage(
   exprs.push('$1', 'now()', '$2');
   const where = staged.kind === 'json' ? 'WHERE doc IS NOT NULL' : '';
   // The file's earlier rows (a rewritten file, a retried load) go, its rows arrive, and the caller's
-  // completion statement (the file's state) follows: sent together, one round trip.
-  const [, inserted, completed] = await Promise.all([
+  // completion statement (the file's state) follows: sent together, one round trip. The caller's
+  // lock goes first: a concurrent attempt at the same file waits for this one to commit, and then
+  // its DELETE (a statement of its own, with a new snapshot) sees and removes these rows.
+  const [, , inserted, completed] = await Promise.all([
+    completion?.lock,
     deleteRowsOfFile(tx, input.target, input.sourceUri),
     tx.unsafe(
       `INSERT INTO ${table} (${names.join(', ')}) SELECT ${exprs.join(', ')} FROM ${staged.table} ${where}`,
       [input.sourceUri, input.runId],
       reused,
     ),
-    completion,
+    completion?.statement,
   ]);
   if (completion && completed?.count === 0) throw new NotCompleted();
   return inserted.count;

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import postgres from 'postgres';
 import type { CsvOptions, DeclaredColumn, FileFormat, SchemaMode } from '../domain/schemas.js';
@@ -10,15 +10,18 @@ import {
   noChange,
   widenColumns,
 } from './columns.js';
-import { type AddedColumn, type LoadTarget, ReconciliationError } from './common.js';
+import { type AddedColumn, FileDataError, type LoadTarget, ReconciliationError } from './common.js';
 import { convertToJsonLines } from './duckdb-convert.js';
-import { insertFromStage } from './insert.js';
+import { type Completion, insertFromStage, rejectUnfitRows } from './insert.js';
+import { enforceLimits, type RowErrorPolicy } from './row-errors.js';
 import {
+  jsonStage,
   readHead,
   type Staged,
   smallFileBytes,
   stageCsv,
   stageJsonLines,
+  stageJsonLinesRejecting,
   stageSmallJsonLines,
 } from './stage.js';
 
@@ -34,6 +37,10 @@ export interface LoadFileInput {
   schemaMode: SchemaMode;
   /** The ingestion's explicit schema, if it has one. */
   declaredColumns?: DeclaredColumn[];
+  /** What a row that cannot load does: fail the file (the default) or become a rejected row. */
+  rowErrors?: RowErrorPolicy;
+  /** Called with the size of each chunk read from the source. */
+  onProgress?: (bytes: number) => void;
   /**
    * A pool for creating a new destination table outside the file's transaction (see ensureColumns).
    * It takes a second connection while the file's transaction holds one: pools that run activities
@@ -48,14 +55,25 @@ export interface LoadFileInput {
    * Returned wrapped: a bare postgres.js query would be executed by being awaited.
    */
   complete?: (
-    facts: { columns: Map<string, string>; bytesRead: number; recordsSql: string },
+    facts: {
+      columns: Map<string, string>;
+      bytesRead: number;
+      recordsSql: string;
+      /** Columns this file added under another name than its field's (column → field). */
+      sourceNames: Map<string, string>;
+      /** Rows set aside under on_error: skip_rows (kept by the caller with keepRejected). */
+      rowsRejected: number;
+    },
     /** The transaction (or savepoint) to build the statement with. */
     tx: postgres.TransactionSql,
-  ) => Promise<{ statement: postgres.PendingQuery<postgres.Row[]> }>;
+  ) => Promise<Completion>;
 }
 
 export interface LoadFileResult {
+  /** Rows loaded. */
   records: number;
+  /** Rows rejected (on_error: skip_rows); they are in the rejected stage until the commit. */
+  rowsRejected: number;
   bytesRead: number;
   columnsAdded: AddedColumn[];
   /** The destination's columns (name → SQL type) this file was loaded with. */
@@ -78,28 +96,61 @@ export async function loadInTransaction(
   async function* counted(body: Readable) {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       bytesRead += chunk.length;
+      input.onProgress?.(chunk.length);
       yield chunk;
     }
   }
   const raw = Readable.from(counted(input.body), { objectMode: false });
-  const decoded: Readable = input.gzip ? raw.pipe(createGunzip()) : raw;
+  // pipeline, not pipe: a source failing part-way (a reset connection, an unreadable file) destroys
+  // every stream and reaches the reader as an error, instead of an unhandled 'error' event that
+  // would end the process.
+  const decoded: Readable = input.gzip ? pipeline(raw, createGunzip(), ignoreHere) : raw;
   const lines =
     input.format === 'json' || input.format === 'parquet'
       ? Readable.from(convertToJsonLines(input.format, decoded), { objectMode: false })
       : decoded;
+  try {
+    return await loadStreams(tx, input, lines, () => bytesRead);
+  } finally {
+    // Whatever happened, nothing of the file stays open: the store's body, gunzip, DuckDB's reader.
+    for (const s of [lines, decoded, raw, input.body]) s.destroy();
+  }
+}
+
+/** pipeline's callback: its error also reaches whoever reads the last stream, which reports it. */
+const ignoreHere = () => undefined;
+
+async function loadStreams(
+  tx: postgres.TransactionSql,
+  input: LoadFileInput,
+  lines: Readable,
+  bytesSoFar: () => number,
+): Promise<LoadFileResult> {
   const head = await readHead(lines, smallFileBytes);
+  const policy = input.rowErrors ?? { mode: 'abort_file' };
+  const skipping = policy.mode === 'skip_rows';
 
   let staged: Staged;
   let existing: Map<string, string> | undefined;
-  if (input.format !== 'csv' && head.whole && isUtf8(head.whole)) {
+  if (skipping) {
+    // Rows are checked one by one on their way in: the staged path, whatever the file's size.
+    staged =
+      input.format === 'csv'
+        ? await stageCsv(tx, head.stream(), head, input.csv, input.declaredColumns ?? [], { skipping })
+        : await stageJsonLinesRejecting(tx, head.stream(), head.firstLine);
+    existing = await destinationColumns(tx, input.target);
+  } else if (input.format !== 'csv' && head.whole && isUtf8(head.whole)) {
     // A small file: staged by one INSERT, sent together with the catalog read and the probe for
     // unknown keys (one round trip).
     const staging = stageSmallJsonLines(tx, head.whole, head.firstLine);
     const probing = destinationColumnsWithProbe(tx, input.target, input.declaredColumns ?? []);
-    // Both go out at once; if staging fails, the probe fails with it (the transaction is aborted),
+    const objects = requireObjects(tx, jsonStage);
+    // All go out at once; if staging fails, the others fail with it (the transaction is aborted),
     // and the staging error — which names the file's line — is the one to report.
     probing.catch(() => undefined);
+    objects.catch(() => undefined);
     staged = await staging;
+    await objects;
     let unknownKeys: boolean | undefined;
     ({ columns: existing, unknownKeys } = await probing);
     if (staged.kind === 'json') staged.unknownKeys = unknownKeys;
@@ -108,6 +159,7 @@ export async function loadInTransaction(
       input.format === 'csv'
         ? await stageCsv(tx, head.stream(), head, input.csv, input.declaredColumns ?? [])
         : await stageJsonLines(tx, head.stream(), head.firstLine);
+    if (staged.kind === 'json') await requireObjects(tx, staged.table);
     existing = await destinationColumns(tx, input.target);
   }
   const declared = input.declaredColumns ?? [];
@@ -125,33 +177,80 @@ export async function loadInTransaction(
     (columnsAdded === noChange ? existing : await destinationColumns(tx, input.target)) ??
     new Map<string, string>();
 
+  let sampled = columnsAdded.filter((c) => c.sampled);
+  if (skipping && sampled.length > 0) {
+    // New columns are typed over the whole file first: a row is rejected for a value that fits no
+    // column the table had, not for one the first rows' guess did not foresee.
+    const widened = await widenColumns(tx, input.target, staged, sampled);
+    if (widened.length > 0) {
+      columns = (await destinationColumns(tx, input.target)) ?? columns;
+      for (let i = 0; i < columnsAdded.length; i++)
+        columnsAdded[i] = widened.find((w) => w.name === columnsAdded[i]!.name) ?? columnsAdded[i]!;
+    }
+    sampled = [];
+  }
+
   const where = staged.kind === 'json' ? 'WHERE doc IS NOT NULL' : '';
+  let rowsRejected = 0;
   const load = async (q: postgres.TransactionSql) => {
+    if (skipping) {
+      await rejectUnfitRows(q, staged, columns, input.schemaMode, input.csv.delimiter);
+      rowsRejected = await enforceLimits(q, policy, staged.records);
+    }
     const completion = await input.complete?.(
-      { columns, bytesRead, recordsSql: `(SELECT count(*) FROM ${staged.table} ${where})` },
+      {
+        columns,
+        bytesRead: bytesSoFar(),
+        recordsSql: `(SELECT count(*) FROM ${staged.table} ${where})`,
+        sourceNames: new Map(
+          columnsAdded.filter((c) => c.sourceName !== undefined).map((c) => [c.name, c.sourceName!]),
+        ),
+        rowsRejected,
+      },
       q,
     );
-    const records = await insertFromStage(q, input, staged, columns, completion?.statement);
-    // Every record we counted in the file is a row in the table, or the file fails (and its
-    // transaction, state change included, rolls back).
-    if (records !== staged.records) throw new ReconciliationError(staged.records, records);
+    const records = await insertFromStage(q, input, staged, columns, completion, skipping);
+    // Every record we counted in the file is a row in the table or a rejected row, or the file
+    // fails (and its transaction, state change included, rolls back).
+    if (records + rowsRejected !== staged.records)
+      throw new ReconciliationError(staged.records, records, rowsRejected);
     return records;
   };
-  const sampled = columnsAdded.filter((c) => c.sampled);
-  if (sampled.length === 0) return { records: await load(tx), bytesRead, columnsAdded, columns };
+  const result = (records: number) => ({
+    records,
+    rowsRejected,
+    bytesRead: bytesSoFar(),
+    columnsAdded,
+    columns,
+  });
+  if (sampled.length === 0) return result(await load(tx));
 
   // This file's new columns were typed from its first rows. If a later value does not fit, the
   // types are inferred again over the whole file, the columns widened, and the load repeated. (A
   // postgres.js savepoint: a failed statement in the transaction itself would doom it.)
   try {
-    const records = await tx.savepoint((sp) => load(sp));
-    return { records, bytesRead, columnsAdded, columns };
+    return result(await tx.savepoint((sp) => load(sp)));
   } catch (err) {
     if (!(err instanceof postgres.PostgresError && err.code.startsWith('22'))) throw err;
     const widened = await widenColumns(tx, input.target, staged, sampled);
     if (widened.length === 0) throw err;
     columns = (await destinationColumns(tx, input.target)) ?? columns;
     const added = columnsAdded.map((c) => widened.find((w) => w.name === c.name) ?? c);
-    return { records: await load(tx), bytesRead, columnsAdded: added, columns };
+    return { ...result(await load(tx)), columnsAdded: added };
   }
 }
+
+/**
+ * Each JSON line must be an object (its fields are the row's columns): the first that is not fails
+ * the file, naming its line and what it is.
+ */
+async function requireObjects(tx: postgres.TransactionSql, stage: string): Promise<void> {
+  const [bad] = await tx.unsafe<{ line: number; type: string }[]>(
+    `SELECT line::float8 AS line, jsonb_typeof(doc) AS type FROM ${stage}
+     WHERE jsonb_typeof(doc) <> 'object' ORDER BY line LIMIT 1`,
+  );
+  if (bad) throw new FileDataError(`line ${bad.line}: expected a JSON object, found ${article(bad.type)}`);
+}
+
+const article = (type: string) =>
+  /^[aeiou]/.test(type) ? `an ${type}` : type === 'null' ? 'null' : `a ${type}`;

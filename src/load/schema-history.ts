@@ -45,8 +45,9 @@ export async function schemaVersionFor(
   columns: Map<string, string>,
   firstFile: string,
   runId: string,
+  /** Columns this file added under another name than their field's (column → field). */
+  sourceNames: Map<string, string> = new Map(),
 ): Promise<number> {
-  const list = schemaColumns(columns);
   const fingerprint = fingerprintOf(columns);
   const cacheKey = `${ingestionId}\u0000${fingerprint}`;
   const cached = known.get(cacheKey);
@@ -67,6 +68,16 @@ export async function schemaVersionFor(
   await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.schema:${ingestionId}`}))`;
   const raced = await find();
   if (raced !== undefined) return raced;
+  // Each column's field name, when it differs: this file's, else as the versions before recorded it.
+  const [previous] = await tx<{ columns: SchemaColumn[] }[]>`
+    select columns from autoloader.schema_versions where ingestion_id = ${ingestionId} order by version desc limit 1`;
+  const recorded = new Map(
+    (previous?.columns ?? []).filter((c) => c.source_name).map((c) => [c.name, c.source_name!]),
+  );
+  const list = schemaColumns(columns).map((c) => {
+    const source = sourceNames.get(c.name) ?? recorded.get(c.name);
+    return source === undefined ? c : { ...c, source_name: source };
+  });
   const [row] = await tx<{ version: number }[]>`
     insert into autoloader.schema_versions (ingestion_id, version, fingerprint, columns, first_file, run_id)
     select ${ingestionId}, coalesce(max(version), 0) + 1, ${fingerprint}, ${tx.json(list as never)}, ${firstFile}, ${runId}

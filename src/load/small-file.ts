@@ -1,8 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import postgres from 'postgres';
 import { systemColumns } from '../domain/lineage.js';
+import { successUpdate } from '../ledger/processed-files.js';
 import type { LoadTarget } from './common.js';
-import { nonBlankJsonLines } from './copy-input.js';
+import { jsonTextWithoutNulEscapes, nonBlankJsonLines } from './copy-input.js';
 import { jsonValueList } from './insert.js';
 import { knownSchemaVersion } from './schema-history.js';
 import { qualified } from './sql-text.js';
@@ -34,6 +35,8 @@ export interface SmallFileInput {
   /** The destination's columns as last read (undefined: no table yet). */
   columns: Map<string, string> | undefined;
   startedAt: number;
+  /** Aborted: the statement is cancelled on the server (it may be waiting on a lock). */
+  signal?: AbortSignal;
 }
 
 export async function loadSmallJsonLines(
@@ -45,7 +48,7 @@ export async function loadSmallJsonLines(
   if (!isUtf8(input.content)) return { kind: 'fallback', reason: 'not UTF-8' };
   const schemaVersion = knownSchemaVersion(input.ingestionId, columns);
   if (schemaVersion === undefined) return { kind: 'fallback', reason: 'new schema version' };
-  const text = withoutBom(input.content).toString('utf8');
+  const text = jsonTextWithoutNulEscapes(withoutBom(input.content).toString('utf8'));
   // Our count of the file's records: the statement loads the file only if Postgres sees as many.
   const counted = nonBlankJsonLines(input.content);
   const fields = [...columns.keys()].filter((c) => !systemColumns.has(c));
@@ -53,7 +56,7 @@ export async function loadSmallJsonLines(
   const table = qualified(input.target.schema, input.target.table);
   const { names, exprs } = jsonValueList(columns);
   try {
-    const [row] = await sql.unsafe<{ unfit: boolean; claimed: number; records: number }[]>(
+    const query = sql.unsafe<{ unfit: boolean; claimed: number; records: number }[]>(
       `WITH lines AS MATERIALIZED (
          SELECT doc FROM ${jsonLinesOf('$1')}
        ), unfit AS (
@@ -64,14 +67,24 @@ export async function loadSmallJsonLines(
            WHERE doc IS NOT NULL AND (jsonb_typeof(doc) <> 'object' OR doc - $9::text[] <> '{}'::jsonb)
          ) OR (SELECT count(*) FROM lines WHERE doc IS NOT NULL) <> $10 AS found
        ), claim AS (
-         UPDATE autoloader.processed_files
-         SET status = 'SUCCESS', claimed_by = null, run_id = $5, file_etag = $4, schema_version = $8,
-             processed_at = clock_timestamp(), bytes_read = $6, processing_duration_ms = $7,
-             records_ingested = (SELECT count(*) FROM lines WHERE doc IS NOT NULL),
-             error_message = null, error_type = null, updated_at = now()
-         WHERE id = $2 AND NOT (status = 'SUCCESS' AND file_etag IS NOT DISTINCT FROM $4)
+         ${successUpdate({
+           fileId: '$2',
+           runId: '$5',
+           etag: '$4',
+           schemaVersion: '$8',
+           bytesRead: '$6',
+           durationMs: '$7',
+           records: '(SELECT count(*) FROM lines WHERE doc IS NOT NULL)',
+           rowsRejected: '0',
+         })}
            AND NOT (SELECT found FROM unfit)
+           -- This one statement's snapshot cannot see rows another attempt at the file committed
+           -- while it waited for the row: it loads only over a file that is still being loaded.
+           AND status = 'PROCESSING'
          RETURNING id
+       ), cleared AS (
+         -- Rows an earlier load of the file rejected (under on_error: skip_rows) go with its rows.
+         DELETE FROM autoloader.rejected_rows WHERE file_id = $2 AND EXISTS (SELECT 1 FROM claim)
        ), earlier AS (
          DELETE FROM ${table} WHERE _source_file = $3 AND EXISTS (SELECT 1 FROM claim)
        ), inserted AS (
@@ -98,6 +111,9 @@ export async function loadSmallJsonLines(
       ],
       { prepare: true },
     );
+    const cancel = () => query.cancel();
+    input.signal?.addEventListener('abort', cancel, { once: true });
+    const [row] = await query.finally(() => input.signal?.removeEventListener('abort', cancel));
     if (row?.unfit)
       return { kind: 'fallback', reason: 'a record the known columns do not cover, or a count to reconcile' };
     if (!row || row.claimed === 0) return { kind: 'already-loaded' };
@@ -105,7 +121,9 @@ export async function loadSmallJsonLines(
   } catch (err) {
     // Postgres refused the statement (a value that does not fit, a table changed meanwhile): the
     // general path loads the file, or fails it with the precise reason. Lost connections propagate.
-    if (err instanceof postgres.PostgresError) return { kind: 'fallback', reason: err.message };
+    // A cancelled statement is not the file's problem: the caller stops.
+    if (err instanceof postgres.PostgresError && err.code !== '57014')
+      return { kind: 'fallback', reason: err.message };
     throw err;
   }
 }

@@ -2,10 +2,17 @@ import { Readable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse/sync';
 import postgres from 'postgres';
 import type { CsvOptions, DeclaredColumn } from '../domain/schemas.js';
-import { columnNameProblem } from '../lib/identifiers.js';
+import { mapFieldNames } from './column-names.js';
 import { FileDataError, LineDataError, reused } from './common.js';
 import { copyFrom } from './copy.js';
-import { csvForCopy, jsonLinesAsCopyBinary, nonBlankJsonLines, type RecordCount } from './copy-input.js';
+import {
+  csvForCopy,
+  jsonLinesAsCopyBinary,
+  jsonTextWithoutNulEscapes,
+  nonBlankJsonLines,
+  type RecordCount,
+} from './copy-input.js';
+import { stageCsvSkipping, stageJsonLinesSkipping } from './row-errors.js';
 import { copyChar, quoteLiteral } from './sql-text.js';
 
 /** Staging: a file's bytes into a temporary table, unparsed, for Postgres to parse and type. */
@@ -14,7 +21,9 @@ import { copyChar, quoteLiteral } from './sql-text.js';
  * Staging tables live for the connection (ON COMMIT DELETE ROWS empties them at each commit), so a
  * small file does not pay for creating and dropping one: one for JSON, one per CSV width.
  */
-export const jsonStage = 'pg_temp._al_stage_json';
+export const jsonStage = 'pg_temp._al_stage_jsonl';
+/** Its columns: each document with the line of the file it is on. */
+const jsonStageColumns = 'line bigint, doc jsonb';
 export const csvStage = (width: number) => `pg_temp._al_stage_csv_${width}`;
 
 export async function createStage(
@@ -35,7 +44,7 @@ export const smallFileBytes = 1024 * 1024;
  * would: a malformed line fails the statement; an empty line is a NULL doc, which loads skip.
  */
 export function jsonLinesOf(param: string): string {
-  return `(SELECT nullif(btrim(line, E' \\t\\r'), '')::jsonb AS doc FROM string_to_table(${param}::text, E'\\n') AS line) AS lines`;
+  return `(SELECT n AS line, nullif(btrim(t, E' \\t\\r'), '')::jsonb AS doc FROM string_to_table(${param}::text, E'\\n') WITH ORDINALITY AS s(t, n)) AS lines`;
 }
 
 /** A UTF-8 byte-order mark (files from Windows tools) is not part of the first record. */
@@ -71,11 +80,16 @@ export async function readHead(source: Readable, limit: number): Promise<Head> {
     .replace(/\r$/, '')
     .replace(/^\uFEFF/, '');
   async function* replay() {
-    yield start;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      yield next.value;
+    try {
+      yield start;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      // Stopped early (a COPY refused the data): the source is closed too, not left open.
+      await iterator.return?.();
     }
   }
   return {
@@ -101,7 +115,14 @@ export type Staged = (
       /** Whether some document has a key outside the table's and the declared columns, if probed. */
       unknownKeys?: boolean;
     }
-  | { kind: 'csv'; table: string; names: string[] /* destination column per staged cN */ }
+  | {
+      kind: 'csv';
+      table: string;
+      /** The destination column of each staged cN. */
+      names: string[];
+      /** Columns named otherwise than their header (column → header), see column-names.ts. */
+      sources: Map<string, string>;
+    }
 ) & {
   /** Records we counted in the file on our side: the rows the load must put in the table. */
   records: number;
@@ -112,15 +133,26 @@ export async function stageJsonLines(
   stream: Readable,
   firstLine: string,
 ): Promise<Staged> {
-  await createStage(tx, jsonStage, 'doc jsonb');
+  await createStage(tx, jsonStage, jsonStageColumns);
   // Binary COPY, one tuple per line: no text parser between the file and jsonb (see copy-input.ts).
   const count: RecordCount = { records: 0 };
   await copyFrom(
     tx,
-    `COPY ${jsonStage} (doc) FROM STDIN (FORMAT binary)`,
+    `COPY ${jsonStage} (line, doc) FROM STDIN (FORMAT binary)`,
     Readable.from(jsonLinesAsCopyBinary(stream, count), { objectMode: false }),
   );
   return { kind: 'json', table: jsonStage, keyOrder: keyOrderOf(firstLine), records: count.records };
+}
+
+/** JSON lines under on_error: skip_rows: lines that are not JSON objects become rejected rows. */
+export async function stageJsonLinesRejecting(
+  tx: postgres.TransactionSql,
+  stream: Readable,
+  firstLine: string,
+): Promise<Staged> {
+  await createStage(tx, jsonStage, jsonStageColumns);
+  const records = await stageJsonLinesSkipping(tx, stream, jsonStage);
+  return { kind: 'json', table: jsonStage, keyOrder: keyOrderOf(firstLine), records };
 }
 
 /**
@@ -133,11 +165,15 @@ export async function stageSmallJsonLines(
   content: Buffer,
   firstLine: string,
 ): Promise<Staged> {
-  const text = withoutBom(content).toString('utf8');
+  const text = jsonTextWithoutNulEscapes(withoutBom(content).toString('utf8'));
   try {
     await Promise.all([
-      createStage(tx, jsonStage, 'doc jsonb'),
-      tx.unsafe(`INSERT INTO ${jsonStage} (doc) SELECT doc FROM ${jsonLinesOf('$1')}`, [text], reused),
+      createStage(tx, jsonStage, jsonStageColumns),
+      tx.unsafe(
+        `INSERT INTO ${jsonStage} (line, doc) SELECT line, doc FROM ${jsonLinesOf('$1')}`,
+        [text],
+        reused,
+      ),
     ]);
   } catch (err) {
     // COPY would say which line was wrong; find it here (only on failure: the file is in memory).
@@ -187,6 +223,8 @@ export async function stageCsv(
   head: { firstLine: string; whole: Buffer | undefined },
   opts: CsvOptions,
   declared: DeclaredColumn[],
+  /** on_error: skip_rows — records with the wrong number of fields become rejected rows. */
+  rowErrors: { skipping?: boolean } = {},
 ): Promise<Staged> {
   const { firstLine } = head;
   let header: string[];
@@ -208,20 +246,28 @@ export async function stageCsv(
       );
     }
     await createStage(tx, csvStage(1), 'c1 text');
-    return { kind: 'csv', table: csvStage(1), names: [], records: 0 };
+    return { kind: 'csv', table: csvStage(1), names: [], sources: new Map(), records: 0 };
   }
   // Without a header, declared columns name the fields in file order.
-  const names = opts.header
+  const fields = opts.header
     ? header.map((h) => h.trim())
     : header.map((_, i) => declared[i]?.name ?? `c${i + 1}`);
   const seen = new Set<string>();
-  for (const name of names) {
-    const problem = columnNameProblem(name);
-    if (problem) throw new FileDataError(`CSV header: ${problem}`);
-    if (seen.has(name)) throw new FileDataError(`CSV header names column "${name}" twice`);
-    seen.add(name);
+  for (const field of fields) {
+    if (seen.has(field)) throw new FileDataError(`CSV header names column "${field}" twice`);
+    seen.add(field);
   }
+  const renamed = mapFieldNames(fields);
+  const names = fields.map((f) => renamed.get(f) ?? f);
+  const sources = new Map([...renamed].map(([field, column]) => [column, field]));
   const stageCols = names.map((_, i) => `c${i + 1}`);
+  if (rowErrors.skipping) {
+    // Each staged record keeps its line, for the rejected rows the load may still set aside.
+    const table = `${csvStage(stageCols.length)}_lines`;
+    await createStage(tx, table, ['line bigint', ...stageCols.map((c) => `${c} text`)].join(', '));
+    const records = await stageCsvSkipping(tx, stream, opts, { table, width: stageCols.length });
+    return { kind: 'csv', table, names, sources, records };
+  }
   const table = csvStage(stageCols.length);
   await createStage(tx, table, stageCols.map((c) => `${c} text`).join(', '));
   const options = [
@@ -241,5 +287,5 @@ export async function stageCsv(
     }),
   );
   const records = Math.max(0, count.records - (opts.header ? 1 : 0));
-  return { kind: 'csv', table, names, records };
+  return { kind: 'csv', table, names, sources, records };
 }

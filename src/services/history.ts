@@ -1,7 +1,12 @@
 import type { Principal } from '../auth/tokens.js';
 import type { FileStatus } from '../db/schema/index.js';
 import { AppError } from '../domain/errors.js';
-import { type LedgerRow, listFiles } from '../ledger/processed-files.js';
+import {
+  type LedgerRow,
+  listFiles,
+  listRejectedRows as listRejectedLedgerRows,
+  type RejectedRow,
+} from '../ledger/processed-files.js';
 import { newId } from '../lib/ids.js';
 import { clearProcessedFilesWorkflow } from '../workflows/index.js';
 import type { ServiceDeps } from './deps.js';
@@ -39,6 +44,24 @@ export async function listProcessedFiles(
     afterId: after,
     limit: page.limit + 1,
     status: page.status,
+  });
+  const items = rows.slice(0, page.limit);
+  return { items, nextCursor: rows.length > page.limit ? String(items.at(-1)!.id) : null };
+}
+
+/** One page of the rows an ingestion's files rejected (on_error: skip_rows), by id. */
+export async function listRejectedRows(
+  deps: Pick<ServiceDeps, 'sql'>,
+  ingestionId: string,
+  page: { limit: number; cursor?: string; fileId?: number },
+): Promise<{ items: RejectedRow[]; nextCursor: string | null }> {
+  const after = page.cursor ? Number(page.cursor) : 0;
+  if (!Number.isSafeInteger(after) || after < 0)
+    throw new AppError('VALIDATION_ERROR', 'Invalid query: cursor', { field: 'cursor' });
+  const rows = await listRejectedLedgerRows(deps.sql, ingestionId, {
+    afterId: after,
+    limit: page.limit + 1,
+    fileId: page.fileId,
   });
   const items = rows.slice(0, page.limit);
   return { items, nextCursor: rows.length > page.limit ? String(items.at(-1)!.id) : null };

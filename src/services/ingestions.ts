@@ -16,6 +16,7 @@ import { loadTenantPolicy } from '../tenancy/policy.js';
 import type { ServiceDeps } from './deps.js';
 import { refuseIfBusy } from './operations.js';
 import { isUniqueViolation } from './pg-errors.js';
+import { closeIfStale } from './runs.js';
 import { deleteScheduleIfAny } from './schedules.js';
 
 export type IngestionRow = typeof ingestions.$inferSelect;
@@ -165,9 +166,12 @@ export async function deleteIngestion(
   const row = await findIngestion(deps, principal.tenantId, id);
   const busy = 'Cannot delete an ingestion while an operation runs';
   await refuseIfBusy(deps.temporal, row.id, busy);
-  const [open] = await deps.sql<{ id: string }[]>`
-    select id from autoloader.runs where ingestion_id = ${row.id} and status = 'RUNNING' limit 1`;
-  if (open) throw errors.runInProgress(open.id, busy);
+  const open = await deps.sql<{ id: string; workflowId: string }[]>`
+    select id, workflow_id as "workflowId" from autoloader.runs where ingestion_id = ${row.id} and status = 'RUNNING'`;
+  for (const run of open) {
+    // A run whose workflow is gone is closed now; one still going holds the ingestion.
+    if (!(await closeIfStale(deps, { ...run, status: 'RUNNING' }))) throw errors.runInProgress(run.id, busy);
+  }
   // Its schedule goes with it: left behind, it would keep firing at an ingestion that is gone.
   await deleteScheduleIfAny(deps, row.id);
   const table = { schema: row.destinationSchema, table: row.destinationTable };

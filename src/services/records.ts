@@ -43,6 +43,10 @@ export interface PendingDeletionView {
   due_at: string;
   executed_at: string | null;
   created_at: string;
+  /** Attempts the database refused; after a bounded number the deletion is given up (failed_at). */
+  attempts: number;
+  last_error: string | null;
+  failed_at: string | null;
 }
 
 const isoText = (col: string) => `to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -56,7 +60,8 @@ export async function listPendingDeletions(
   return sql<PendingDeletionView[]>`
     select id, ingestion_id, operation_id, schema_name || '.' || table_name as table_name,
            ${sql.unsafe(isoText('due_at'))} as due_at, ${sql.unsafe(isoText('executed_at'))} as executed_at,
-           ${sql.unsafe(isoText('created_at'))} as created_at
+           ${sql.unsafe(isoText('created_at'))} as created_at,
+           attempts, last_error, ${sql.unsafe(isoText('failed_at'))} as failed_at
     from autoloader.pending_deletions
     where tenant_id = ${tenantId} ${includeDone ? sql`` : sql`and executed_at is null`}
     order by due_at`;
@@ -86,4 +91,33 @@ export async function listAuditEvents(
     from autoloader.audit_events
     where tenant_id = ${tenantId} ${filter.ingestionId ? sql`and ingestion_id = ${filter.ingestionId}` : sql``}
     order by id desc limit ${filter.limit}`;
+}
+
+/**
+ * Cancels a running operation (a refresh, a drop): its workflow is cancelled — the run it started is
+ * cancelled with it, a swap's shadow table is discarded and the live table kept — and it ends
+ * `cancelled`. Waits a little for that; an operation already finished is returned unchanged.
+ */
+export async function cancelOperation(
+  deps: Pick<ServiceDeps, 'sql' | 'temporal' | 'refresh'>,
+  tenantId: string,
+  operationId: string,
+): Promise<OperationView> {
+  const op = await getOperation(deps, tenantId, operationId);
+  if (!['accepted', 'running', 'partial_failure', 'awaiting_approval'].includes(op.status)) return op;
+  const [row] = await deps.sql<{ workflowId: string }[]>`
+    select workflow_id as "workflowId" from autoloader.operations where id = ${operationId}`;
+  const handle = deps.temporal.workflow.getHandle(row!.workflowId);
+  const desc = await handle.describe();
+  if (
+    desc.status.name === 'RUNNING' &&
+    (desc.memo as { operationId?: string } | undefined)?.operationId === op.id
+  ) {
+    await handle.cancel();
+    await Promise.race([
+      handle.result().catch(() => undefined),
+      new Promise((resolve) => setTimeout(resolve, deps.refresh.responseWaitMs).unref()),
+    ]);
+  }
+  return getOperation(deps, tenantId, operationId);
 }

@@ -87,7 +87,11 @@ function wouldPerform(
 ): PlannedStep[] {
   const mode = refreshModes[req.type];
   const details: Record<StepName, () => Record<string, unknown>> = {
-    table_swapped: () => ({ table_name: src.table.table_name, readers_interrupted: false }),
+    table_swapped: () => ({
+      table_name: src.table.table_name,
+      readers_interrupted: false,
+      ...(src.swap && { ...src.swap, would_be_refused: src.swap.blocked_by.length > 0 }),
+    }),
     rows_removed: () => ({ table_name: src.table.table_name, files_selected: impact.files_to_process }),
     deletion_scheduled: () => ({
       previous_version_of: src.table.table_name,
@@ -113,6 +117,35 @@ function wouldPerform(
     operation,
     details: details[operation](),
   }));
+}
+
+/** What a swap changes for the table's readers beyond its rows: views re-created, or a refusal ahead. */
+function swapWarnings(req: RefreshRequest, src: SourceImpact): string[] {
+  const swap = src.swap;
+  if (req.strategy !== 'swap' || !swap) return [];
+  const table = src.table.table_name;
+  const w: string[] = [];
+  if (swap.blocked_by.length > 0) {
+    w.push(
+      `SWAP WILL BE REFUSED after the new version is loaded (${table} is kept as it is, the new load discarded): ${swap.blocked_by.join('; ')}`,
+    );
+  }
+  const rebound = swap.views_rebound.map(
+    (v) =>
+      `${v.view} (reads ${Object.entries(v.needs_columns)
+        .map(([column, type]) => `${column} ${type}`)
+        .join(', ')})`,
+  );
+  if (rebound.length > 0) {
+    const through =
+      swap.views_through.length > 0 ? `; views built on them follow: ${swap.views_through.join(', ')}` : '';
+    w.push(
+      `Views reading ${table} will be re-created on the new version: ${rebound.join('; ')}${through}. If the new version lacks one of those columns or changes its type, the swap is refused`,
+    );
+  }
+  if (swap.not_carried_over.length > 0)
+    w.push(`Not carried over to the new version by the swap: ${swap.not_carried_over.join('; ')}`);
+  return w;
 }
 
 async function audit(
@@ -174,7 +207,7 @@ export async function requestRefresh(deps: ServiceDeps, req: RefreshRequest): Pr
     ingestionId: req.ingestionId,
     timestamp: new Date().toISOString(),
     impact,
-    warnings: impactWarnings(req.type, impact, src),
+    warnings: [...impactWarnings(req.type, impact, src), ...swapWarnings(req, src)],
     notes: impactNotes(req.type, req.autoRun, impact, src),
   };
   const graceSeconds = req.graceSeconds ?? deps.refresh.swapGraceSeconds;
@@ -259,6 +292,18 @@ export async function requestRefresh(deps: ServiceDeps, req: RefreshRequest): Pr
       runId: prepared.runId,
       steps: prepared.steps,
     };
+  }
+  if (prepared.kind === 'ended') {
+    // Ended before its first steps were done: a refusal the user can act on is answered as such.
+    const [op] = await deps.sql<
+      { error: string | null }[]
+    >`select error from autoloader.operations where id = ${operationId}`;
+    if (op?.error && /cannot be dropped: /.test(op.error)) {
+      throw new AppError('DEPENDENT_OBJECTS', op.error, {
+        operation_id: operationId,
+        help: 'Drop or change the objects that depend on the table, or use strategy "swap"',
+      });
+    }
   }
   return stalled(deps, req, operationId, assessment);
 }

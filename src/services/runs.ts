@@ -1,3 +1,4 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { RunStatus } from '../db/schema/index.js';
 import { AppError, errors } from '../domain/errors.js';
 import { newId } from '../lib/ids.js';
@@ -19,11 +20,18 @@ export interface RunView {
   filesFailed: number;
   filesSkipped: number;
   recordsWritten: number;
+  rowsRejected: number;
   bytesRead: number;
   durationMs: number | null;
   error: string | null;
   /** Live while RUNNING: files done out of files queued. */
-  progress: { filesTotal: number; filesDone: number; filesFailed: number; recordsWritten: number } | null;
+  progress: {
+    filesTotal: number;
+    filesDone: number;
+    filesFailed: number;
+    recordsWritten: number;
+    rowsRejected: number;
+  } | null;
 }
 
 export async function startIngestionRun(
@@ -49,7 +57,7 @@ export async function startIngestionRun(
  * of truth the workflow writes through), so it is right even across worker restarts.
  */
 export async function getRun(
-  deps: Pick<ServiceDeps, 'sql'>,
+  deps: Pick<ServiceDeps, 'sql'> & Partial<Pick<ServiceDeps, 'temporal'>>,
   tenantId: string,
   runId: string,
 ): Promise<RunView> {
@@ -59,24 +67,30 @@ export async function getRun(
            r.started_at as "startedAt", r.finished_at as "finishedAt", r.files_discovered as "filesDiscovered",
            r.files_processed as "filesProcessed", r.files_failed as "filesFailed", r.files_skipped as "filesSkipped",
            -- int8 arrives as a string from postgres.js; these figures stay far below 2^53.
-           r.records_written::float8 as "recordsWritten", r.bytes_read::float8 as "bytesRead",
+           r.records_written::float8 as "recordsWritten", r.rows_rejected::float8 as "rowsRejected", r.bytes_read::float8 as "bytesRead",
            r.duration_ms::float8 as "durationMs", r.error
     from autoloader.runs r join autoloader.ingestions i on i.id = r.ingestion_id
     where r.id = ${runId} and i.tenant_id = ${tenantId}`;
   if (!r) throw errors.runNotFound();
+  if (deps.temporal && (await closeIfStale({ sql, temporal: deps.temporal }, r)))
+    return getRun({ sql }, tenantId, runId);
   let progress: RunView['progress'] = null;
   if (r.status === 'RUNNING') {
-    const [p] = await sql<{ total: number; done: number; failed: number; records: number }[]>`
+    const [p] = await sql<
+      { total: number; done: number; failed: number; records: number; rejected: number }[]
+    >`
       select count(*)::int as total,
              count(*) filter (where status in ('SUCCESS', 'FAILED'))::int as done,
              count(*) filter (where status = 'FAILED')::int as failed,
-             coalesce(sum(records_ingested) filter (where status = 'SUCCESS'), 0)::float8 as records
+             coalesce(sum(records_ingested) filter (where status = 'SUCCESS'), 0)::float8 as records,
+             coalesce(sum(rows_rejected) filter (where status = 'SUCCESS'), 0)::float8 as rejected
       from autoloader.processed_files where ingestion_id = ${r.ingestionId} and run_id = ${r.id}`;
     progress = {
       filesTotal: p?.total ?? 0,
       filesDone: p?.done ?? 0,
       filesFailed: p?.failed ?? 0,
       recordsWritten: p?.records ?? 0,
+      rowsRejected: p?.rejected ?? 0,
     };
   }
   return { ...r, progress };
@@ -106,4 +120,61 @@ export async function listRuns(
   const shown = ids.slice(0, limit);
   const items = await Promise.all(shown.map((r) => getRun(deps, tenantId, r.id)));
   return { items, nextCursor: ids.length > limit ? shown.at(-1)!.id : null };
+}
+
+/**
+ * A run marked RUNNING whose workflow is no longer running (terminated from the Temporal UI, timed
+ * out, or its history lost) is closed with the reason, so it does not stay RUNNING for ever and
+ * block deleting its ingestion. Returns whether it was closed.
+ */
+export async function closeIfStale(
+  deps: Pick<ServiceDeps, 'sql' | 'temporal'>,
+  run: { id: string; workflowId: string; status: RunStatus },
+): Promise<boolean> {
+  if (run.status !== 'RUNNING') return false;
+  let status: string;
+  let heldBy: string | undefined;
+  try {
+    const desc = await deps.temporal.workflow.getHandle(run.workflowId).describe();
+    status = desc.status.name;
+    heldBy = (desc.memo as { runId?: string } | undefined)?.runId;
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    status = 'NOT_FOUND';
+  }
+  // The ingestion's workflow id carries later runs too: only the execution that names this run counts.
+  const live = status === 'RUNNING' && (heldBy === undefined || heldBy === run.id);
+  if (live) return false;
+  const cancelled = status === 'CANCELLED' && heldBy === run.id;
+  const closed = await deps.sql`
+    update autoloader.runs
+    set status = ${cancelled ? 'CANCELLED' : 'FAILED'}, finished_at = coalesce(finished_at, now()),
+        error = ${cancelled ? 'cancelled' : `its workflow is ${status.toLowerCase().replaceAll('_', ' ')} without having finished the run`}
+    where id = ${run.id} and status = 'RUNNING'`;
+  if (closed.count > 0) {
+    await deps.sql`
+      update autoloader.processed_files set status = 'DISCOVERED', claimed_by = null, updated_at = now()
+      where run_id = ${run.id} and status = 'PROCESSING'`;
+  }
+  return closed.count > 0;
+}
+
+/**
+ * Cancels a running run: its workflow is cancelled, the files in flight finish or roll back, and the
+ * run ends CANCELLED with its metrics; nothing loads under it afterwards. Waits a little for that.
+ */
+export async function cancelRun(deps: ServiceDeps, tenantId: string, runId: string): Promise<RunView> {
+  const run = await getRun(deps, tenantId, runId);
+  if (run.status !== 'RUNNING') return run;
+  const handle = deps.temporal.workflow.getHandle(run.workflowId);
+  const desc = await handle.describe();
+  const memoRun = (desc.memo as { runId?: string } | undefined)?.runId;
+  if (desc.status.name === 'RUNNING' && (memoRun === undefined || memoRun === run.id)) {
+    await handle.cancel();
+    await Promise.race([
+      handle.result().catch(() => undefined),
+      new Promise((resolve) => setTimeout(resolve, deps.refresh.responseWaitMs).unref()),
+    ]);
+  }
+  return getRun(deps, tenantId, runId);
 }

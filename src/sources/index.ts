@@ -8,7 +8,7 @@ export type { ConnectionCheck, SourceContext, TestTarget } from './kind.js';
 export type { ConnectionKind, ConnectionRecord } from './registry.js';
 export { connectionKinds, sourceKind, sourceKinds, uriOf } from './registry.js';
 export type { FileMeta, ObjectStore, OpenedFile } from './types.js';
-export { SourceConfigError, SourceFileMissingError } from './types.js';
+export { SourceConfigError, SourceFileError, SourceFileMissingError, sourceConfigAdvice } from './types.js';
 
 /** How long a built store (its client, its resolved credentials) is reused before it is built again. */
 const storeTtlMs = 60_000;

@@ -1,10 +1,15 @@
-import { createReadStream } from 'node:fs';
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { AppError } from '../domain/errors.js';
 import { defineObjectStoreKind, runChecks } from './kind.js';
-import { type FileMeta, type ObjectStore, SourceConfigError, SourceFileMissingError } from './types.js';
+import {
+  type FileMeta,
+  type ObjectStore,
+  SourceConfigError,
+  SourceFileError,
+  SourceFileMissingError,
+} from './types.js';
 
 export const localConnectionConfigSchema = z
   .object({
@@ -121,8 +126,15 @@ export function createLocalStore(config: LocalConnectionConfig, roots: string[])
     async open(_bucket, key) {
       const real = await fileIn(await folder(), key);
       const s = await stat(real);
+      if (!s.isFile()) throw new SourceFileError(`${key} is not a regular file`);
+      // Opened here, so a file the service may not read fails now, as this file's error.
+      const handle = await open(real, 'r').catch((err: unknown) => {
+        if (isErrno(err, 'EACCES') || isErrno(err, 'EPERM'))
+          throw new SourceFileError(`file ${key} is not readable`);
+        throw err;
+      });
       return {
-        body: createReadStream(real, { highWaterMark: 1024 * 1024 }),
+        body: handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true }),
         etag: `${s.size}-${Math.trunc(s.mtimeMs)}`,
         size: s.size,
       };

@@ -24,6 +24,7 @@ import {
   type ObjectStore,
   type OpenedFile,
   SourceConfigError,
+  SourceFileError,
   SourceFileMissingError,
 } from './types.js';
 
@@ -94,10 +95,20 @@ async function credentialsFor(config: S3ConnectionConfig, ctx: SourceContext) {
   };
 }
 
-function translate(err: unknown, what: string): unknown {
+/** Errors of reading one object that are that object's own: it fails, the run goes on. */
+const permanentObjectErrors = new Set([
+  'AccessDenied',
+  'InvalidObjectState',
+  'KMS.DisabledException',
+  'KMS.AccessDeniedException',
+]);
+
+function translate(err: unknown, what: string, scope: 'listing' | 'object'): unknown {
   if (err instanceof S3ServiceException) {
     if (err.name === 'NoSuchKey' || err.name === 'NotFound')
       return new SourceFileMissingError(`${what}: object not found`);
+    if (scope === 'object' && (permanentObjectErrors.has(err.name) || err.name.startsWith('KMS')))
+      return new SourceFileError(`${what}: ${err.name}: ${err.message}`);
     if (permanentS3Errors.has(err.name)) return new SourceConfigError(`${what}: ${err.name}: ${err.message}`);
   }
   return err;
@@ -150,7 +161,7 @@ function storeOf(client: S3Client): ObjectStore {
             }),
           );
         } catch (err) {
-          throw translate(err, `listing s3://${b}/${prefix}`);
+          throw translate(err, `listing s3://${b}/${prefix}`, 'listing');
         }
         const files: FileMeta[] = (out.Contents ?? [])
           .filter((o) => o.Key !== undefined && !o.Key.endsWith('/'))
@@ -171,7 +182,7 @@ function storeOf(client: S3Client): ObjectStore {
         const res = await client.send(new GetObjectCommand({ Bucket: b, Key: key }));
         return { body: res.Body as Readable, etag: res.ETag ?? null, size: res.ContentLength ?? 0 };
       } catch (err) {
-        throw translate(err, `reading s3://${b}/${key}`);
+        throw translate(err, `reading s3://${b}/${key}`, 'object');
       }
     },
   };

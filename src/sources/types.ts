@@ -34,7 +34,21 @@ export class SourceConfigError extends Error {
   override name = 'SourceConfigError';
 }
 
+/**
+ * One file cannot be read for a reason of its own — denied by an ACL or a key policy, archived,
+ * unreadable on disk: this version of it fails (the run goes on), and is tried again only once it
+ * changes.
+ */
+export class SourceFileError extends Error {
+  override name = 'SourceFileError';
+}
+
 /** The object vanished between listing and reading. */
-export class SourceFileMissingError extends Error {
+export class SourceFileMissingError extends SourceFileError {
   override name = 'SourceFileMissingError';
+}
+
+/** A SourceConfigError's message for the run's `error`, with what to do about it. */
+export function sourceConfigAdvice(err: SourceConfigError, connectionId: string): string {
+  return `${err.message} — fix the connection or the ingestion's source, then run again (POST /api/v1/connections/${connectionId}/test checks the connection)`;
 }

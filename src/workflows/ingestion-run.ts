@@ -83,7 +83,23 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
         progress.filesFailed += r.failed;
       }
     };
-    await Promise.all(Array.from({ length: input.parallelism }, (_, n) => lane(n)));
+    // When one lane fails, the others are cancelled and waited for before the run is closed: no
+    // file is still loading under a run that has ended.
+    const lanes = new CancellationScope();
+    await lanes.run(async () => {
+      let failure: { err: unknown } | undefined;
+      await Promise.allSettled(
+        Array.from({ length: input.parallelism }, (_, n) =>
+          lane(n).catch((err: unknown) => {
+            if (!failure) {
+              failure = { err };
+              lanes.cancel();
+            }
+          }),
+        ),
+      );
+      if (failure) throw failure.err;
+    });
     if (historyFull) {
       // Carry the memo over: it names the run in 409 answers while the ingestion is busy.
       await makeContinueAsNewFunc<typeof ingestionRunWorkflow>({ memo: workflowInfo().memo })({

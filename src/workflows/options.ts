@@ -1,4 +1,4 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 
 /**
  * Activity options by timeout profile. Transient failures (Postgres or the store unreachable) are
@@ -16,11 +16,14 @@ const retry = {
 export const shortActivity: ActivityOptions = { startToCloseTimeout: '1 minute', retry };
 
 /**
- * Listing and loading: long, heartbeating. A dead worker is detected by the heartbeat timeout, then
- * the retry resumes from the state committed in Postgres.
+ * Listing and loading: long, heartbeating every 2 s while they make progress. A dead worker is
+ * noticed within the heartbeat timeout (seconds, not half a minute), then the retry resumes from
+ * the state committed in Postgres. A cancelled run waits for its activities to stop — a file being
+ * loaded rolls back — before it records CANCELLED, so nothing loads under it afterwards.
  */
 export const longActivity: ActivityOptions = {
   startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: '10 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry,
 };

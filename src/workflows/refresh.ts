@@ -1,4 +1,14 @@
-import { ApplicationFailure, condition, proxyActivities, setHandler, startChild } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  ChildWorkflowFailure,
+  condition,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  startChild,
+} from '@temporalio/workflow';
 import type { SourceImpact } from '../activities/estimate-impact.js';
 import type { Activities } from '../activities/index.js';
 import type { Selection } from '../activities/reprocess.js';
@@ -99,11 +109,23 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
     await short.finishOperation({ operationId, status: 'success' });
     return { runId };
   } catch (err) {
+    // Cancelled (the operation, or the run it started): recorded as such, even while cancelling.
+    if (isCancellation(err) || isCancelledChild(err)) {
+      await CancellationScope.nonCancellable(() =>
+        short.finishOperation({ operationId, status: 'cancelled', error: 'cancelled' }),
+      );
+      throw err;
+    }
     const message =
       err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
     await short.finishOperation({ operationId, status: 'failed', error: message });
     throw ApplicationFailure.nonRetryable(`operation ${operationId} failed: ${message}`, 'OperationFailed');
   }
+}
+
+/** The run a refresh started was cancelled (its own cancel, POST /runs/{id}/cancel). */
+function isCancelledChild(err: unknown): boolean {
+  return err instanceof ChildWorkflowFailure && err.cause instanceof CancelledFailure;
 }
 
 type Record = (step: Omit<OperationStep, 'timestamp' | 'status'>, runId?: string) => Promise<void>;
@@ -136,7 +158,7 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
   try {
     summary = await child.result();
   } catch (err) {
-    await short.discardShadow({ ingestionId, shadowTable, scope });
+    await CancellationScope.nonCancellable(() => short.discardShadow({ ingestionId, shadowTable, scope }));
     throw err;
   }
   // Only a complete new version replaces the live one: with files failing, readers keep the old.

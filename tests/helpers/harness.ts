@@ -40,7 +40,11 @@ export async function startHarness(opts: HarnessOptions = {}) {
   });
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', 'test');
   const taskQueue = `test-${randomUUID()}`;
-  const { db, sql, close: closeDb } = createDb(databaseUrl, { max: 12 });
+  const {
+    db,
+    sql,
+    close: closeDb,
+  } = createDb(databaseUrl, { max: 12, lockTimeoutMs: config.run.lockTimeoutSeconds * 1000 });
 
   const client: Client = await connectClient(config.temporal, temporalAddress);
   const workerConnection: NativeConnection = await connectWorker(config.temporal, temporalAddress);
@@ -161,6 +165,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
    * is then certainly still running, which makes "while a run is going" tests deterministic.
    */
   async function holdTableLock(table: string): Promise<{ release: () => Promise<void> }> {
+    await sql.unsafe('create schema if not exists raw');
     await sql.unsafe(
       `create table raw.${table} (id bigint, _source_file text not null, _ingested_at timestamptz not null default now(), _run_id text not null)`,
     );
@@ -254,6 +259,7 @@ export interface RunBody {
   files_failed: number;
   files_skipped: number;
   records_written: number;
+  rows_rejected: number;
   bytes_read: number;
   error: string | null;
 }

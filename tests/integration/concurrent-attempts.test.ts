@@ -1,3 +1,4 @@
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities/index.js';
@@ -78,9 +79,11 @@ describe('two attempts of the same batch at once', () => {
     await waitingOn(table, 2);
     await release();
     const results = (await Promise.all([first, second])) as { claimed: number; failed: number }[];
+    // The first attempt holds the row of the file it is loading (large-a, taking the COPY path):
+    // the second claims every other file.
     expect(results.map((r) => [r.claimed, r.failed])).toEqual([
       [22, 0],
-      [22, 0],
+      [21, 0],
     ]);
 
     const [rows] = await h.sql.unsafe(
@@ -127,4 +130,120 @@ describe('small files in a table already under way', () => {
     // 60 warm rows with warm-0 grown from 10 to 12, 50 plain, 2 with the new field.
     expect(r).toEqual({ n: 114, d: 114, coloured: 1, rewritten: 12 });
   });
+});
+
+/**
+ * Two attempts at one file, the file rewritten in between: the first attempt read version 1, the
+ * "retry" reads version 2, and both reach the point of replacing the file's rows at once. Exactly
+ * one version's rows may be in the table, and the ledger must name that version; the next run
+ * brings the table to the store's version.
+ */
+describe('two attempts at one file with different ETags', () => {
+  /** Backends waiting, directly or behind another waiter, on `holder`. */
+  async function blockedBehind(holder: number): Promise<number> {
+    const rows = await h.sql<{ pid: number; by: number[] }[]>`
+      select pid, pg_blocking_pids(pid) as by from pg_stat_activity where wait_event_type = 'Lock'`;
+    const blocked = new Set<number>();
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const r of rows) {
+        if (!blocked.has(r.pid) && r.by.some((p) => p === holder || blocked.has(p))) {
+          blocked.add(r.pid);
+          grew = true;
+        }
+      }
+    }
+    return blocked.size;
+  }
+
+  for (const size of ['small', 'large'] as const) {
+    it(`${size} file: one version's rows, the ledger names it, the next run takes the newest`, async () => {
+      const rows = size === 'small' ? 100 : 12_000;
+      const v1 = jsonLines(1_000_000, rows);
+      const v2 = jsonLines(2_000_000, rows);
+      // Two warm files: the second finds the schema version the first committed, so later small
+      // files of these columns take the one-statement path.
+      const { id, bucket, table } = await h.createIngestion(
+        { 'warm-1.jsonl': jsonLines(1, 10), 'warm-2.jsonl': jsonLines(11, 10) },
+        {},
+        `etag_${size}`,
+      );
+      expect(await h.runAndWait(id)).toMatchObject({ status: 'SUCCESS' });
+      await h.putObject(bucket, 'f.jsonl', v1);
+
+      const activities = createActivities(activityDepsFromConfig(loadConfig(), h.sql));
+      const runId = `run_etags_${size}_${Date.now()}`;
+      const env = () => new MockActivityEnvironment();
+      await env().run(activities.startRun, {
+        runId,
+        ingestionId: id,
+        trigger: 'test',
+        workflowId: `test/${runId}`,
+        scope: 'live',
+      });
+      await env().run(activities.discoverFiles, { runId, ingestionId: id, scope: 'live' });
+
+      const holder = await h.sql.reserve();
+      await holder`begin`;
+      await holder.unsafe(`lock table raw.${table} in access exclusive mode`);
+      const [{ pid }] = (await holder`select pg_backend_pid() as pid`) as unknown as [{ pid: number }];
+      const waiting = (n: number) =>
+        waitFor(`${n} attempts waiting`, async () => ((await blockedBehind(pid)) >= n ? true : undefined), {
+          timeoutMs: 30_000,
+          intervalMs: 20,
+        });
+      let committed = false;
+      try {
+        const batch = { runId, ingestionId: id, lane: 'lane-0', maxFiles: 10, maxBytes: 1024 ** 3 };
+        const first = env().run(activities.processFiles, batch);
+        await waiting(1);
+        await h.putObject(bucket, 'f.jsonl', v2);
+        const second = env().run(activities.processFiles, batch);
+        // The second attempt reaches the file's rows too (both wait on the table), or, when the
+        // first holds the file's row, finds nothing to claim and ends.
+        let secondDone = false;
+        second.then(
+          () => (secondDone = true),
+          () => (secondDone = true),
+        );
+        await waitFor(
+          'the second attempt waiting or done',
+          async () => (secondDone || (await blockedBehind(pid)) >= 2 ? true : undefined),
+          { timeoutMs: 30_000, intervalMs: 20 },
+        );
+        await holder`commit`;
+        committed = true;
+        const results = (await Promise.all([first, second])) as { claimed: number; failed: number }[];
+        expect(results.map((r) => r.failed)).toEqual([0, 0]);
+        expect(results[0]!.claimed).toBe(1);
+      } finally {
+        if (!committed) await holder`rollback`;
+        holder.release();
+      }
+
+      const versionOf = async () => {
+        const [r] = await h.sql.unsafe(
+          `select count(*)::int as n, min(id)::int as lo, max(id)::int as hi from raw.${table} where _source_file like '%/f.jsonl'`,
+        );
+        return r as unknown as { n: number; lo: number; hi: number };
+      };
+      const loaded = await versionOf();
+      const v = loaded.lo >= 2_000_000 ? 2 : 1;
+      expect(loaded).toEqual({ n: rows, lo: v * 1_000_000, hi: v * 1_000_000 + rows - 1 });
+      const { ETag: etag2 } = await h.s3Client.send(
+        new HeadObjectCommand({ Bucket: bucket, Key: 'f.jsonl' }),
+      );
+      const [file] = await h.sql<{ etag: string; records: number }[]>`
+        select file_etag as etag, records_ingested::int as records from autoloader.processed_files
+        where ingestion_id = ${id} and file_path like '%/f.jsonl'`;
+      expect(file!.records).toBe(rows);
+      if (v === 2) expect(file!.etag).toBe(etag2);
+      else expect(file!.etag).not.toBe(etag2);
+
+      // Whichever attempt won, the store's version is the one the table ends with.
+      await env().run(activities.finishRun, { runId, ingestionId: id });
+      await h.runAndWait(id);
+      expect(await versionOf()).toEqual({ n: rows, lo: 2_000_000, hi: 2_000_000 + rows - 1 });
+    });
+  }
 });

@@ -21,24 +21,27 @@ async function* chunks(data: Buffer, cuts: number[]): AsyncGenerator<Buffer> {
   yield data.subarray(from);
 }
 
-/** Reads COPY binary output back into its fields (null for NULL), checking the framing. */
-function decodeBinary(buf: Buffer): (string | null)[] {
+/** Reads COPY binary output back into its (line, doc) tuples (null for NULL), checking the framing. */
+function decodeBinary(buf: Buffer): [number, string | null][] {
   expect(buf.subarray(0, 11).toString('latin1')).toBe('PGCOPY\n\xff\r\n\0');
   let pos = 19;
-  const out: (string | null)[] = [];
+  const out: [number, string | null][] = [];
   for (;;) {
     const fields = buf.readInt16BE(pos);
     pos += 2;
     if (fields === -1) break;
-    expect(fields).toBe(1);
+    expect(fields).toBe(2);
+    expect(buf.readInt32BE(pos)).toBe(8);
+    const line = Number(buf.readBigInt64BE(pos + 4));
+    pos += 12;
     const len = buf.readInt32BE(pos);
     pos += 4;
     if (len === -1) {
-      out.push(null);
+      out.push([line, null]);
       continue;
     }
     expect(buf[pos]).toBe(1); // jsonb format version
-    out.push(buf.subarray(pos + 1, pos + len).toString('utf8'));
+    out.push([line, buf.subarray(pos + 1, pos + len).toString('utf8')]);
     pos += len;
   }
   expect(pos).toBe(buf.length);
@@ -54,7 +57,14 @@ describe('JSON lines as binary COPY tuples', () => {
   ])('frames every line as one tuple (%s)', async (_name, cuts) => {
     const count: RecordCount = { records: 0 };
     const out = await collect(jsonLinesAsCopyBinary(chunks(Buffer.from(text), cuts as number[]), count));
-    expect(decodeBinary(out)).toEqual(['{"a":1}', '\\.', null, null, '{"b":"\\\\."}', '{"c":"é"}']);
+    expect(decodeBinary(out)).toEqual([
+      [1, '{"a":1}'],
+      [2, '\\.'],
+      [3, null],
+      [4, null],
+      [5, '{"b":"\\\\."}'],
+      [6, '{"c":"é"}'],
+    ]);
     expect(count.records).toBe(4);
     expect(nonBlankJsonLines(Buffer.from(text))).toBe(4);
   });

@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { operationStatuses } from '../../db/schema/index.js';
-import { getOperation } from '../../services/records.js';
+import { cancelOperation, getOperation, type OperationView } from '../../services/records.js';
 import {
   commonErrors,
   IdParam,
@@ -42,30 +42,52 @@ export function operationsRouter(deps: ApiDeps) {
       request: { params: IdParam },
       responses: { 200: jsonResponse(Operation, 'Operation'), ...commonErrors, ...notFound },
     }),
-    async (c) => {
-      const op = await getOperation(deps, c.get('principal').tenantId, c.req.valid('param').id);
-      return c.json(
-        {
-          id: op.id,
-          ingestion_id: op.ingestionId,
-          type: op.type,
-          status: op.status,
-          message: `${op.type} ${op.status}`,
-          requested_by: op.requestedBy,
-          auto_run: op.autoRun,
-          run_id: op.runId,
-          operations: op.steps,
-          impact: op.impact,
-          warnings: op.warnings,
-          notes: op.notes,
-          error: op.error,
-          timestamp: op.createdAt.toISOString(),
-          created_at: op.createdAt.toISOString(),
-          finished_at: op.finishedAt?.toISOString() ?? null,
-        },
+    async (c) =>
+      c.json(
+        toOperationJson(await getOperation(deps, c.get('principal').tenantId, c.req.valid('param').id)),
         200,
-      );
-    },
+      ),
+  );
+
+  router.openapi(
+    apiRoute('ingestion:run', {
+      method: 'post',
+      path: '/operations/{id}/cancel',
+      summary:
+        'Cancel a running operation: its run is cancelled, a swap keeps the live table, and it ends cancelled',
+      request: { params: IdParam },
+      responses: {
+        200: jsonResponse(Operation, 'The operation, cancelled (or already finished: unchanged)'),
+        ...commonErrors,
+        ...notFound,
+      },
+    }),
+    async (c) =>
+      c.json(
+        toOperationJson(await cancelOperation(deps, c.get('principal').tenantId, c.req.valid('param').id)),
+        200,
+      ),
   );
   return router;
+}
+
+function toOperationJson(op: OperationView) {
+  return {
+    id: op.id,
+    ingestion_id: op.ingestionId,
+    type: op.type,
+    status: op.status,
+    message: `${op.type} ${op.status}`,
+    requested_by: op.requestedBy,
+    auto_run: op.autoRun,
+    run_id: op.runId,
+    operations: op.steps,
+    impact: op.impact,
+    warnings: op.warnings,
+    notes: op.notes,
+    error: op.error,
+    timestamp: op.createdAt.toISOString(),
+    created_at: op.createdAt.toISOString(),
+    finished_at: op.finishedAt?.toISOString() ?? null,
+  };
 }

@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { runStatuses } from '../../db/schema/index.js';
 import { findIngestion } from '../../services/ingestions.js';
-import { getRun, listRuns, type RunView } from '../../services/runs.js';
+import { cancelRun, getRun, listRuns, type RunView } from '../../services/runs.js';
 import { commonErrors, IdParam, jsonResponse, notFound, PageQuery } from '../openapi.js';
 import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 
@@ -19,6 +19,7 @@ export const Run = z
     files_failed: z.number(),
     files_skipped: z.number(),
     records_written: z.number(),
+    rows_rejected: z.number().describe('rows set aside under on_error: skip_rows'),
     bytes_read: z.number(),
     duration_ms: z.number().nullable(),
     error: z.string().nullable(),
@@ -28,6 +29,7 @@ export const Run = z
         files_done: z.number(),
         files_failed: z.number(),
         records_written: z.number(),
+        rows_rejected: z.number(),
       })
       .nullable()
       .describe('live while RUNNING: files done out of files queued'),
@@ -50,6 +52,7 @@ export function toRunJson(r: RunView): RunJson {
     files_failed: r.filesFailed,
     files_skipped: r.filesSkipped,
     records_written: r.recordsWritten,
+    rows_rejected: r.rowsRejected,
     bytes_read: r.bytesRead,
     duration_ms: r.durationMs,
     error: r.error,
@@ -58,6 +61,7 @@ export function toRunJson(r: RunView): RunJson {
       files_done: r.progress.filesDone,
       files_failed: r.progress.filesFailed,
       records_written: r.progress.recordsWritten,
+      rows_rejected: r.progress.rowsRejected,
     },
   };
 }
@@ -95,6 +99,23 @@ export function runsRouter(deps: ApiDeps) {
     }),
     async (c) =>
       c.json(toRunJson(await getRun(deps, c.get('principal').tenantId, c.req.valid('param').id)), 200),
+  );
+
+  router.openapi(
+    apiRoute('ingestion:run', {
+      method: 'post',
+      path: '/runs/{id}/cancel',
+      summary:
+        'Cancel a running run: files in flight finish or roll back, the run ends CANCELLED with its metrics, the ingestion is free again',
+      request: { params: IdParam },
+      responses: {
+        200: jsonResponse(Run, 'The run, CANCELLED (or already finished: unchanged)'),
+        ...commonErrors,
+        ...notFound,
+      },
+    }),
+    async (c) =>
+      c.json(toRunJson(await cancelRun(deps, c.get('principal').tenantId, c.req.valid('param').id)), 200),
   );
 
   return router;

@@ -5,7 +5,18 @@ import { schemaHistory } from '../../services/schema-history.js';
 import { commonErrors, IdParam, jsonResponse, notFound } from '../openapi.js';
 import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 
-const Column = z.object({ name: z.string(), type: z.string() }).openapi('SchemaColumn');
+const Column = z
+  .object({
+    name: z.string(),
+    type: z.string(),
+    source_name: z
+      .string()
+      .optional()
+      .describe(
+        'the field’s name in the files, when the column could not be named like it (too long, empty, reserved)',
+      ),
+  })
+  .openapi('SchemaColumn');
 
 const SchemaVersion = z
   .object({

@@ -163,6 +163,7 @@ export const runs = autoloader.table(
     filesFailed: integer().notNull().default(0),
     filesSkipped: integer().notNull().default(0),
     recordsWritten: bigint({ mode: 'number' }).notNull().default(0),
+    rowsRejected: bigint({ mode: 'number' }).notNull().default(0),
     bytesRead: bigint({ mode: 'number' }).notNull().default(0),
     durationMs: bigint({ mode: 'number' }),
     /** Last key whose listing page is committed: discovery resumes after it, exactly once. */
@@ -205,7 +206,16 @@ export const processedFiles = autoloader.table(
     processingDurationMs: bigint({ mode: 'number' }),
     errorMessage: text(),
     errorType: text(),
+    /**
+     * The failure is the file's own (its data, a denied or archived object): this version is not
+     * retried; a new ETag is. Otherwise (an unknown error) later runs retry it up to FILE_MAX_RETRIES.
+     */
+    errorPermanent: boolean().notNull().default(false),
     retryCount: integer().notNull().default(0),
+    /** Attempts at this version that ended in an unknown error (counted to give up, not forever). */
+    loadAttempts: integer().notNull().default(0),
+    /** Rows of the file the row error policy (on_error: skip_rows) set aside. */
+    rowsRejected: bigint({ mode: 'number' }),
     /** The schema_versions.version of the destination columns this file was last loaded with. */
     schemaVersion: integer(),
     createdAt: createdAt(),
@@ -219,10 +229,43 @@ export const processedFiles = autoloader.table(
   ],
 );
 
+/**
+ * Rows a file could not load under `on_error: skip_rows`: the file loaded its good rows, these are
+ * kept for people to look at (GET /ingestions/{id}/rejected-rows). They go when the file is loaded
+ * again (a new version, a reprocess, a full refresh).
+ */
+export const rejectedRows = autoloader.table(
+  'rejected_rows',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    ingestionId: text()
+      .notNull()
+      .references(() => ingestions.id, { onDelete: 'cascade' }),
+    /** The file's ledger row: forgetting the file (clear, reprocess, a swap) forgets its rejected rows. */
+    fileId: bigint({ mode: 'number' })
+      .notNull()
+      .references(() => processedFiles.id, { onDelete: 'cascade' }),
+    filePath: text().notNull(),
+    runId: text().notNull(),
+    /** The line of the file the row starts on. */
+    line: bigint({ mode: 'number' }).notNull(),
+    error: text().notNull(),
+    /** The row as it was in the file, capped. */
+    raw: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('rejected_rows_file_idx').on(t.fileId),
+    index('rejected_rows_ingestion_idx').on(t.ingestionId, t.id),
+  ],
+);
+
 /** A destination column as the schema history reports it. */
 export interface SchemaColumn {
   name: string;
   type: string;
+  /** The field's name in the files, when the column could not be named like it (too long, empty, reserved). */
+  source_name?: string;
 }
 
 /**
@@ -336,6 +379,11 @@ export const pendingDeletions = autoloader.table(
     tableName: text().notNull(),
     dueAt: timestamp({ withTimezone: true }).notNull(),
     executedAt: timestamp({ withTimezone: true }),
+    /** Attempts the database refused (a dependent object, a lock not granted); bounded, not retried for ever. */
+    attempts: integer().notNull().default(0),
+    lastError: text(),
+    /** Set when the attempts ran out: the deletion waits for a person, and lastError says what to do. */
+    failedAt: timestamp({ withTimezone: true }),
     createdAt: createdAt(),
   },
   (t) => [index('pending_deletions_due_idx').on(t.dueAt)],
