@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import picomatch from 'picomatch';
+import { previewSwap, type SwapPreview } from '../destination/carry-over.js';
 import { type TableStats, tableStats } from '../destination/table.js';
 import { countQueueable, historySummary } from '../ledger/processed-files.js';
 import type { ActivityDeps } from './deps.js';
@@ -17,6 +18,11 @@ export interface SourceImpact {
   historyOldest: string | null;
   historyNewest: string | null;
   table: TableStats;
+  /**
+   * What a swap full refresh would carry over from the table and what would refuse it (read from the
+   * catalog, so a dry run can say so before anything is loaded); absent without a table.
+   */
+  swap?: SwapPreview;
 }
 
 /**
@@ -55,6 +61,7 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
       historyOldest: history.oldest,
       historyNewest: history.newest,
       table: await tableStats(sql, ctx.destination),
+      swap: (await previewSwap(sql, ctx.destination)) ?? undefined,
     };
   };
 }

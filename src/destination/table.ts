@@ -1,6 +1,7 @@
 import type postgres from 'postgres';
 import { lineageColumnsDdl } from '../domain/lineage.js';
 import { qualified, quoteIdent } from '../load/sql-text.js';
+import { type CarriedOver, nothingCarried, swapWithCarryOver } from './carry-over.js';
 
 /**
  * A destination table and everything done to it outside the row path: reading its columns, creating
@@ -146,26 +147,29 @@ export function versionedName(table: string, tag: 'new' | 'old', suffix: string)
 
 /**
  * Seed 004's atomic swap, inside the caller's transaction: the live table (if any) is renamed aside
- * to `oldName`, the new version takes the live name. An empty new version (nothing loaded) is created
- * first, so the swap's result is always a table. Returns whether there was a live table.
+ * to `oldName`, the new version takes the live name, with what users added to the live table carried
+ * over and the views reading it re-pointed (src/destination/carry-over.ts). An empty new version
+ * (nothing loaded) is created first, so the swap's result is always a table. Throws SwapRefused when
+ * the swap would break readers; call it in a savepoint, so that nothing of it commits then.
  */
 export async function swapIn(
   tx: postgres.TransactionSql,
   live: TableRef,
   newVersion: string,
   oldName: string,
-): Promise<boolean> {
-  if (!(await tableExists(tx, { schema: live.schema, table: newVersion }))) {
+): Promise<{ hadLive: boolean; carried: CarriedOver }> {
+  const target = { schema: live.schema, table: newVersion };
+  if (!(await tableExists(tx, target))) {
     await tx.unsafe(
       `CREATE TABLE IF NOT EXISTS ${qualified(live.schema, newVersion)} (${lineageColumnsDdl.join(', ')})`,
     );
+    await tx.unsafe(`CREATE INDEX ON ${qualified(live.schema, newVersion)} (_source_file)`);
   }
-  const hadLive = await tableExists(tx, live);
-  if (hadLive) {
-    await tx.unsafe(`ALTER TABLE ${qualified(live.schema, live.table)} RENAME TO ${quoteIdent(oldName)}`);
+  if (!(await tableExists(tx, live))) {
+    await tx.unsafe(`ALTER TABLE ${qualified(live.schema, newVersion)} RENAME TO ${quoteIdent(live.table)}`);
+    return { hadLive: false, carried: nothingCarried() };
   }
-  await tx.unsafe(`ALTER TABLE ${qualified(live.schema, newVersion)} RENAME TO ${quoteIdent(live.table)}`);
-  return hadLive;
+  return { hadLive: true, carried: await swapWithCarryOver(tx, live, target, oldName) };
 }
 
 /** Removes the rows these files loaded (by lineage); returns how many. */

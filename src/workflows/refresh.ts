@@ -17,11 +17,12 @@ import { launchesRun, type OperationType, type RefreshStrategy, refreshModes } f
 import { workflowIds } from '../temporal/ids.js';
 import { ingestionRunWorkflow } from './ingestion-run.js';
 import { type OperationPrepared, operationPreparedUpdate, operationStepsQuery } from './messages.js';
-import { longActivity, shortActivity } from './options.js';
+import { longActivity, shortActivity, swapActivity } from './options.js';
 import { pendingDeletionWorkflow } from './pending-deletion.js';
 
 const short = proxyActivities<Activities>(shortActivity);
 const long = proxyActivities<Activities>(longActivity);
+const swap = proxyActivities<Activities>(swapActivity);
 
 export interface RefreshInput {
   operationId: string;
@@ -169,7 +170,7 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
       'ShadowRunIncomplete',
     );
   }
-  const swapped = await short.swapTables({
+  const swapped = await swap.swapTables({
     operationId: input.operationId,
     ingestionId,
     shadowTable,
@@ -182,6 +183,8 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
       table_name: swapped.liveTable,
       previous_version: swapped.oldTable,
       rows_loaded: summary.recordsWritten,
+      // Grants, policies, indexes, comments, defaults and views the new version took over.
+      ...(swapped.carriedOver ? { carried_over: swapped.carriedOver } : {}),
     },
   });
   if (swapped.deletion) {

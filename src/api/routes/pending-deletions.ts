@@ -25,6 +25,14 @@ export function pendingDeletionsRouter(deps: ApiDeps) {
                   due_at: z.string(),
                   executed_at: z.string().nullable(),
                   created_at: z.string(),
+                  attempts: z.number().int(),
+                  last_error: z.string().nullable().openapi({
+                    description: 'Why the last attempt could not drop the table, and what to do',
+                  }),
+                  failed_at: z
+                    .string()
+                    .nullable()
+                    .openapi({ description: 'Set when the attempts ran out: the table waits for a person' }),
                 })
                 .openapi('PendingDeletion'),
             ),
