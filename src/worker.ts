@@ -40,6 +40,7 @@ export function activityDepsFromConfig(config: Config, sql: Sql): ActivityDeps {
     stores: createStoreFactory(sources),
     fileMaxRetries: config.run.fileMaxRetries,
     fileMaxAttempts: config.run.fileMaxAttempts,
+    refresh: config.refresh,
   };
 }
 

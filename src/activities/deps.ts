@@ -1,3 +1,4 @@
+import type { Config } from '../config.js';
 import type { Sql } from '../db/client.js';
 import type { SourceContexts, StoreFactory } from '../sources/index.js';
 
@@ -10,4 +11,6 @@ export interface ActivityDeps {
   fileMaxRetries: number;
   /** Attempts within a run at a file that keeps failing for an unknown reason, before it fails. */
   fileMaxAttempts: number;
+  /** Cost model, limits and grace period (scheduled full refreshes follow them too). */
+  refresh: Config['refresh'];
 }

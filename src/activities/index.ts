@@ -4,7 +4,7 @@ import { makeDiscoverFiles } from './discover-files.js';
 import { makeDropTable } from './drop-table.js';
 import { makeEstimateImpact } from './estimate-impact.js';
 import { makeFinishRun } from './finish-run.js';
-import { makeCreateScheduledOperation, makeFinishOperation, makeRecordStep } from './operations.js';
+import { makeAdmitScheduledOperation, makeFinishOperation, makeRecordStep } from './operations.js';
 import { makeProcessFiles } from './process-files.js';
 import { makeEstimateReprocess, makeRemoveSelectedFiles } from './reprocess.js';
 import { makeStartRun } from './start-run.js';
@@ -24,7 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     estimateImpact: makeEstimateImpact(deps),
     recordStep: makeRecordStep(deps),
     finishOperation: makeFinishOperation(deps),
-    createScheduledOperation: makeCreateScheduledOperation(deps),
+    admitScheduledOperation: makeAdmitScheduledOperation(deps),
     estimateReprocess: makeEstimateReprocess(deps),
     removeSelectedFiles: makeRemoveSelectedFiles(deps),
     swapTables: makeSwapTables(deps),

@@ -5,10 +5,11 @@ import { formatId, uuidBytes } from '../lib/id-format.js';
 import type { RefreshStrategy } from '../refresh/modes.js';
 import { workflowIds } from '../temporal/ids.js';
 import { ingestionRunWorkflow } from './ingestion-run.js';
-import { shortActivity } from './options.js';
+import { longActivity, shortActivity } from './options.js';
 import { refreshWorkflow } from './refresh.js';
 
-const { createScheduledOperation } = proxyActivities<Activities>(shortActivity);
+const { admitScheduledOperation, finishOperation } = proxyActivities<Activities>(shortActivity);
+const { estimateImpact } = proxyActivities<Activities>(longActivity);
 
 export interface ScheduledOperationInput {
   ingestionId: string;
@@ -31,7 +32,18 @@ export async function scheduledOperationWorkflow(input: ScheduledOperationInput)
   const { ingestionId } = input;
   // Ids formatted as the API formats them, from Temporal's deterministic randomness.
   const runId = formatId('run', uuidBytes(uuid4()));
+  const operationId = formatId('op', uuidBytes(uuid4()));
   try {
+    // A full refresh is admitted on its estimate, as a person's request is (large-operation rule).
+    const source = input.operation === 'full_refresh' ? await estimateImpact({ ingestionId }) : undefined;
+    const admission = await admitScheduledOperation({
+      operationId,
+      ingestionId,
+      operation: input.operation,
+      strategy: input.strategy,
+      source,
+    });
+    if (!admission.admitted) return { started: false, reason: admission.reason };
     if (input.operation === 'run') {
       await executeChild(ingestionRunWorkflow, {
         workflowId: workflowIds.ingestion(ingestionId),
@@ -40,8 +52,6 @@ export async function scheduledOperationWorkflow(input: ScheduledOperationInput)
       });
       return { started: true, runId };
     }
-    const operationId = formatId('op', uuidBytes(uuid4()));
-    await createScheduledOperation({ operationId, ingestionId, strategy: input.strategy });
     await executeChild(refreshWorkflow, {
       workflowId: workflowIds.ingestion(ingestionId),
       args: [
@@ -53,7 +63,7 @@ export async function scheduledOperationWorkflow(input: ScheduledOperationInput)
           runId,
           run: input.run,
           strategy: input.strategy,
-          graceSeconds: 60,
+          graceSeconds: admission.graceSeconds,
         },
       ],
       memo: { operation: 'full_refresh', operationId, runId },
@@ -61,7 +71,11 @@ export async function scheduledOperationWorkflow(input: ScheduledOperationInput)
     return { started: true, runId, operationId };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      return { started: false, reason: 'another operation is running on this ingestion' };
+      const reason = 'another operation is running on this ingestion';
+      // The refresh's operation row was created on admission: it ends here, saying why.
+      if (input.operation === 'full_refresh')
+        await finishOperation({ operationId, status: 'cancelled', error: `skipped: ${reason}` });
+      return { started: false, reason };
     }
     throw err instanceof ApplicationFailure
       ? err

@@ -55,7 +55,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
   };
   const startWorker = async () => {
     const w: Worker = await buildWorker({
-      config,
+      config: { ...config, refresh: { ...config.refresh, ...opts.refresh } },
       sql,
       connection: workerConnection,
       taskQueue,
