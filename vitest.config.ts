@@ -1,8 +1,20 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The smoke subset (`npm run test:smoke`, and CI on Node 24): the unit tests, one run, one
+ * refresh, and each store kind.
+ */
+const smoke = [
+  'tests/unit/**/*.test.ts',
+  'tests/integration/services.smoke.test.ts',
+  'tests/integration/incremental-load.test.ts',
+  'tests/integration/swap-refresh.test.ts',
+  'tests/integration/stores-*.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
+    include: process.env.AUTOLOADER_TEST_SET === 'smoke' ? smoke : ['tests/**/*.test.ts'],
     // One Temporal dev server, Postgres and MinIO shared by every test file.
     globalSetup: ['./tests/global-setup.ts'],
     // Integration tests run real workflows against real services.

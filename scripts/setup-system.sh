@@ -3,7 +3,7 @@
 #   chromium         the browser tests/integration/console.test.ts drives (playwright-core,
 #                    executablePath /usr/bin/chromium; Playwright's own browser download is not used)
 #   openssh-server   sshd, for the SFTP source test (the test starts its own sshd on a free port)
-# Everything else comes from npm or scripts/install-tools.sh.
+# Everything else comes from npm or `npm run provision`.
 #
 # Idempotent and non-interactive: installed packages are left alone, and apt-get runs only when
 # something is missing. Needs root (or sudo) and a Debian/Ubuntu apt.

@@ -25,7 +25,7 @@ import { buildWorker, installRuntimeLogger, workerPoolSize } from './worker.js';
  */
 async function main() {
   const config = loadConfig(await embeddedDefaults(process.env));
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, 'autoloader', config.logFormat);
   installRuntimeLogger(log);
   const stops: { name: string; stop: () => Promise<unknown> }[] = [];
   let stopping = false;
@@ -52,6 +52,7 @@ async function main() {
       dataDir: await reachablePostgresDataDir(path.join(config.dataDir, 'postgres')),
       port: config.embeddedPostgresPort,
       log,
+      logFile: path.join(config.dataDir, 'logs', 'postgres.log'),
     });
     stops.push({ name: 'postgres', stop: pg.stop });
     databaseUrl = pg.url;
@@ -67,6 +68,7 @@ async function main() {
       uiPort: config.temporal.devUiPort,
       namespace: config.temporal.namespace === 'default' ? undefined : config.temporal.namespace,
       log,
+      logFile: path.join(config.dataDir, 'logs', 'temporal.log'),
     });
     stops.push({ name: 'temporal', stop: t.stop });
     temporalAddress = t.address;
@@ -115,6 +117,7 @@ async function main() {
     temporalUi,
     token,
     embeddedPostgres: !config.databaseUrl,
+    dataDir: config.dataDir,
   });
 }
 
@@ -184,17 +187,23 @@ function printBanner(
     temporalUi?: string;
     token?: string;
     embeddedPostgres: boolean;
+    dataDir: string;
   },
 ) {
+  const data = path.relative(process.cwd(), info.dataDir) || '.';
   const lines = [
     '',
     'Autoloader is running',
+    `  Console        ${info.api}/ui`,
     `  API            ${info.api}/api/v1`,
     `  API reference  ${info.api}/docs   (OpenAPI: ${info.api}/openapi.json)`,
     `  Temporal       ${info.temporalAddress}${info.temporalUi ? `   UI: ${info.temporalUi}` : ''}`,
-    `  Postgres       ${info.embeddedPostgres ? 'embedded (data in .autoloader/postgres)' : 'DATABASE_URL'}`,
+    `  Postgres       ${info.embeddedPostgres ? `embedded (data in ${data}/postgres)` : 'DATABASE_URL'}`,
+    `  Logs           ${data}/logs (the Temporal dev server's and Postgres' own output)`,
     info.token ? `  Dev token      ${info.token}` : '',
-    info.token ? `\n  export AUTOLOADER_TOKEN=${info.token}` : '',
+    info.token
+      ? `\n  For the CLI (npx autoloader --help) and curl:\n  export AUTOLOADER_URL=${info.api} AUTOLOADER_TOKEN=${info.token}`
+      : '',
     '  Ctrl-C stops everything.',
     '',
   ];

@@ -15,7 +15,7 @@ import { connectClient } from '../temporal/connect.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config.logLevel, 'api');
+  const log = createLogger(config.logLevel, 'api', config.logFormat);
   const databaseUrl = config.databaseUrl;
   const temporalAddress = config.temporal.address;
   if (!databaseUrl || !temporalAddress) {

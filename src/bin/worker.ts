@@ -21,7 +21,7 @@ export type WorkerParentMessage = { type: 'stop' };
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config.logLevel, 'worker');
+  const log = createLogger(config.logLevel, 'worker', config.logFormat);
   const databaseUrl = config.databaseUrl;
   const temporalAddress = config.temporal.address;
   if (!databaseUrl || !temporalAddress) {

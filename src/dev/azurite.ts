@@ -71,7 +71,7 @@ export async function ensureAzurite(sink: LogSink): Promise<string> {
   if (res.code !== 0 || !existsSync(blobMain(scratch))) {
     await rm(scratch, { recursive: true, force: true });
     throw new Error(
-      `npm install azurite@${AZURITE_VERSION} failed (exit ${res.code}); run scripts/install-tools.sh\n${res.output.slice(-4_000)}`,
+      `npm install azurite@${AZURITE_VERSION} failed (exit ${res.code}); run npm run provision\n${res.output.slice(-4_000)}`,
     );
   }
   try {

@@ -4,19 +4,8 @@
  * first time it is needed.
  */
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import {
-  commandOutput,
-  findExecutable,
-  homeDir,
-  type LogSink,
-  MissingBinaryError,
-  resolvePort,
-  runToCompletion,
-  startService,
-  toLogger,
-  withPortRetry,
-} from './service.js';
+import { ensureGoTool, type GoTool } from './provision.js';
+import { type LogSink, resolvePort, startService, toLogger, withPortRetry } from './service.js';
 
 /** Pinned fake-gcs-server version; the install and the launcher both read it here. */
 export const FAKE_GCS_MODULE = 'github.com/fsouza/fake-gcs-server@v1.56.1';
@@ -36,41 +25,16 @@ export interface FakeGcsServer {
   stop(): Promise<void>;
 }
 
-async function goBinDirs(): Promise<string[]> {
-  const gopath = await commandOutput('go', ['env', 'GOPATH']);
-  const dirs = (gopath ?? '')
-    .split(':')
-    .filter(Boolean)
-    .map((p) => join(p, 'bin'));
-  dirs.push(homeDir('go', 'bin'));
-  return dirs;
-}
+/** fake-gcs-server, built once from its pinned source with `go install`. */
+export const FAKE_GCS_TOOL: GoTool = {
+  binary: 'fake-gcs-server',
+  module: FAKE_GCS_MODULE,
+  envVar: 'FAKE_GCS_SERVER_PATH',
+  buildNote: 'first run only; a few minutes',
+};
 
-const find = () =>
-  findExecutable('fake-gcs-server', { envVar: 'FAKE_GCS_SERVER_PATH', extraDirs: goBinDirs });
-
-/** The binary, built first if missing (several minutes the first time; Go's build cache makes it once). */
-export async function ensureFakeGcs(sink: LogSink): Promise<string> {
-  const log = toLogger(sink);
-  const found = await find();
-  if (found) return found;
-  const go = (await findExecutable('go', { extraDirs: async () => ['/usr/local/go/bin'] })) ?? undefined;
-  if (!go)
-    throw new MissingBinaryError(
-      'fake-gcs-server',
-      `fake-gcs-server not found, and Go is not installed to build it: install Go, then go install ${FAKE_GCS_MODULE} (or run scripts/install-tools.sh)`,
-    );
-  log.info(`building fake-gcs-server: go install ${FAKE_GCS_MODULE} (first run only; a few minutes)`);
-  // Pure-Go build, as for MinIO: needs no C toolchain.
-  const res = await runToCompletion(go, ['install', FAKE_GCS_MODULE], {
-    env: { ...process.env, CGO_ENABLED: '0' },
-  });
-  const built = await find();
-  if (res.code !== 0 || !built)
-    throw new Error(`go install ${FAKE_GCS_MODULE} failed (exit ${res.code})\n${res.output.slice(-4_000)}`);
-  log.info({ binary: built }, 'fake-gcs-server built');
-  return built;
-}
+/** The binary, built first if missing. */
+export const ensureFakeGcs = (sink: LogSink) => ensureGoTool(FAKE_GCS_TOOL, sink);
 
 async function probe(endpoint: string): Promise<true | undefined> {
   const res = await fetch(`${endpoint}/storage/v1/b`, { signal: AbortSignal.timeout(2_000) });

@@ -46,7 +46,7 @@ sys.exit(0 if m.version("pyftpdlib") == "${PYFTPDLIB_PIP_SPECS[0]!.split('==')[1
 /**
  * pyftpdlib and pyOpenSSL, pip-installed (for the user) first if missing. Debian's Python refuses
  * user installs outside a virtualenv (PEP 668); these packages are pure Python plus a wheel, so the
- * install is retried with --break-system-packages, as scripts/install-tools.sh does.
+ * install is retried with --break-system-packages, as npm run provision does.
  */
 export async function ensurePyftpdlib(sink: LogSink): Promise<void> {
   const log = toLogger(sink);
@@ -75,7 +75,7 @@ export async function ensurePyftpdlib(sink: LogSink): Promise<void> {
     res = await pip(['--break-system-packages']);
   if (res.code !== 0 || (await runToCompletion('python3', ['-c', check])).code !== 0)
     throw new Error(
-      `pip install ${PYFTPDLIB_PIP_SPECS.join(' ')} failed (exit ${res.code}); run scripts/install-tools.sh\n${res.output.slice(-4_000)}`,
+      `pip install ${PYFTPDLIB_PIP_SPECS.join(' ')} failed (exit ${res.code}); run npm run provision\n${res.output.slice(-4_000)}`,
     );
   log.info(`${PYFTPDLIB_PIP_SPECS.join(' ')} installed`);
 }

@@ -3,22 +3,11 @@
  * development and tests a real S3 API (path-style addressing).
  */
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import {
-  commandOutput,
-  findExecutable,
-  homeDir,
-  type LogSink,
-  MissingBinaryError,
-  resolvePort,
-  startService,
-  toLogger,
-  withPortRetry,
-} from './service.js';
+import { ensureGoTool, type GoTool } from './provision.js';
+import { type LogSink, resolvePort, startService, toLogger, withPortRetry } from './service.js';
 
 /** Pinned MinIO source version; MinIO no longer publishes binaries we can fetch here, so we build it with Go. */
 export const MINIO_MODULE = 'github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c';
-export const MINIO_INSTALL_HINT = `go install ${MINIO_MODULE} (or run scripts/install-tools.sh)`;
 
 /** Everything an S3 client needs; plain data so vitest can `provide` it to test workers. */
 export interface S3Endpoint {
@@ -47,27 +36,16 @@ export interface MinioServer extends S3Endpoint {
   stop(): Promise<void>;
 }
 
-/** `go install` drops binaries in the first GOPATH entry's bin (default ~/go/bin). */
-async function goBinDirs(): Promise<string[]> {
-  const gopath = await commandOutput('go', ['env', 'GOPATH']);
-  const dirs = (gopath ?? '')
-    .split(':')
-    .filter(Boolean)
-    .map((p) => join(p, 'bin'));
-  dirs.push(homeDir('go', 'bin'));
-  return dirs;
-}
+/** MinIO, built once from its pinned source with `go install`. */
+export const MINIO_TOOL: GoTool = {
+  binary: 'minio',
+  module: MINIO_MODULE,
+  envVar: 'MINIO_PATH',
+  buildNote: 'several minutes the first time',
+};
 
-export async function findMinio(): Promise<string> {
-  const found = await findExecutable('minio', { envVar: 'MINIO_PATH', extraDirs: goBinDirs });
-  if (!found) {
-    throw new MissingBinaryError(
-      'minio',
-      `MinIO server binary not found (checked $MINIO_PATH, PATH, $(go env GOPATH)/bin and ~/go/bin). Install it with: ${MINIO_INSTALL_HINT}`,
-    );
-  }
-  return found;
-}
+/** The binary, built first if missing. */
+export const ensureMinio = (sink: LogSink) => ensureGoTool(MINIO_TOOL, sink);
 
 /**
  * "live" only says the HTTP server is up; "ready" says the drive is
@@ -84,7 +62,7 @@ async function probe(endpoint: string): Promise<true | undefined> {
 
 export async function startMinio(opts: MinioOptions): Promise<MinioServer> {
   const log = toLogger(opts.log);
-  const binary = await findMinio();
+  const binary = await ensureMinio(opts.log);
   await mkdir(opts.dataDir, { recursive: true });
   const accessKey = opts.accessKey ?? 'autoloader';
   const secretKey = opts.secretKey ?? 'autoloader-secret';

@@ -42,6 +42,8 @@ export interface EmbeddedPostgresOptions {
   /** Extra initdb flags (only used when the cluster is created). */
   initdbFlags?: string[];
   startupTimeoutMs?: number;
+  /** The server's own output goes here too. */
+  logFile?: string;
 }
 
 export interface EmbeddedPostgres {
@@ -317,6 +319,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         // SIGINT = "fast" shutdown; SIGTERM ("smart") would wait for every pooled client to disconnect.
         stopSignal: 'SIGINT',
         stopTimeoutMs: 20_000,
+        logFile: opts.logFile,
       },
       () => probe(port),
       opts.startupTimeoutMs ?? 60_000,

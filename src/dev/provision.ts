@@ -1,7 +1,15 @@
 import { execFile } from 'node:child_process';
 import { access, constants, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { homeDir } from './service.js';
+import {
+  commandOutput,
+  findExecutable,
+  homeDir,
+  type LogSink,
+  MissingBinaryError,
+  runToCompletion,
+  toLogger,
+} from './service.js';
 
 /**
  * Tools the test suite needs that are not npm dependencies are installed on demand into one cache
@@ -82,3 +90,49 @@ export async function pipTool(
 
 /** Schemathesis, the API fuzzer the suite runs against its own app. */
 export const schemathesis = { name: 'schemathesis', version: '4.32.5', script: 'st' } as const;
+
+/** Where `go install` puts binaries: each GOPATH entry's bin (default ~/go/bin). */
+export async function goBinDirs(): Promise<string[]> {
+  const gopath = await commandOutput('go', ['env', 'GOPATH']);
+  const dirs = (gopath ?? '')
+    .split(':')
+    .filter(Boolean)
+    .map((p) => join(p, 'bin'));
+  dirs.push(homeDir('go', 'bin'));
+  return dirs;
+}
+
+/** A tool built from source with `go install <module>` (pure Go: no C toolchain needed). */
+export interface GoTool {
+  binary: string;
+  module: string;
+  /** An explicit path to use instead of looking. */
+  envVar: string;
+  /** What the build is, for the progress line ("several minutes the first time"). */
+  buildNote: string;
+}
+
+export const findGoTool = (tool: GoTool) =>
+  findExecutable(tool.binary, { envVar: tool.envVar, extraDirs: goBinDirs });
+
+/** The tool's binary, built first if missing (Go's build cache makes later builds quick). */
+export async function ensureGoTool(tool: GoTool, sink: LogSink): Promise<string> {
+  const log = toLogger(sink);
+  const found = await findGoTool(tool);
+  if (found) return found;
+  const go = await findExecutable('go', { extraDirs: async () => ['/usr/local/go/bin'] });
+  if (!go)
+    throw new MissingBinaryError(
+      tool.binary,
+      `${tool.binary} not found, and Go is not installed to build it: install Go (https://go.dev/doc/install), then run npm run provision`,
+    );
+  log.info(`building ${tool.binary}: go install ${tool.module} (${tool.buildNote})`);
+  const res = await runToCompletion(go, ['install', tool.module], {
+    env: { ...process.env, CGO_ENABLED: '0' },
+  });
+  const built = await findGoTool(tool);
+  if (res.code !== 0 || !built)
+    throw new Error(`go install ${tool.module} failed (exit ${res.code})\n${res.output.slice(-4_000)}`);
+  log.info(`${tool.binary} built: ${built}`);
+  return built;
+}

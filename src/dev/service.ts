@@ -5,11 +5,17 @@
  * graceful shutdown. Each launcher is a thin layer over these helpers.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, constants as fsConstants } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  constants as fsConstants,
+  mkdirSync,
+  type WriteStream,
+} from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir, platform } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Structural subset of a pino Logger, so a pino instance can be passed directly. */
@@ -243,6 +249,8 @@ export interface SpawnServiceOptions {
   stopSignal?: NodeJS.Signals;
   /** How long stop() waits after stopSignal before SIGKILL. */
   stopTimeoutMs?: number;
+  /** Also append the service's output to this file (created with its folder). */
+  logFile?: string;
 }
 
 export interface ServiceProcess {
@@ -285,8 +293,19 @@ export function spawnService(opts: SpawnServiceOptions): ServiceProcess {
   installExitHook();
 
   let stopping = false;
-  child.stdout?.on('data', (c: Buffer) => tail.push(c));
-  child.stderr?.on('data', (c: Buffer) => tail.push(c));
+  let file: WriteStream | undefined;
+  if (opts.logFile) {
+    mkdirSync(dirname(opts.logFile), { recursive: true });
+    file = createWriteStream(opts.logFile, { flags: 'a' });
+    // A full disk must not take the service down with it: the tail still holds the output.
+    file.on('error', (err) => opts.log.warn({ service: opts.name, err }, 'cannot write the log file'));
+  }
+  const record = (c: Buffer) => {
+    tail.push(c);
+    file?.write(c);
+  };
+  child.stdout?.on('data', record);
+  child.stderr?.on('data', record);
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('error', (err) => {
@@ -298,6 +317,7 @@ export function spawnService(opts: SpawnServiceOptions): ServiceProcess {
     });
     child.once('exit', (code, signal) => {
       liveServices.delete(entry);
+      file?.end();
       exitController.abort();
       if (!stopping) {
         opts.log.error(

