@@ -3,7 +3,8 @@ import { HTTPException } from 'hono/http-exception';
 import { authenticate } from '../auth/tokens.js';
 import { AppError } from '../domain/errors.js';
 import { consoleRouter } from '../ui/router.js';
-import { docsPage } from './docs.js';
+import { docsRouter } from './docs.js';
+import { describeApi, documentConfig } from './docs-document.js';
 import { handleError } from './errors.js';
 import { renderMetrics } from './metrics.js';
 import { type ApiDeps, newRouter } from './router.js';
@@ -151,24 +152,9 @@ export function createApp(deps: ApiDeps) {
 
   for (const resource of resources) app.route('/api/v1', resource(deps));
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'Autoloader API',
-      version: '0.1.0',
-      description:
-        'Load files from object storage into Postgres tables, exactly once, as Temporal workflows.',
-    },
-    security: [{ bearer: [] }],
-  });
-  app.get('/docs', (c) =>
-    c.html(
-      docsPage(
-        app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 'Autoloader API', version: '0.1.0' } }),
-      ),
-    ),
-  );
+  const openApiDocument = describeApi(app);
+  app.get('/openapi.json', (c) => c.json(openApiDocument()));
+  app.route('/docs', docsRouter({ specUrl: '/openapi.json', title: documentConfig.info.title }));
   return app;
 }
 

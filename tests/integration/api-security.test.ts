@@ -141,11 +141,16 @@ describe('authentication and tenancy', () => {
 });
 
 describe('documentation', () => {
-  it('serves an OpenAPI document that lists the run endpoint, and a readable reference', async () => {
+  it('serves the OpenAPI document and the reference over it without a token, and nothing else opens', async () => {
     const doc = (await (await h.app.request('/openapi.json')).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toContain('/api/v1/ingestions/{id}/run');
+    expect(Object.keys(doc.paths)).toContain('/api/v1/ingestions/{id}/processed-files');
     const page = await h.app.request('/docs');
     expect(page.status).toBe(200);
-    expect(await page.text()).toContain('/api/v1/ingestions/{id}/processed-files');
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    // Swagger UI reads the document the page names; tests/integration/api-docs.test.ts covers the rest.
+    expect(await page.text()).toContain('data-spec-url="/openapi.json"');
+    expect((await h.app.request('/api/v1/ingestions')).status).toBe(401);
+    expect((await h.app.request('/docs/assets/../../package.json')).status).toBe(404);
   });
 });
