@@ -17,6 +17,8 @@ export default defineConfig({
     include: process.env.AUTOLOADER_TEST_SET === 'smoke' ? smoke : ['tests/**/*.test.ts'],
     // One Temporal dev server, Postgres and MinIO shared by every test file.
     globalSetup: ['./tests/global-setup.ts'],
+    // Each test process: the Temporal SDK's own logging from ERROR up.
+    setupFiles: ['./tests/setup-runtime.ts'],
     // Integration tests run real workflows against real services.
     testTimeout: 120_000,
     hookTimeout: 180_000,

@@ -69,18 +69,23 @@ export async function buildWorker(opts: WorkerOptions): Promise<Worker> {
 
 /** Temporal's native runtime logs through our logger instead of its default console output. */
 export function installRuntimeLogger(logger: {
+  debug(o: object, m: string): void;
   info(o: object, m: string): void;
   warn(o: object, m: string): void;
 }) {
+  // The workflow bundler logs webpack's whole module report at INFO: a screenful on every start.
+  const bundlerReport = (message: string) => message.includes('\n') && message.includes('webpack');
+  const info = (message: string, meta?: object) =>
+    bundlerReport(message) ? logger.debug(meta ?? {}, message) : logger.info(meta ?? {}, message);
   Runtime.install({
     // Signals are handled by the process (main.ts), which shuts components down in order.
     shutdownSignals: [],
     logger: {
       log: (level, message, meta) =>
-        (level === 'WARN' || level === 'ERROR' ? logger.warn : logger.info)(meta ?? {}, message),
+        level === 'WARN' || level === 'ERROR' ? logger.warn(meta ?? {}, message) : info(message, meta),
       trace: () => undefined,
       debug: () => undefined,
-      info: (message, meta) => logger.info(meta ?? {}, message),
+      info,
       warn: (message, meta) => logger.warn(meta ?? {}, message),
       error: (message, meta) => logger.warn(meta ?? {}, message),
     },
