@@ -221,6 +221,7 @@ export function sftpFixture(): StoreFixture {
       }),
     async newPlace() {
       const name = uniqueName();
+      // sshd serves the folder by its own absolute path (no chroot: see src/dev/sshd.ts).
       const dir = path.join(s.root, name);
       await mkdir(dir, { recursive: true });
       const base = {
@@ -228,7 +229,7 @@ export function sftpFixture(): StoreFixture {
         port: s.port,
         username: s.username,
         known_host_key: s.hostPublicKey,
-        root: `/${name}`,
+        root: dir,
       };
       return {
         source: {},
@@ -237,7 +238,7 @@ export function sftpFixture(): StoreFixture {
             ? { ...base, private_key: { secret: 'sftp-key' } }
             : { ...base, password: { secret: 'sftp-password' } },
         put: (files) => putOnDisk(dir, files),
-        uri: (key) => `sftp://${s.host}:${s.port}/${name}/${key}`,
+        uri: (key) => `sftp://${s.host}:${s.port}${dir}/${key}`,
       };
     },
     wrongCredentials: (place) => [
@@ -245,13 +246,13 @@ export function sftpFixture(): StoreFixture {
         label: 'a wrong password',
         config: { ...place.config(), password: { secret: 'sftp-wrong-password' } },
         check: 'login',
-        detail: /refused the password of user "loader"/,
+        detail: new RegExp(`refused the password of user "${s.username}"`),
       },
       {
         label: 'a private key the server does not know',
         config: { ...place.config('private_key'), private_key: { secret: 'sftp-stranger-key' } },
         check: 'login',
-        detail: /refused the private key of user "loader"/,
+        detail: new RegExp(`refused the private key of user "${s.username}"`),
       },
       {
         label: 'a host key other than the server’s',
@@ -261,8 +262,8 @@ export function sftpFixture(): StoreFixture {
       },
     ],
     missingPlace: (place) => ({
-      config: { ...place.config(), root: `/${uniqueName()}` },
-      error: /sftp:\/\/127\.0\.0\.1:\d+\/t[0-9a-f]+: the folder does not exist/,
+      config: { ...place.config(), root: path.join(s.root, uniqueName()) },
+      error: /sftp:\/\/127\.0\.0\.1:\d+\/.+\/t[0-9a-f]+: the folder does not exist/,
     }),
   };
 }

@@ -4,7 +4,7 @@ import { type AzuriteEndpoint, startAzurite } from '../../src/dev/azurite.js';
 import { startFakeGcs } from '../../src/dev/fake-gcs.js';
 import { selfSignedCertificate, startFtpServer } from '../../src/dev/ftp.js';
 import type { DevLogger } from '../../src/dev/service.js';
-import { type SftpEndpoint, startSftpServer } from '../../src/dev/sftp.js';
+import { type SftpEndpoint, startSshd } from '../../src/dev/sshd.js';
 
 /** An FTP server of the suite: tests put files in `root` on disk, and the server serves it as `/`. */
 export interface FtpEndpoint {
@@ -27,9 +27,10 @@ export interface StoreEndpoints {
 }
 
 /**
- * Azurite, fake-gcs-server, an SFTP server and two pyftpdlib servers (FTP, and FTPS requiring TLS)
- * over one folder, started in parallel under `root`, each installed first if missing. Every one is
- * required: one that cannot start fails the run, so no store's tests are quietly skipped.
+ * Azurite, fake-gcs-server, OpenSSH's sshd (SFTP) and two pyftpdlib servers (FTP, and FTPS requiring
+ * TLS) over one folder, started in parallel under `root`, each installed first if missing (sshd is a
+ * system package: `sudo npm run setup:system` installs it). Every one is required: one that cannot
+ * start fails the run, so no store's tests are quietly skipped.
  */
 export async function startStoreServers(
   root: string,
@@ -41,7 +42,7 @@ export async function startStoreServers(
   const started = await Promise.allSettled([
     startAzurite({ dataDir: join(root, 'azurite'), port: 0, log }),
     startFakeGcs({ dataDir: join(root, 'fake-gcs'), port: 0, log }),
-    startSftpServer({ root: join(root, 'sftp'), port: 0, log }),
+    startSshd({ root: join(root, 'sftp'), dataDir: join(root, 'sshd'), port: 0, log }),
     startFtpServer({ root: ftpRoot, port: 0, log, ...ftpUser }),
     cert.then((tls) => startFtpServer({ root: ftpRoot, port: 0, log, tls, ...ftpUser })),
   ] as const);
