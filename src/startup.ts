@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Sql } from './db/client.js';
 import type { Logger } from './lib/logger.js';
 import { resumePendingDeletions } from './services/deletions.js';
+import { ensureSearchAttributes } from './temporal/search-attributes.js';
 
 /** Session advisory lock of the start-up sweep: one process does it, the others skip it. */
 const startupLock = 7263515;
@@ -13,6 +14,9 @@ const startupLock = 7263515;
  * since re-arming is idempotent a later sweep changes nothing.
  */
 export async function runStartupTasks(deps: { sql: Sql; temporal: Client; taskQueue: string; log: Logger }) {
+  // Before anything starts a workflow: every start sets them (idempotent, so every process checks).
+  const added = await ensureSearchAttributes(deps.temporal.connection, deps.temporal.options.namespace);
+  if (added.length > 0) deps.log.info({ added }, 'Temporal search attributes registered');
   const reserved = await deps.sql.reserve();
   try {
     const [got] = await reserved<{ ok: boolean }[]>`select pg_try_advisory_lock(${startupLock}) as ok`;

@@ -14,6 +14,7 @@ import { migrate } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
 import { runStartupTasks } from '../startup.js';
 import { connectClient, connectWorker } from '../temporal/connect.js';
+import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { buildWorker, installRuntimeLogger, workerPoolSize } from '../worker.js';
 
 export type WorkerProcessMessage = { type: 'ready'; pid: number; taskQueue: string } | { type: 'stopped' };
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
   });
   const connection = await connectWorker(config.temporal, temporalAddress);
   const client = await connectClient(config.temporal, temporalAddress);
+  // Its workflows start children with them: a worker may be the first process on a new namespace.
+  await ensureSearchAttributes(client.connection, config.temporal.namespace);
   const worker = await buildWorker({
     config,
     sql,

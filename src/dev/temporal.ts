@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { devServerSearchAttributeArgs } from '../temporal/search-attributes.js';
 import { pipTool, toolsCacheDir } from './provision.js';
 import {
   commandOutput,
@@ -135,6 +136,8 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
       '--log-level',
       'warn',
       ...(namespace === 'default' ? [] : ['--namespace', namespace]),
+      // What the UI lists our workflows by (src/temporal/search-attributes.ts).
+      ...devServerSearchAttributeArgs(),
       ...(opts.extraArgs ?? []),
     ];
     log.info({ binary, address, uiPort, dataDir: opts.dataDir }, 'starting Temporal dev server');

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Sql } from '../db/client.js';
 import { workflowIds } from '../temporal/ids.js';
+import { searchAttributePairs } from '../temporal/search-attributes.js';
 import { pendingDeletionWorkflow } from '../workflows/pending-deletion.js';
 
 /**
@@ -13,14 +14,25 @@ export async function resumePendingDeletions(deps: {
   temporal: Client;
   taskQueue: string;
 }): Promise<number> {
-  const rows = await deps.sql<{ id: string; dueAt: Date }[]>`
-    select id, due_at as "dueAt" from autoloader.pending_deletions where executed_at is null order by due_at`;
+  const rows = await deps.sql<
+    { id: string; dueAt: Date; ingestionId: string | null; tenantId: string | null; table: string }[]
+  >`
+    select id, due_at as "dueAt", ingestion_id as "ingestionId", tenant_id as "tenantId",
+           schema_name || '.' || table_name as "table"
+    from autoloader.pending_deletions where executed_at is null order by due_at`;
   for (const row of rows) {
     await deps.temporal.workflow
       .start(pendingDeletionWorkflow, {
         workflowId: workflowIds.deletion(row.id),
         taskQueue: deps.taskQueue,
         args: [{ deletionId: row.id, dueAt: row.dueAt.toISOString() }],
+        typedSearchAttributes: searchAttributePairs({
+          ingestionId: row.ingestionId ?? undefined,
+          tenantId: row.tenantId ?? undefined,
+          operation: 'pending_deletion',
+          trigger: 'startup',
+        }),
+        staticSummary: `drop ${row.table} at ${row.dueAt.toISOString()}`,
         workflowIdConflictPolicy: 'USE_EXISTING',
         // A deletion that already completed keeps its closed workflow; do not run it twice.
         workflowIdReusePolicy: 'REJECT_DUPLICATE',

@@ -21,6 +21,7 @@ export async function clearProcessedFiles(deps: ServiceDeps, principal: Principa
   const handle = await startExclusive(deps, ingestionId, clearProcessedFilesWorkflow, {
     args: [{ ingestionId }],
     memo: { operation: 'clear_processed_files', operationId },
+    describe: (table) => `clear the file history of ${table} (${operationId})`,
   });
   const result = await handle.result();
   // Destructive like the refreshes: who forgot which history, and how much of it.

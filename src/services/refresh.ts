@@ -15,6 +15,7 @@ import {
   type StepName,
 } from '../refresh/modes.js';
 import { workflowIds } from '../temporal/ids.js';
+import { spoken } from '../temporal/search-attributes.js';
 import { operationPreparedUpdate, operationStepsQuery } from '../workflows/messages.js';
 import { estimateImpactWorkflow, refreshWorkflow } from '../workflows/refresh.js';
 import type { ServiceDeps } from './deps.js';
@@ -197,6 +198,13 @@ async function checkLargeOperation(deps: ServiceDeps, req: RefreshRequest, impac
   }
 }
 
+/** What the Temporal UI's list shows: "full refresh (swap) of raw.events — 1,247 files". */
+function operationSummary(req: RefreshRequest, table: string, files: number | undefined): string {
+  const strategy = req.type === 'full_refresh' && req.strategy === 'swap' ? ' (swap)' : '';
+  const count = files === undefined ? '' : ` — ${files.toLocaleString('en-US')} files`;
+  return `${spoken(req.type)}${strategy} of ${table}${count}`;
+}
+
 export async function requestRefresh(deps: ServiceDeps, req: RefreshRequest): Promise<RefreshResult> {
   const mode = refreshModes[req.type];
   const conflictDetail = `Cannot ${mode.title.toLowerCase()} while an operation runs on this ingestion`;
@@ -250,6 +258,7 @@ export async function requestRefresh(deps: ServiceDeps, req: RefreshRequest): Pr
         },
       ],
       memo: { operation: req.type, operationId, ...(withRun ? { runId } : {}) },
+      describe: (table) => operationSummary(req, table, withRun ? impact.files_to_process : undefined),
       conflictDetail,
     });
   } catch (err) {

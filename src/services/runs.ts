@@ -43,6 +43,8 @@ export async function startIngestionRun(
   await startExclusive(deps, ingestionId, ingestionRunWorkflow, {
     args: [{ runId, ingestionId, trigger, ...deps.runDefaults }],
     memo: { operation: 'run', runId },
+    trigger,
+    describe: (table) => `run ${runId} into ${table} (${trigger})`,
   });
   // The workflow's first activity inserts the same row; whichever comes first wins.
   await deps.sql`

@@ -2,6 +2,7 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } 
 import { AppError } from '../domain/errors.js';
 import type { RefreshStrategy } from '../refresh/modes.js';
 import { scheduleIds, workflowIds } from '../temporal/ids.js';
+import { searchAttributePairs } from '../temporal/search-attributes.js';
 import { loadTenantPolicy } from '../tenancy/policy.js';
 import { type ScheduledOperationInput, scheduledOperationWorkflow } from '../workflows/scheduled.js';
 import type { ServiceDeps } from './deps.js';
@@ -112,6 +113,13 @@ export async function setSchedule(
       workflowId: workflowIds.scheduledTick(ingestion.id),
       taskQueue: deps.taskQueue,
       args,
+      typedSearchAttributes: searchAttributePairs({
+        ingestionId: ingestion.id,
+        tenantId: ingestion.tenantId,
+        operation: 'scheduled',
+        trigger: 'schedule',
+      }),
+      staticSummary: `scheduled ${settings.operation === 'run' ? 'run' : 'full refresh'} of ${ingestion.name}`,
     },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' as const },
     state: { paused: settings.paused, note: `autoloader ingestion ${ingestion.name}` },

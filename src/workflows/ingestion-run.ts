@@ -28,7 +28,8 @@ export interface IngestionRunInput {
 }
 
 const short = proxyActivities<Activities>(shortActivity);
-const long = proxyActivities<Activities>(longActivity);
+/** An activity call with a summary of its own, which the Temporal UI shows on the event. */
+const longAs = (summary: string) => proxyActivities<Activities>({ ...longActivity, summary });
 
 /**
  * One ingestion run (seed 002's orchestrator): record the run, discover files into Postgres, load
@@ -57,7 +58,9 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
         scope,
       });
       progress.phase = 'discovering';
-      const discovered = await long.discoverFiles({ runId, ingestionId, scope });
+      const discovered = await longAs(
+        `list the source for new and changed files (${scope === 'live' ? 'live table' : 'shadow table'})`,
+      ).discoverFiles({ runId, ingestionId, scope });
       progress.filesQueued = discovered.filesQueued;
     }
 
@@ -70,7 +73,10 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
           historyFull = true;
           return;
         }
-        const r = await long.processFiles({
+        const r = await longAs(
+          `${name}: load a batch of up to ${input.batchMaxFiles} files` +
+            (input.target ? ` into ${input.target.table}` : ''),
+        ).processFiles({
           runId,
           ingestionId,
           lane: name,

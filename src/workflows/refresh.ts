@@ -8,6 +8,7 @@ import {
   proxyActivities,
   setHandler,
   startChild,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { SourceImpact } from '../activities/estimate-impact.js';
 import type { Activities } from '../activities/index.js';
@@ -15,6 +16,7 @@ import type { Selection } from '../activities/reprocess.js';
 import type { OperationStep } from '../db/schema/index.js';
 import { launchesRun, type OperationType, type RefreshStrategy, refreshModes } from '../refresh/modes.js';
 import { workflowIds } from '../temporal/ids.js';
+import { childSearchAttributes, spoken } from '../temporal/search-attributes.js';
 import { ingestionRunWorkflow } from './ingestion-run.js';
 import { type OperationPrepared, operationPreparedUpdate, operationStepsQuery } from './messages.js';
 import { longActivity, shortActivity, swapActivity } from './options.js';
@@ -23,6 +25,20 @@ import { pendingDeletionWorkflow } from './pending-deletion.js';
 const short = proxyActivities<Activities>(shortActivity);
 const long = proxyActivities<Activities>(longActivity);
 const swap = proxyActivities<Activities>(swapActivity);
+
+/** The run an operation launches, as the Temporal UI lists it: its own run id, triggered by the operation. */
+function runChildLabels(input: RefreshInput, runId: string, shadowTable?: string) {
+  return {
+    typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
+      operation: 'run',
+      runId,
+      trigger: input.type,
+    }),
+    staticSummary:
+      `run ${runId} of ${spoken(input.type)} ${input.operationId}` +
+      (shadowTable ? ` into shadow table ${shadowTable}` : ''),
+  };
+}
 
 export interface RefreshInput {
   operationId: string;
@@ -98,6 +114,7 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
       const child = await startChild(ingestionRunWorkflow, {
         workflowId: workflowIds.ingestionRun(ingestionId, runId),
         args: [{ runId, ingestionId, trigger: input.type, ...input.run }],
+        ...runChildLabels(input, runId),
       });
       await record(
         { operation: 'run_triggered', details: { run_id: runId, run_url: `/api/v1/runs/${runId}` } },
@@ -146,6 +163,7 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
     args: [
       { runId, ingestionId, trigger: 'full_refresh', ...input.run, target: { scope, table: shadowTable } },
     ],
+    ...runChildLabels(input, runId, shadowTable),
   });
   await record(
     {
@@ -191,6 +209,11 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
     await startChild(pendingDeletionWorkflow, {
       workflowId: workflowIds.deletion(swapped.deletion.id),
       args: [{ deletionId: swapped.deletion.id, dueAt: swapped.deletion.dueAt }],
+      typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
+        operation: 'pending_deletion',
+        trigger: input.type,
+      }),
+      staticSummary: `drop ${swapped.oldTable} at ${swapped.deletion.dueAt} (the version ${input.operationId} replaced)`,
       // The deletion outlives this operation: the ingestion is free again as soon as the swap is done.
       parentClosePolicy: 'ABANDON',
     });

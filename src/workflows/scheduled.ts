@@ -1,9 +1,10 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ApplicationFailure, executeChild, proxyActivities, uuid4 } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, proxyActivities, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { formatId, uuidBytes } from '../lib/id-format.js';
 import type { RefreshStrategy } from '../refresh/modes.js';
 import { workflowIds } from '../temporal/ids.js';
+import { childSearchAttributes } from '../temporal/search-attributes.js';
 import { ingestionRunWorkflow } from './ingestion-run.js';
 import { longActivity, shortActivity } from './options.js';
 import { refreshWorkflow } from './refresh.js';
@@ -49,6 +50,12 @@ export async function scheduledOperationWorkflow(input: ScheduledOperationInput)
         workflowId: workflowIds.ingestion(ingestionId),
         args: [{ runId, ingestionId, trigger: 'schedule', ...input.run }],
         memo: { operation: 'run', runId },
+        typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
+          operation: 'run',
+          runId,
+          trigger: 'schedule',
+        }),
+        staticSummary: `scheduled run ${runId}`,
       });
       return { started: true, runId };
     }
@@ -67,6 +74,12 @@ export async function scheduledOperationWorkflow(input: ScheduledOperationInput)
         },
       ],
       memo: { operation: 'full_refresh', operationId, runId },
+      typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
+        operation: 'full_refresh',
+        runId,
+        trigger: 'schedule',
+      }),
+      staticSummary: `scheduled full refresh${input.strategy === 'swap' ? ' (swap)' : ''} ${operationId}`,
     });
     return { started: true, runId, operationId };
   } catch (err) {
