@@ -1,13 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { gunzipSync } from 'node:zlib';
 import { type ServerType, serve } from '@hono/node-server';
 import type { z } from '@hono/zod-openapi';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { seedExamples } from '../../src/api/docs-examples.js';
 import { statusOf } from '../../src/api/errors.js';
 import { errorCodes } from '../../src/domain/errors.js';
+import { launchChromium, missingChromium } from '../helpers/browser.js';
 import { type Harness, jsonLines, startHarness } from '../helpers/harness.js';
 
 /**
@@ -301,22 +302,7 @@ describe('OpenAPI document (/openapi.json)', () => {
   });
 });
 
-// Launched as tests/integration/console.test.ts does: Debian's Chromium, headless, no calls home.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const WAIT = { timeout: 60_000 };
-const missingChromium = existsSync(CHROMIUM)
-  ? undefined
-  : `Chromium not found at ${CHROMIUM}: run \`npm run setup:system\` (installs Debian's chromium), or set CHROMIUM_PATH`;
 
 describe('API reference in a real browser', () => {
   let server: ServerType | undefined;
@@ -332,7 +318,7 @@ describe('API reference in a real browser', () => {
       server = serve({ fetch: h.app.fetch, hostname: '127.0.0.1', port: 0 }, (info) => resolve(info.port));
     });
     base = `http://127.0.0.1:${port}`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     ingestionId = (await h.createIngestion({ 'a.jsonl': jsonLines(0, 3) }, {}, 'swagger')).id;
   });
   beforeEach(() => {

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ProcessResult, runNode } from '../helpers/child-process.js';
 import { type Harness, jsonLines, startHarness } from '../helpers/harness.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -24,30 +24,11 @@ afterAll(async () => {
   await h?.close();
 });
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `node bin/autoloader.js …` as a user's shell would, stdin closed (as in CI or cron). */
-function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/autoloader.js', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, AUTOLOADER_URL: apiUrl, AUTOLOADER_TOKEN: h.token, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+function cli(args: string[], env: Record<string, string> = {}): Promise<ProcessResult> {
+  return runNode(['bin/autoloader.js', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, AUTOLOADER_URL: apiUrl, AUTOLOADER_TOKEN: h.token, ...env },
   });
 }
 

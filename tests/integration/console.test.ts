@@ -1,12 +1,12 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
-import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/auth/tokens.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { consoleRouter } from '../../src/ui/router.js';
+import { launchChromium, missingChromium } from '../helpers/browser.js';
 import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
 
 /**
@@ -14,18 +14,6 @@ import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/
  * console mounted in it by createApp), a real worker on a real Temporal, Postgres and MinIO.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// Without the background-networking flags Chromium dials Google services, which this closed network refuses.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOT = path.resolve('docs/console-ingestion.png');
 const WAIT = { timeout: 60_000 };
 
@@ -41,11 +29,6 @@ const pageErrors: string[] = [];
 let ingestion: { id: string; bucket: string; table: string };
 let firstRunId: string;
 
-// A missing browser fails every test (it never skips one): the suite must not pass without it.
-const missingChromium = existsSync(CHROMIUM)
-  ? undefined
-  : `Chromium not found at ${CHROMIUM}: run \`npm run setup:system\` (installs Debian's chromium), or set CHROMIUM_PATH`;
-
 beforeAll(async () => {
   if (missingChromium) return;
   h = await startHarness();
@@ -53,7 +36,7 @@ beforeAll(async () => {
     server = serve({ fetch: h.app.fetch, hostname: '127.0.0.1', port: 0 }, (info) => resolve(info.port));
   });
   base = `http://127.0.0.1:${port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await newPage(context);
 

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runNode } from '../helpers/child-process.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
 
 /**
@@ -20,24 +20,9 @@ afterAll(async () => {
 });
 
 function token(args: string[], env: Record<string, string | undefined> = { DATABASE_URL: databaseUrl }) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const childEnv: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'production', ...env };
-    for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/token.ts', ...args], {
-      cwd: repoRoot,
-      env: childEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  return runNode(['--import', 'tsx', 'src/bin/token.ts', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, NODE_ENV: 'production', ...env },
   });
 }
 
