@@ -1,6 +1,7 @@
 import { makeClearProcessedFiles } from './clear-processed-files.js';
 import type { ActivityDeps } from './deps.js';
 import { makeDiscoverFiles } from './discover-files.js';
+import { makeDiscoverTables } from './discover-tables.js';
 import { makeDropTable } from './drop-table.js';
 import { makeEstimateImpact } from './estimate-impact.js';
 import { makeFinishRun } from './finish-run.js';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     discardShadow: makeDiscardShadow(deps),
     executeDeletion: makeExecuteDeletion(deps),
     testConnection: makeTestConnection(deps),
+    discoverTables: makeDiscoverTables(deps),
   };
 }
 

@@ -11,6 +11,7 @@ import { type ApiDeps, newRouter } from './router.js';
 import { adminRouter } from './routes/admin.js';
 import { auditEventsRouter } from './routes/audit-events.js';
 import { connectionsRouter } from './routes/connections.js';
+import { databaseConnectionsRouter } from './routes/database-connections.js';
 import { ingestionsRouter } from './routes/ingestions.js';
 import { operationsRouter } from './routes/operations.js';
 import { pendingDeletionsRouter } from './routes/pending-deletions.js';
@@ -42,6 +43,7 @@ const nulRefused = (where: string) =>
 /** One router per resource, mounted under /api/v1. */
 const resources = [
   connectionsRouter,
+  databaseConnectionsRouter,
   secretsRouter,
   ingestionsRouter,
   runsRouter,

@@ -5,7 +5,7 @@ import { dropTable } from '../destination/table.js';
 import { AppError, errors } from '../domain/errors.js';
 import { type Destination, mergeSource, type Source, sourceSchema } from '../domain/schemas.js';
 import { newId } from '../lib/ids.js';
-import { sourceKind } from '../sources/index.js';
+import { isDatabaseKind, sourceKind } from '../sources/index.js';
 import {
   claimDestination,
   destinationUnavailable,
@@ -37,6 +37,13 @@ export async function findIngestion(
 
 /** A source must name what its connection's kind needs (a bucket for an object store with buckets). */
 function checkSourceFitsConnection(kind: string, source: { bucket?: string }): void {
+  if (isDatabaseKind(kind)) {
+    throw new AppError(
+      'VALIDATION_ERROR',
+      `Invalid body: connection_id: a ${kind} connection holds tables, not files; refresh them with POST /api/v1/refresh`,
+      { field: 'connection_id' },
+    );
+  }
   if (sourceKind(kind).needsBucket && !source.bucket) {
     throw new AppError(
       'VALIDATION_ERROR',

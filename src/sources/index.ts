@@ -5,6 +5,7 @@ import { type ObjectStore, SourceConfigError } from './types.js';
 
 export { type SourceContextOptions, type SourceContexts, sourceContexts } from './context.js';
 export type { ConnectionCheck, SourceContext, TestTarget } from './kind.js';
+export { isDatabaseKind } from './postgres.js';
 export type { ConnectionKind, ConnectionRecord } from './registry.js';
 export { connectionKinds, sourceKind, sourceKinds, uriOf } from './registry.js';
 export type { FileMeta, ObjectStore, OpenedFile } from './types.js';

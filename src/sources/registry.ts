@@ -4,6 +4,7 @@ import { ftpKind } from './ftp.js';
 import { gcsKind } from './gcs.js';
 import type { ObjectStoreKind } from './kind.js';
 import { localKind } from './local.js';
+import { postgresKind } from './postgres.js';
 import { s3Kind } from './s3.js';
 import { sftpKind } from './sftp.js';
 
@@ -18,6 +19,7 @@ export const sourceKinds = {
   [gcsKind.kind]: gcsKind,
   [sftpKind.kind]: sftpKind,
   [ftpKind.kind]: ftpKind,
+  [postgresKind.kind]: postgresKind,
 } as const;
 
 export type ConnectionKind = keyof typeof sourceKinds;

@@ -17,6 +17,10 @@ export const workflowIds = {
   scheduledTick: (ingestionId: string) => `ingestion/${ingestionId}/scheduled`,
   /** One connection test (read-only; any number at once). */
   connectionTest: (connectionId: string, nonce: string) => `connection/${connectionId}/test/${nonce}`,
+  /** A schema refresh (seed 004) of one database connection, or of all of a tenant's. */
+  connectionSchemaRefresh: (connectionId: string, nonce: string) =>
+    `connection/${connectionId}/schema-refresh/${nonce}`,
+  tenantSchemaRefresh: (tenantId: string, nonce: string) => `tenant/${tenantId}/schema-refresh/${nonce}`,
   /** The durable timer of one pending deletion. */
   deletion: (deletionId: string) => `deletion/${deletionId}`,
 } as const;

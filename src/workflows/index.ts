@@ -4,3 +4,4 @@ export { ingestionRunWorkflow } from './ingestion-run.js';
 export { pendingDeletionWorkflow } from './pending-deletion.js';
 export { estimateImpactWorkflow, refreshWorkflow } from './refresh.js';
 export { scheduledOperationWorkflow } from './scheduled.js';
+export { schemaRefreshWorkflow } from './schema-refresh.js';

@@ -17,6 +17,7 @@ import {
 const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
 
 import { operationTypes, refreshStrategies } from '../../refresh/modes.js';
+import type { CatalogColumn } from '../../sources/postgres.js';
 import type { ConnectionKind } from '../../sources/registry.js';
 
 /**
@@ -387,4 +388,31 @@ export const pendingDeletions = autoloader.table(
     createdAt: createdAt(),
   },
   (t) => [index('pending_deletions_due_idx').on(t.dueAt)],
+);
+
+/**
+ * The catalog of a database connection (seed 004): one row per remote table, keyed by its original
+ * (remote) names. A schema refresh upserts what it discovers and removes what is gone; the cached
+ * version and its figures belong to data refreshes and stay untouched by schema refreshes.
+ */
+export const connectionTables = autoloader.table(
+  'connection_tables',
+  {
+    connectionId: text()
+      .notNull()
+      .references(() => connections.id, { onDelete: 'cascade' }),
+    schemaName: text().notNull(),
+    tableName: text().notNull(),
+    columns: jsonb().$type<CatalogColumn[]>().notNull(),
+    /** sha256 of the columns in order: a schema refresh counts a table as modified when it changes. */
+    columnFingerprint: text().notNull(),
+    /** The cached table's current version (a data refresh's versioned name); null until one ran. */
+    cachedVersion: text(),
+    rowsCached: bigint({ mode: 'number' }),
+    bytesCached: bigint({ mode: 'number' }),
+    lastSyncedAt: timestamp({ withTimezone: true }),
+    discoveredAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.connectionId, t.schemaName, t.tableName] })],
 );

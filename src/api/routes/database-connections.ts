@@ -1,0 +1,154 @@
+import { z } from '@hono/zod-openapi';
+import { type CatalogTable, listCatalogTables } from '../../catalog/connection-tables.js';
+import { getConnection } from '../../services/connections.js';
+import { refreshConnections, refreshRequestSchema } from '../../services/database-refresh.js';
+import {
+  commonErrors,
+  ErrorSchema,
+  IdParam,
+  jsonBody,
+  jsonResponse,
+  notFound,
+  PageQuery,
+} from '../openapi.js';
+import { type ApiDeps, apiRoute, newRouter } from '../router.js';
+
+/** Seed 004's database connections: their catalog of remote tables, and `POST /refresh`. */
+
+const CatalogColumnSchema = z.object({
+  name: z.string(),
+  type: z.string().describe('the remote column’s type, as format_type() writes it'),
+  nullable: z.boolean(),
+  position: z.number().int().describe('1-based, in the table’s column order'),
+});
+
+const ConnectionTable = z
+  .object({
+    schema_name: z.string().describe('the remote schema, as the remote names it'),
+    table_name: z.string().describe('the remote table, as the remote names it'),
+    columns: z.array(CatalogColumnSchema),
+    column_fingerprint: z.string().describe('sha256 of the columns; a change counts as tables_modified'),
+    cached_version: z.string().nullable().describe('the cached table’s current version; null until cached'),
+    rows_cached: z.number().nullable(),
+    bytes_cached: z.number().nullable(),
+    last_synced_at: z.string().nullable(),
+    discovered_at: z.string(),
+    updated_at: z.string().describe('when a schema refresh last found its columns changed'),
+  })
+  .openapi('ConnectionTable');
+
+const RefreshRequest = refreshRequestSchema.openapi('ConnectionRefreshRequest', {
+  example: { connection_id: 'conn_0123456789abcdef' },
+});
+
+const SchemaRefreshResult = z
+  .object({
+    connections_refreshed: z.number().int(),
+    tables_discovered: z.number().int(),
+    tables_added: z.number().int(),
+    tables_removed: z.number().int(),
+    tables_modified: z.number().int().describe('tables whose columns changed'),
+    errors: z
+      .array(z.object({ connection_id: z.string(), error: z.string() }))
+      .optional()
+      .describe(
+        'present when a connection’s remote could not be read (refused address, login failed, no answer); that connection is not counted',
+      ),
+  })
+  .openapi('SchemaRefreshResult');
+
+// Seed 004's two data refresh bodies, described so clients can be written against them; the service
+// answers data refreshes with 400 until they are built.
+const TableDataRefreshResult = z
+  .object({
+    connection_id: z.string(),
+    schema_name: z.string(),
+    table_name: z.string(),
+    rows_synced: z.number().int(),
+    duration_ms: z.number().int(),
+  })
+  .openapi('TableDataRefreshResult', { description: 'Table data refresh (not available yet)' });
+
+const ConnectionDataRefreshResult = z
+  .object({
+    connection_id: z.string(),
+    tables_refreshed: z.number().int(),
+    tables_failed: z.number().int(),
+    total_rows: z.number().int(),
+    duration_ms: z.number().int(),
+    errors: z.array(z.object({ schema_name: z.string(), table_name: z.string(), error: z.string() })),
+  })
+  .openapi('ConnectionDataRefreshResult', { description: 'Connection data refresh (not available yet)' });
+
+const RefreshResult = z
+  .union([SchemaRefreshResult, TableDataRefreshResult, ConnectionDataRefreshResult])
+  .openapi('ConnectionRefreshResult');
+
+function toTableJson(t: CatalogTable) {
+  return {
+    schema_name: t.schemaName,
+    table_name: t.tableName,
+    columns: t.columns,
+    column_fingerprint: t.columnFingerprint,
+    cached_version: t.cachedVersion,
+    rows_cached: t.rowsCached,
+    bytes_cached: t.bytesCached,
+    last_synced_at: t.lastSyncedAt?.toISOString() ?? null,
+    discovered_at: t.discoveredAt.toISOString(),
+    updated_at: t.updatedAt.toISOString(),
+  };
+}
+
+export function databaseConnectionsRouter(deps: ApiDeps) {
+  const router = newRouter();
+
+  router.openapi(
+    apiRoute('connection:read', {
+      method: 'get',
+      path: '/connections/{id}/tables',
+      summary: 'List the tables a schema refresh found in a database connection, with their columns',
+      description:
+        'The connection’s catalog, in (schema, table) order. `POST /refresh` with the connection’s id brings it up to date.',
+      request: { params: IdParam, query: PageQuery },
+      responses: {
+        200: jsonResponse(
+          z.object({ items: z.array(ConnectionTable), next_cursor: z.string().nullable() }),
+          'Tables',
+        ),
+        ...commonErrors,
+        ...notFound,
+      },
+    }),
+    async (c) => {
+      const row = await getConnection(deps, c.get('principal').tenantId, c.req.valid('param').id);
+      const page = await listCatalogTables(deps.sql, row.id, c.req.valid('query'));
+      return c.json({ items: page.items.map(toTableJson), next_cursor: page.nextCursor }, 200);
+    },
+  );
+
+  router.openapi(
+    apiRoute('connection:refresh', {
+      method: 'post',
+      path: '/refresh',
+      summary: 'Refresh what the service knows of database connections’ tables (seed 004 schema refresh)',
+      description: [
+        '`{}` re-discovers the tables of every database connection of the tenant (object-store connections are left out); `{"connection_id": …}` those of one. Tables are read from the remote’s catalog (restricted to the connection’s `schemas`), new ones added, changed ones (a different column fingerprint) updated, gone ones removed; tables that did not change are left as they are. Runs as a Temporal workflow; the response comes when it ends.',
+        'Validation (400 VALIDATION_ERROR, seed 004’s messages): `schema_name requires connection_id`; `table_name requires schema_name`; `data refresh requires connection_id`; `schema-level refresh not supported; omit schema_name to refresh entire connection`; `data refresh with schema_name requires table_name`; `schema refresh cannot target specific table; use data: true for table data refresh`.',
+        'Data refresh (`data: true`) is not available yet: after the connection (404 CONNECTION_NOT_FOUND) and table (404 TABLE_NOT_FOUND) are found, it answers 400 VALIDATION_ERROR on `data`.',
+      ].join('\n\n'),
+      request: { body: jsonBody(RefreshRequest) },
+      responses: {
+        200: jsonResponse(RefreshResult, 'What the schema refresh found (seed 004’s schema refresh body)'),
+        ...commonErrors,
+        404: jsonResponse(
+          ErrorSchema,
+          'No such connection (CONNECTION_NOT_FOUND) or table (TABLE_NOT_FOUND)',
+        ),
+      },
+    }),
+    async (c) =>
+      c.json(await refreshConnections(deps, c.get('principal').tenantId, c.req.valid('json')), 200),
+  );
+
+  return router;
+}
