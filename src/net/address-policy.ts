@@ -131,7 +131,22 @@ function refusedLiteral(policy: AddressPolicy, host: string | undefined | null):
   const why = refusal(bare, bare, policy);
   if (!why) return undefined;
   const socket = new net.Socket();
-  process.nextTick(() => socket.destroy(new AddressNotAllowedError(why)));
+  let failed = false;
+  const fail = () => {
+    if (failed) return;
+    failed = true;
+    socket.destroy(new AddressNotAllowedError(why));
+  };
+  // The refusal is an 'error' event, and an 'error' nobody listens to crashes the process. Clients
+  // attach their listener after an await of their own (postgres.js does), so the socket fails once
+  // one is there; if none comes, it fails quietly after a while rather than hang.
+  socket.on('newListener', (event) => {
+    if (event === 'error') process.nextTick(fail);
+  });
+  setTimeout(() => {
+    if (socket.listenerCount('error') === 0) socket.on('error', () => undefined);
+    fail();
+  }, 5_000).unref();
   return socket;
 }
 

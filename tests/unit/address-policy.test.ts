@@ -77,6 +77,24 @@ describe('connections through the policy', () => {
     expect(await attempt(open, '127.0.0.1')).toBe('connected');
   });
 
+  it('a refused literal does not crash a client that listens for errors only after an await (as postgres.js does)', async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const socket = guardedConnect(strict, '127.0.0.1', port);
+      // Two macrotask turns before anyone listens: the refusal must wait for the listener.
+      await new Promise((r) => setTimeout(r, 20));
+      const message = await new Promise<string>((resolve) =>
+        socket.once('error', (err) => resolve(err.message)),
+      );
+      expect(message).toMatch(/loopback/);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
+
   it('HTTP agents (the store SDKs’) refuse names and literals alike before connecting', async () => {
     const before = accepted;
     const get = (policy: AddressPolicy, host: string) =>
