@@ -1,7 +1,7 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { AppError } from '../domain/errors.js';
 import type { RefreshStrategy } from '../refresh/modes.js';
-import { scheduleIds, workflowIds } from '../temporal/ids.js';
+import { type ScheduleSlot, scheduleIds, scheduleSlots, workflowIds } from '../temporal/ids.js';
 import { searchAttributePairs } from '../temporal/search-attributes.js';
 import { loadTenantPolicy } from '../tenancy/policy.js';
 import { type ScheduledOperationInput, scheduledOperationWorkflow } from '../workflows/scheduled.js';
@@ -31,15 +31,21 @@ export interface ScheduleView {
 async function checkScheduleCap(
   deps: Pick<ServiceDeps, 'temporal' | 'sql'>,
   ingestion: { id: string; tenantId: string },
+  slot: ScheduleSlot,
 ): Promise<void> {
   const policy = await loadTenantPolicy(deps.sql, ingestion.tenantId);
   const ids = await deps.sql<{ id: string }[]>`
     select id from autoloader.ingestions where tenant_id = ${ingestion.tenantId} and id <> ${ingestion.id}`;
+  // The other ingestions' schedules, and this one's other slot (replacing a schedule does not count).
+  const others = [
+    ...ids.flatMap(({ id }) => scheduleSlots.map((s) => scheduleIds.of(id, s))),
+    ...scheduleSlots.filter((s) => s !== slot).map((s) => scheduleIds.of(ingestion.id, s)),
+  ];
   let count = 0;
-  for (const { id } of ids) {
+  for (const scheduleId of others) {
     if (count >= policy.max_schedules) break;
     try {
-      await deps.temporal.schedule.getHandle(scheduleIds.ingestion(id)).describe();
+      await deps.temporal.schedule.getHandle(scheduleId).describe();
       count++;
     } catch (err) {
       if (!(err instanceof ScheduleNotFoundError)) throw err;
@@ -53,14 +59,19 @@ async function checkScheduleCap(
   }
 }
 
-const notFound = () => new AppError('SCHEDULE_NOT_FOUND', 'This ingestion has no schedule');
+const notFound = (slot: ScheduleSlot) =>
+  new AppError(
+    'SCHEDULE_NOT_FOUND',
+    slot === 'run' ? 'This ingestion has no schedule' : 'This ingestion has no refresh schedule',
+  );
 
 export async function getSchedule(
   deps: Pick<ServiceDeps, 'temporal'>,
   ingestionId: string,
+  slot: ScheduleSlot = 'run',
 ): Promise<ScheduleView> {
   try {
-    const d = await deps.temporal.schedule.getHandle(scheduleIds.ingestion(ingestionId)).describe();
+    const d = await deps.temporal.schedule.getHandle(scheduleIds.of(ingestionId, slot)).describe();
     return {
       scheduleId: d.scheduleId,
       ingestionId,
@@ -73,7 +84,21 @@ export async function getSchedule(
       })),
     };
   } catch (err) {
-    if (err instanceof ScheduleNotFoundError) throw notFound();
+    if (err instanceof ScheduleNotFoundError) throw notFound(slot);
+    throw err;
+  }
+}
+
+/** The schedule of a slot, or null when the ingestion has none there. */
+export async function findSchedule(
+  deps: Pick<ServiceDeps, 'temporal'>,
+  ingestionId: string,
+  slot: ScheduleSlot,
+): Promise<ScheduleView | null> {
+  try {
+    return await getSchedule(deps, ingestionId, slot);
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'SCHEDULE_NOT_FOUND') return null;
     throw err;
   }
 }
@@ -86,9 +111,10 @@ export async function setSchedule(
   deps: Pick<ServiceDeps, 'temporal' | 'taskQueue' | 'runDefaults' | 'schedules' | 'sql'>,
   ingestion: { id: string; name: string; tenantId: string },
   settings: ScheduleSettings,
+  slot: ScheduleSlot = 'run',
 ): Promise<ScheduleView> {
   checkScheduleInterval(settings, deps.schedules);
-  await checkScheduleCap(deps, ingestion);
+  await checkScheduleCap(deps, ingestion, slot);
   const spec = {
     ...(settings.cron
       ? { cronExpressions: [settings.cron] }
@@ -103,14 +129,14 @@ export async function setSchedule(
       run: deps.runDefaults,
     },
   ];
-  const id = scheduleIds.ingestion(ingestion.id);
+  const id = scheduleIds.of(ingestion.id, slot);
   const options = {
     scheduleId: id,
     spec,
     action: {
       type: 'startWorkflow' as const,
       workflowType: scheduledOperationWorkflow,
-      workflowId: workflowIds.scheduledTick(ingestion.id),
+      workflowId: workflowIds.scheduledTick(ingestion.id, slot),
       taskQueue: deps.taskQueue,
       args,
       typedSearchAttributes: searchAttributePairs({
@@ -133,29 +159,32 @@ export async function setSchedule(
     await deps.temporal.schedule.getHandle(id).delete();
     await deps.temporal.schedule.create(options);
   }
-  return getSchedule(deps, ingestion.id);
+  return getSchedule(deps, ingestion.id, slot);
 }
 
 export async function deleteSchedule(
   deps: Pick<ServiceDeps, 'temporal'>,
   ingestionId: string,
+  slot: ScheduleSlot = 'run',
 ): Promise<void> {
   try {
-    await deps.temporal.schedule.getHandle(scheduleIds.ingestion(ingestionId)).delete();
+    await deps.temporal.schedule.getHandle(scheduleIds.of(ingestionId, slot)).delete();
   } catch (err) {
-    if (err instanceof ScheduleNotFoundError) throw notFound();
+    if (err instanceof ScheduleNotFoundError) throw notFound(slot);
     throw err;
   }
 }
 
-/** Removes the ingestion's schedule if it has one (deleting the ingestion). */
+/** Removes the ingestion's schedules, if it has any (deleting the ingestion). */
 export async function deleteScheduleIfAny(
   deps: Pick<ServiceDeps, 'temporal'>,
   ingestionId: string,
 ): Promise<void> {
-  try {
-    await deps.temporal.schedule.getHandle(scheduleIds.ingestion(ingestionId)).delete();
-  } catch (err) {
-    if (!(err instanceof ScheduleNotFoundError)) throw err;
+  for (const slot of scheduleSlots) {
+    try {
+      await deps.temporal.schedule.getHandle(scheduleIds.of(ingestionId, slot)).delete();
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+    }
   }
 }

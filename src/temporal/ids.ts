@@ -14,7 +14,8 @@ export const workflowIds = {
   /** Read-only discovery for a dry run or an impact estimate; runs beside any mutating workflow. */
   estimate: (ingestionId: string, nonce: string) => `ingestion/${ingestionId}/estimate/${nonce}`,
   /** What a schedule tick starts; it then starts the real operation under `ingestion(id)`. */
-  scheduledTick: (ingestionId: string) => `ingestion/${ingestionId}/scheduled`,
+  scheduledTick: (ingestionId: string, slot: ScheduleSlot = 'run') =>
+    slot === 'run' ? `ingestion/${ingestionId}/scheduled` : `ingestion/${ingestionId}/scheduled-refresh`,
   /** One connection test (read-only; any number at once). */
   connectionTest: (connectionId: string, nonce: string) => `connection/${connectionId}/test/${nonce}`,
   /** A schema refresh (seed 004) of one database connection, or of all of a tenant's. */
@@ -25,9 +26,17 @@ export const workflowIds = {
   deletion: (deletionId: string) => `deletion/${deletionId}`,
 } as const;
 
+/** An ingestion has at most two schedules (the contract): its run schedule and its refresh schedule. */
+export const scheduleSlots = ['run', 'refresh'] as const;
+export type ScheduleSlot = (typeof scheduleSlots)[number];
+
 export const scheduleIds = {
   /** The ingestion's run schedule, as the Temporal UI lists it. */
   ingestion: (ingestionId: string) => `ingestion-${ingestionId}`,
+  /** Its refresh schedule (seed 001's `refresh_schedule`). */
+  refresh: (ingestionId: string) => `ingestion-${ingestionId}-refresh`,
+  of: (ingestionId: string, slot: ScheduleSlot) =>
+    slot === 'run' ? scheduleIds.ingestion(ingestionId) : scheduleIds.refresh(ingestionId),
 } as const;
 
 /**

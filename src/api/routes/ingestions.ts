@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { errors } from '../../domain/errors.js';
+import { AppError, errors } from '../../domain/errors.js';
 import { destinationInputSchema, sourcePatchSchema, sourceSchema } from '../../domain/schemas.js';
 import { requireUsableConnection } from '../../services/connections.js';
 import {
@@ -11,6 +11,7 @@ import {
   updateIngestion,
 } from '../../services/ingestions.js';
 import { getRun, startIngestionRun } from '../../services/runs.js';
+import { deleteSchedule, findSchedule, setSchedule } from '../../services/schedules.js';
 import {
   commonErrors,
   conflict,
@@ -22,6 +23,7 @@ import {
 } from '../openapi.js';
 import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 import { Run, toRunJson } from './runs.js';
+import { RefreshScheduleBody, ScheduleResponse, toScheduleJson } from './schedules.js';
 
 const CreateIngestion = z
   .strictObject({
@@ -61,6 +63,31 @@ const Ingestion = z
     updated_at: z.string(),
   })
   .openapi('Ingestion');
+
+/** One ingestion with its two schedules (the contract: at most one of each). */
+const IngestionDetail = Ingestion.extend({
+  schedule: ScheduleResponse.nullable().describe('its run schedule (PUT /ingestions/{id}/schedule)'),
+  refresh_schedule: ScheduleResponse.nullable().describe(
+    'its refresh schedule (refresh_schedule here, or PUT /ingestions/{id}/refresh-schedule)',
+  ),
+}).openapi('IngestionDetail');
+
+/** Seed 001's PUT: PATCH's fields, merged the same way, plus the refresh schedule (null removes it). */
+const PutIngestion = UpdateIngestion.extend({
+  refresh_schedule: RefreshScheduleBody.nullable().optional(),
+}).openapi('PutIngestion');
+
+async function detailJson(deps: ApiDeps, row: IngestionRow) {
+  const [run, refresh] = await Promise.all([
+    findSchedule(deps, row.id, 'run'),
+    findSchedule(deps, row.id, 'refresh'),
+  ]);
+  return {
+    ...toIngestionJson(row),
+    schedule: run ? toScheduleJson(run) : null,
+    refresh_schedule: refresh ? toScheduleJson(refresh) : null,
+  };
+}
 
 export function toIngestionJson(row: IngestionRow) {
   return {
@@ -126,13 +153,51 @@ export function ingestionsRouter(deps: ApiDeps) {
       path: '/ingestions/{id}',
       summary: 'Get an ingestion',
       request: { params: IdParam },
-      responses: { 200: jsonResponse(Ingestion, 'Ingestion'), ...commonErrors, ...notFound },
+      responses: { 200: jsonResponse(IngestionDetail, 'Ingestion'), ...commonErrors, ...notFound },
     }),
     async (c) =>
       c.json(
-        toIngestionJson(await findIngestion(deps, c.get('principal').tenantId, c.req.valid('param').id)),
+        await detailJson(
+          deps,
+          await findIngestion(deps, c.get('principal').tenantId, c.req.valid('param').id),
+        ),
         200,
       ),
+  );
+
+  router.openapi(
+    apiRoute('ingestion:write', {
+      method: 'put',
+      path: '/ingestions/{id}',
+      summary:
+        'Seed 001’s update: the fields given change (as PATCH), and refresh_schedule sets (null: removes) the refresh schedule',
+      request: { params: IdParam, body: jsonBody(PutIngestion) },
+      responses: {
+        200: jsonResponse(IngestionDetail, 'Updated'),
+        ...commonErrors,
+        ...notFound,
+        403: jsonResponse(ErrorSchema, 'INSUFFICIENT_PERMISSIONS'),
+      },
+    }),
+    async (c) => {
+      const principal = c.get('principal');
+      const { refresh_schedule: refreshSchedule, ...patch } = c.req.valid('json');
+      // A refresh schedule refreshes: it needs what the refresh-schedule route needs.
+      if (refreshSchedule !== undefined && !principal.permissions.includes('ingestion:refresh')) {
+        throw new AppError('INSUFFICIENT_PERMISSIONS', 'A refresh schedule needs ingestion:refresh', {
+          required_permission: 'ingestion:refresh',
+        });
+      }
+      const id = c.req.valid('param').id;
+      // The schedule first: its checks (interval floor, cap) refuse before anything changes.
+      const current = await findIngestion(deps, principal.tenantId, id);
+      if (refreshSchedule) await setSchedule(deps, current, refreshSchedule, 'refresh');
+      else if (refreshSchedule === null && (await findSchedule(deps, current.id, 'refresh')))
+        await deleteSchedule(deps, current.id, 'refresh');
+      const row =
+        Object.keys(patch).length > 0 ? await updateIngestion(deps, principal.tenantId, id, patch) : current;
+      return c.json(await detailJson(deps, row), 200);
+    },
   );
 
   router.openapi(

@@ -6,31 +6,39 @@ import { deleteSchedule, getSchedule, type ScheduleView, setSchedule } from '../
 import { commonErrors, ErrorSchema, IdParam, jsonBody, jsonResponse, notFound } from '../openapi.js';
 import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 
+const scheduleFields = {
+  cron: z.string().min(1).max(200).optional().describe('cron expression, e.g. "0 2 * * *"'),
+  interval_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(366 * 24 * 3600)
+    .optional(),
+  timezone: z.string().min(1).max(64).default('UTC'),
+  strategy: z.enum(refreshStrategies).default('drop').describe('for full_refresh'),
+  paused: z.boolean().default(false),
+};
+
+type ScheduleFields = { cron?: string; interval_seconds?: number; timezone: string };
+const oneOfCronOrInterval = (b: ScheduleFields) =>
+  (b.cron === undefined) !== (b.interval_seconds === undefined);
+const knownZone = (b: ScheduleFields) =>
+  Intl.supportedValuesOf('timeZone').includes(b.timezone) || b.timezone === 'UTC';
+
 const ScheduleBody = z
-  .strictObject({
-    cron: z.string().min(1).max(200).optional().describe('cron expression, e.g. "0 2 * * *"'),
-    interval_seconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(366 * 24 * 3600)
-      .optional(),
-    timezone: z.string().min(1).max(64).default('UTC'),
-    operation: z.enum(['run', 'full_refresh']).default('run'),
-    strategy: z.enum(refreshStrategies).default('drop').describe('for full_refresh'),
-    paused: z.boolean().default(false),
-  })
-  .refine((b) => (b.cron === undefined) !== (b.interval_seconds === undefined), {
-    message: 'give exactly one of cron or interval_seconds',
-    path: ['cron'],
-  })
-  .refine((b) => Intl.supportedValuesOf('timeZone').includes(b.timezone) || b.timezone === 'UTC', {
-    message: 'unknown IANA time zone',
-    path: ['timezone'],
-  })
+  .strictObject({ ...scheduleFields, operation: z.enum(['run', 'full_refresh']).default('run') })
+  .refine(oneOfCronOrInterval, { message: 'give exactly one of cron or interval_seconds', path: ['cron'] })
+  .refine(knownZone, { message: 'unknown IANA time zone', path: ['timezone'] })
   .openapi('Schedule');
 
-const ScheduleResponse = z
+/** Seed 001's `refresh_schedule`: the ingestion's second schedule, of full refreshes. */
+export const RefreshScheduleBody = z
+  .strictObject({ ...scheduleFields, operation: z.enum(['full_refresh']).default('full_refresh') })
+  .refine(oneOfCronOrInterval, { message: 'give exactly one of cron or interval_seconds', path: ['cron'] })
+  .refine(knownZone, { message: 'unknown IANA time zone', path: ['timezone'] })
+  .openapi('RefreshSchedule');
+
+export const ScheduleResponse = z
   .object({
     schedule_id: z.string(),
     ingestion_id: z.string(),
@@ -45,7 +53,7 @@ const ScheduleResponse = z
   })
   .openapi('ScheduleState');
 
-function toScheduleJson(v: ScheduleView) {
+export function toScheduleJson(v: ScheduleView) {
   return {
     schedule_id: v.scheduleId,
     ingestion_id: v.ingestionId,
@@ -115,6 +123,50 @@ export function schedulesRouter(deps: ApiDeps) {
     async (c) => {
       const ingestion = await findIngestion(deps, c.get('principal').tenantId, c.req.valid('param').id);
       await deleteSchedule(deps, ingestion.id);
+      return c.body(null, 204);
+    },
+  );
+
+  router.openapi(
+    apiRoute('ingestion:refresh', {
+      method: 'put',
+      path: '/ingestions/{id}/refresh-schedule',
+      summary:
+        'Create or replace the ingestion’s refresh schedule (seed 001’s refresh_schedule), beside its run schedule',
+      request: { params: IdParam, body: jsonBody(RefreshScheduleBody) },
+      responses: { 200: jsonResponse(ScheduleResponse, 'Refresh schedule'), ...commonErrors, ...notFound },
+    }),
+    async (c) => {
+      const ingestion = await findIngestion(deps, c.get('principal').tenantId, c.req.valid('param').id);
+      return c.json(toScheduleJson(await setSchedule(deps, ingestion, c.req.valid('json'), 'refresh')), 200);
+    },
+  );
+
+  router.openapi(
+    apiRoute('ingestion:read', {
+      method: 'get',
+      path: '/ingestions/{id}/refresh-schedule',
+      summary: 'The ingestion’s refresh schedule, next times and recent actions',
+      request: { params: IdParam },
+      responses: { 200: jsonResponse(ScheduleResponse, 'Refresh schedule'), ...commonErrors, ...notFound },
+    }),
+    async (c) => {
+      const ingestion = await findIngestion(deps, c.get('principal').tenantId, c.req.valid('param').id);
+      return c.json(toScheduleJson(await getSchedule(deps, ingestion.id, 'refresh')), 200);
+    },
+  );
+
+  router.openapi(
+    apiRoute('ingestion:refresh', {
+      method: 'delete',
+      path: '/ingestions/{id}/refresh-schedule',
+      summary: 'Remove the refresh schedule (the run schedule is not affected)',
+      request: { params: IdParam },
+      responses: { 204: { description: 'Removed' }, ...commonErrors, ...notFound },
+    }),
+    async (c) => {
+      const ingestion = await findIngestion(deps, c.get('principal').tenantId, c.req.valid('param').id);
+      await deleteSchedule(deps, ingestion.id, 'refresh');
       return c.body(null, 204);
     },
   );
