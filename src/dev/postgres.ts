@@ -23,6 +23,7 @@ import {
   resolvePort,
   runToCompletion,
   startService,
+  systemTool,
   toLogger,
   withPortRetry,
 } from './service.js';
@@ -106,7 +107,7 @@ async function rootRunAs(log: DevLogger): Promise<RunAs | undefined> {
   const existing = await lookup();
   if (existing) return existing;
   log.warn({ user }, 'running as root: creating system user for embedded Postgres');
-  const created = await runToCompletion('useradd', [
+  const created = await runToCompletion(systemTool('useradd'), [
     '--system',
     '--user-group',
     '--no-create-home',

@@ -158,6 +158,18 @@ export async function commandOutput(command: string, args: string[]): Promise<st
   });
 }
 
+/**
+ * A system administration tool (useradd, userdel, chpasswd) by absolute path where it has one:
+ * they live in /usr/sbin or /sbin, which a non-login PATH (CI's, cron's, /usr/bin:/bin) leaves out.
+ */
+export function systemTool(name: string): string {
+  for (const dir of ['/usr/sbin', '/sbin']) {
+    const candidate = `${dir}/${name}`;
+    if (existsSync(candidate)) return candidate;
+  }
+  return name;
+}
+
 export function homeDir(...parts: string[]): string {
   return join(homedir(), ...parts);
 }

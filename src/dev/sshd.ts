@@ -24,12 +24,16 @@ import {
   resolvePort,
   runToCompletion,
   startService,
+  systemTool,
   toLogger,
   waitFor,
   withPortRetry,
 } from './service.js';
 
 const SSHD = '/usr/sbin/sshd';
+const USERADD = systemTool('useradd');
+const USERDEL = systemTool('userdel');
+const CHPASSWD = systemTool('chpasswd');
 /** sshd's privilege-separation folder, compiled into Debian's sshd; the package makes it at boot only. */
 const PRIVSEP_DIR = '/run/sshd';
 /** Test accounts are named `<prefix><pid of the run>-<random>`, so a later run can remove abandoned ones. */
@@ -133,7 +137,7 @@ async function deleteUser(username: string, log: DevLogger): Promise<void> {
   await waitFor(
     `user ${username} to be removed`,
     async () => {
-      const res = await runToCompletion('userdel', [username]);
+      const res = await runToCompletion(USERDEL, [username]);
       if (res.code === 0 || res.code === USERDEL_NO_SUCH_USER) return true;
       throw new Error(res.output.trim());
     },
@@ -155,7 +159,7 @@ async function createUser(root: string, log: DevLogger): Promise<{ username: str
   await removeAbandonedUsers(log);
   const username = `${USER_PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`;
   const password = randomBytes(18).toString('base64url');
-  await runOrFail('useradd', [
+  await runOrFail(USERADD, [
     '--system',
     '--no-create-home',
     '--home-dir',
@@ -170,7 +174,7 @@ async function createUser(root: string, log: DevLogger): Promise<{ username: str
     username,
   ]);
   try {
-    await runOrFail('chpasswd', [], `${username}:${password}\n`);
+    await runOrFail(CHPASSWD, [], `${username}:${password}\n`);
   } catch (err) {
     await deleteUser(username, log);
     throw err;
