@@ -76,6 +76,8 @@ const envSchema = z.object({
   REFRESH_LARGE_OPERATION_USD: z.coerce.number().min(0).default(500),
   /** Full refreshes one user may start per hour (seed 001: 5). */
   REFRESH_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(5),
+  /** How many ingestions of a batch refresh are refreshed at once. */
+  BATCH_REFRESH_PARALLELISM: z.coerce.number().int().min(1).max(64).default(4),
   /** How long a refresh request waits for its preparatory steps before answering. */
   REFRESH_RESPONSE_WAIT_MS: z.coerce.number().int().min(0).default(15_000),
   /** The shortest interval between two ticks of a run schedule, and of a refresh schedule. */
@@ -161,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       rateLimitPerHour: e.REFRESH_RATE_LIMIT_PER_HOUR,
       responseWaitMs: e.REFRESH_RESPONSE_WAIT_MS,
       swapGraceSeconds: e.REFRESH_SWAP_GRACE_SECONDS,
+      batchParallelism: e.BATCH_REFRESH_PARALLELISM,
     },
   };
 }

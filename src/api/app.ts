@@ -10,6 +10,7 @@ import { renderMetrics } from './metrics.js';
 import { type ApiDeps, newRouter } from './router.js';
 import { adminRouter } from './routes/admin.js';
 import { auditEventsRouter } from './routes/audit-events.js';
+import { batchRefreshRouter } from './routes/batch-refresh.js';
 import { connectionsRouter } from './routes/connections.js';
 import { databaseConnectionsRouter } from './routes/database-connections.js';
 import { ingestionsRouter } from './routes/ingestions.js';
@@ -17,6 +18,8 @@ import { operationsRouter } from './routes/operations.js';
 import { pendingDeletionsRouter } from './routes/pending-deletions.js';
 import { processedFilesRouter } from './routes/processed-files.js';
 import { refreshRouter } from './routes/refresh.js';
+import { refreshIfRouter } from './routes/refresh-if.js';
+import { refreshRangeRouter } from './routes/refresh-range.js';
 import { runsRouter } from './routes/runs.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { schemaRouter } from './routes/schema.js';
@@ -50,6 +53,9 @@ const resources = [
   processedFilesRouter,
   schemaRouter,
   refreshRouter,
+  refreshIfRouter,
+  refreshRangeRouter,
+  batchRefreshRouter,
   operationsRouter,
   schedulesRouter,
   pendingDeletionsRouter,

@@ -396,15 +396,90 @@ const databaseRefresh: OperationExamples = {
   },
 };
 
-// Seed 001's Phase 2 request shapes, for routes not built yet; `confirm` added where the contract
-// requires it for a refresh.
+// Seed 001's Phase 2 request shapes; `confirm` added where the contract requires it for a refresh.
+const batchAccepted = (id: string) => ({
+  ingestion_id: id,
+  status: 'accepted',
+  operation_id: `op-${id}`,
+  run_id: `run-${id}`,
+  impact: fullImpact,
+  warnings: fullRefreshWarnings,
+});
 const batchRefresh: OperationExamples = {
   request: {
     batch: {
       summary: 'Full refresh of three ingestions',
       value: { ingestion_ids: ['ing-1', 'ing-2', 'ing-3'], operation: 'full_refresh', confirm: true },
     },
+    preview: {
+      summary: 'Preview the whole batch first (dry run)',
+      value: {
+        ingestion_ids: ['ing-1', 'ing-2', 'ing-3'],
+        operation: 'full_refresh',
+        confirm: true,
+        dry_run: true,
+      },
+    },
+    dependent: {
+      summary: 'Dependent tables: one at a time in the listed order, stop at the first failure',
+      value: {
+        ingestion_ids: ['ing-1', 'ing-2'],
+        operation: 'fresh_start',
+        confirm: true,
+        order: 'listed',
+        stop_on_error: true,
+      },
+    },
   },
+  responses: {
+    '202': {
+      one_busy_one_missing: {
+        summary: 'One refreshed, one busy, one not found: each in its entry',
+        value: {
+          batch_id: 'batch-abc123',
+          status: 'partial_failure',
+          operation: 'full_refresh',
+          timestamp: '2025-01-05T10:30:00Z',
+          entries: [
+            batchAccepted('ing-1'),
+            {
+              ingestion_id: 'ing-2',
+              status: 'failed',
+              error: {
+                error_code: 'RUN_IN_PROGRESS',
+                detail: 'Cannot full refresh while an operation runs on this ingestion',
+              },
+            },
+            {
+              ingestion_id: 'ing-3',
+              status: 'failed',
+              error: { error_code: 'INGESTION_NOT_FOUND', detail: 'Ingestion not found' },
+            },
+          ],
+          summary: {
+            total: 3,
+            started: 1,
+            failed: 2,
+            cancelled: 0,
+            impact: fullImpact,
+            warnings: [
+              ...fullRefreshWarnings.map((w) => `ing-1: ${w}`),
+              '2 of 3 ingestions could not be refreshed',
+            ],
+          },
+        },
+      },
+    },
+  },
+};
+const factsExample = {
+  file_count: 1247,
+  new_file_count: 23,
+  new_bytes: 9126805504,
+  failed_file_count: 0,
+  hours_since_last_success: 26.5,
+  table_row_count: 12450000,
+  schema_changed: false,
 };
 const refreshIf: OperationExamples = {
   request: {
@@ -412,6 +487,62 @@ const refreshIf: OperationExamples = {
       summary: 'Full refresh only if more than 100 files',
       value: { condition: 'file_count > 100', operation: 'full_refresh', confirm: true },
     },
+    changed: {
+      summary: 'Swap in a rebuilt table only when many new files came and the schema held',
+      value: {
+        condition: 'new_file_count > 100 and not schema_changed',
+        operation: 'full_refresh',
+        strategy: 'swap',
+        confirm: true,
+      },
+    },
+  },
+  responses: {
+    '202': {
+      held: {
+        summary: 'The condition held: the full refresh was accepted',
+        value: {
+          condition: 'file_count > 100',
+          result: true,
+          facts: factsExample,
+          started: true,
+          operation: {
+            ...started('Full refresh'),
+            operations: [tableDropped, filesCleared, runTriggered('2025-01-05T10:30:03Z')],
+            impact: fullImpact,
+            warnings: fullRefreshWarnings,
+            notes: [],
+          },
+        },
+      },
+    },
+    '200': {
+      not_held: {
+        summary: 'The condition did not hold: nothing was done',
+        value: {
+          condition: 'new_file_count > 100',
+          result: false,
+          facts: factsExample,
+          started: false,
+        },
+      },
+    },
+    '400': {
+      bad_condition: {
+        summary: 'A mistake in the condition, with its position',
+        value: {
+          detail:
+            'Invalid body: condition: at position 11: "=" is not an operator; write "==" to test equality',
+          error_code: 'VALIDATION_ERROR',
+          field: 'condition',
+          position: 11,
+          help: 'See the facts and the grammar in the description of POST /ingestions/{id}/refresh-if',
+        },
+      },
+      ...refreshErrors('Full refresh')['400'],
+    },
+    '404': refreshErrors('Full refresh')['404'],
+    '409': refreshErrors('Full refresh')['409'],
   },
 };
 const refreshRange: OperationExamples = {
@@ -421,6 +552,7 @@ const refreshRange: OperationExamples = {
       value: { start_date: '2025-01-01', end_date: '2025-01-31', operation: 'reprocess', confirm: true },
     },
   },
+  responses: refreshErrors('Reprocess'),
 };
 // Seed 001's "Scheduled Refresh" and "Selective Refresh" as this service has them: a schedule of its
 // own route (not a field of the ingestion), and a reprocess over a modification-time window.

@@ -16,6 +16,8 @@ export interface RefreshSettings extends CostModel {
   rateLimitPerHour: number;
   responseWaitMs: number;
   swapGraceSeconds: number;
+  /** Ingestions of a batch refresh refreshed at once (BATCH_REFRESH_PARALLELISM). */
+  batchParallelism: number;
 }
 
 /** What the use cases need: the state database, Temporal, and the settings requests run with. */

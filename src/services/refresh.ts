@@ -32,6 +32,11 @@ export interface RefreshRequest {
   /** reprocess only: which loaded files to load again. */
   selection?: Selection;
   principal: Principal;
+  /**
+   * Part of a batch refresh: the batch checked the rate limit and the large-operation rule once for
+   * all its members, and the audit rows carry its id so the batch counts as one request.
+   */
+  batchId?: string;
 }
 
 export interface PlannedStep {
@@ -157,14 +162,21 @@ async function audit(
   await deps.sql`
     insert into autoloader.audit_events (tenant_id, subject, action, ingestion_id, operation_id, dry_run, impact, result)
     values (${req.principal.tenantId}, ${req.principal.subject}, ${req.type}, ${req.ingestionId},
-            ${fields.operationId ?? null}, ${req.dryRun}, ${deps.sql.json(fields.impact as never)}, ${fields.result})`;
+            ${fields.operationId ?? null}, ${req.dryRun}, ${deps.sql.json((req.batchId ? { ...fields.impact, batch_id: req.batchId } : fields.impact) as never)}, ${fields.result})`;
 }
 
-/** Seed 001: at most N full refreshes per user per hour, counted from the audit log (shared by every API instance). */
-async function checkRateLimit(deps: ServiceDeps, req: RefreshRequest): Promise<void> {
+/**
+ * Seed 001: at most N full refreshes per user per hour, counted from the audit log (shared by every
+ * API instance). The members of one batch share its `batch_id` and count once (the contract).
+ */
+export async function checkRateLimit(
+  deps: ServiceDeps,
+  req: Pick<RefreshRequest, 'type' | 'principal'>,
+): Promise<void> {
   if (req.type !== 'full_refresh') return;
   const [row] = await deps.sql<{ n: number; oldest: Date | null }[]>`
-    select count(*)::int as n, min(created_at) as oldest from autoloader.audit_events
+    select count(distinct coalesce(impact->>'batch_id', id::text))::int as n, min(created_at) as oldest
+    from autoloader.audit_events
     where subject = ${req.principal.subject} and tenant_id = ${req.principal.tenantId}
       and action = 'full_refresh' and not dry_run and created_at > now() - interval '1 hour'`;
   if ((row?.n ?? 0) >= deps.refresh.rateLimitPerHour) {
@@ -230,8 +242,10 @@ export async function requestRefresh(deps: ServiceDeps, req: RefreshRequest): Pr
     };
   }
 
-  await checkRateLimit(deps, req);
-  await checkLargeOperation(deps, req, impact);
+  if (!req.batchId) {
+    await checkRateLimit(deps, req);
+    await checkLargeOperation(deps, req, impact);
+  }
 
   const operationId = newId('op');
   const runId = newId('run');

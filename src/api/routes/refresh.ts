@@ -42,7 +42,7 @@ const RefreshBody = z
   .openapi('RefreshRequest');
 type RefreshBodyValue = z.infer<typeof RefreshBody>;
 
-const RefreshDryRun = z
+export const RefreshDryRun = z
   .object({
     status: z.literal('dry_run'),
     message: z.string(),
@@ -56,7 +56,7 @@ const RefreshDryRun = z
   })
   .openapi('RefreshDryRun');
 
-const RefreshStarted = z
+export const RefreshStarted = z
   .object({
     status: z.enum(['accepted', 'success']),
     message: z.string(),
@@ -73,7 +73,7 @@ const RefreshStarted = z
   })
   .openapi('RefreshStarted');
 
-const RefreshPartialFailure = z
+export const RefreshPartialFailure = z
   .object({
     status: z.literal('partial_failure'),
     detail: z.string(),
@@ -90,9 +90,9 @@ const RefreshPartialFailure = z
   })
   .openapi('RefreshPartialFailure');
 
-const RefreshResponse = z.union([RefreshDryRun, RefreshStarted]).openapi('RefreshResponse');
+export const RefreshResponse = z.union([RefreshDryRun, RefreshStarted]).openapi('RefreshResponse');
 
-const refreshErrors = {
+export const refreshErrors = {
   ...commonErrors,
   ...notFound,
   ...conflict,
@@ -115,7 +115,7 @@ function withDefaults<S extends z.ZodType>(schema: S, value: unknown): z.output<
 }
 
 /** Seed 001's bodies for each outcome, and the status each answers with. */
-function present(
+export function present(
   type: OperationType,
   result: RefreshResult,
 ): { status: 200 | 202 | 500; body: Record<string, unknown> } {
