@@ -47,9 +47,12 @@ async function main() {
   }
 
   let databaseUrl = config.databaseUrl;
+  let postgresDataDir: string | undefined;
   if (!databaseUrl) {
+    // Under the data folder, unless the OS user Postgres runs as cannot reach it (root: see there).
+    postgresDataDir = await reachablePostgresDataDir(path.join(config.dataDir, 'postgres'));
     const pg = await startEmbeddedPostgres({
-      dataDir: await reachablePostgresDataDir(path.join(config.dataDir, 'postgres')),
+      dataDir: postgresDataDir,
       port: config.embeddedPostgresPort,
       log,
       logFile: path.join(config.dataDir, 'logs', 'postgres.log'),
@@ -116,7 +119,7 @@ async function main() {
     temporalAddress,
     temporalUi,
     token,
-    embeddedPostgres: !config.databaseUrl,
+    postgresDataDir,
     dataDir: config.dataDir,
   });
 }
@@ -186,11 +189,16 @@ function printBanner(
     temporalAddress: string;
     temporalUi?: string;
     token?: string;
-    embeddedPostgres: boolean;
+    postgresDataDir: string | undefined;
     dataDir: string;
   },
 ) {
-  const data = path.relative(process.cwd(), info.dataDir) || '.';
+  // Relative to where npm start runs when inside it, absolute otherwise.
+  const shown = (dir: string) => {
+    const rel = path.relative(process.cwd(), dir);
+    return rel === '' ? '.' : rel.startsWith('..') ? dir : rel;
+  };
+  const data = shown(info.dataDir);
   const lines = [
     '',
     'Autoloader is running',
@@ -198,7 +206,7 @@ function printBanner(
     `  API            ${info.api}/api/v1`,
     `  API reference  ${info.api}/docs   (OpenAPI: ${info.api}/openapi.json)`,
     `  Temporal       ${info.temporalAddress}${info.temporalUi ? `   UI: ${info.temporalUi}` : ''}`,
-    `  Postgres       ${info.embeddedPostgres ? `embedded (data in ${data}/postgres)` : 'DATABASE_URL'}`,
+    `  Postgres       ${info.postgresDataDir ? `embedded (data in ${shown(info.postgresDataDir)})` : 'DATABASE_URL'}`,
     `  Logs           ${data}/logs (the Temporal dev server's and Postgres' own output)`,
     info.token ? `  Dev token      ${info.token}` : '',
     info.token
