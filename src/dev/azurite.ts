@@ -4,8 +4,8 @@
  * into the project: its dependencies bring @types packages that break the project's build.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   homeDir,
   type LogSink,
@@ -62,11 +62,14 @@ export async function ensureAzurite(sink: LogSink): Promise<string> {
   if (existsSync(blobMain(dir))) return blobMain(dir);
   const scratch = `${dir}.installing-${process.pid}`;
   log.info({ dir }, `installing azurite@${AZURITE_VERSION} (first run only; about a minute)`);
-  await mkdir(dirname(dir), { recursive: true });
+  // Installed from inside the folder rather than with --prefix, which also moves npm's global
+  // config (<prefix>/etc/npmrc) and with it settings such as the registry's CA file.
+  await mkdir(scratch, { recursive: true });
+  await writeFile(join(scratch, 'package.json'), '{"private": true}\n');
   const res = await runToCompletion(
     'npm',
-    ['install', '--prefix', scratch, `azurite@${AZURITE_VERSION}`, '--no-audit', '--no-fund', '--no-save'],
-    { env: { ...process.env, NPM_CONFIG_UPDATE_NOTIFIER: 'false' } },
+    ['install', `azurite@${AZURITE_VERSION}`, '--no-audit', '--no-fund', '--no-save', '--no-package-lock'],
+    { cwd: scratch, env: { ...process.env, NPM_CONFIG_UPDATE_NOTIFIER: 'false' } },
   );
   if (res.code !== 0 || !existsSync(blobMain(scratch))) {
     await rm(scratch, { recursive: true, force: true });
