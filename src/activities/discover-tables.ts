@@ -1,5 +1,6 @@
 import { log } from '@temporalio/activity';
 import { type CatalogChanges, syncCatalog } from '../catalog/connection-tables.js';
+import type { RetiredTable } from '../catalog/retire-cached-tables.js';
 import { SecretRefError } from '../secrets/refs.js';
 import {
   type DiscoveredTable,
@@ -11,7 +12,12 @@ import type { ActivityDeps } from './deps.js';
 
 /** One connection's schema refresh: what changed in its catalog, or why the remote could not be read. */
 export type SchemaRefreshOutcome =
-  | ({ connectionId: string; ok: true } & CatalogChanges)
+  | ({
+      connectionId: string;
+      ok: true;
+      /** Cached tables of removed remote tables, queued for deletion; the workflow arms their timers. */
+      retired?: RetiredTable[];
+    } & CatalogChanges)
   | { connectionId: string; ok: false; error: string };
 
 /**
@@ -23,7 +29,7 @@ export type SchemaRefreshOutcome =
  * failure to retry: the caller is waiting, and the error says what to fix. Failures of our own state
  * database propagate, and Temporal retries them.
  */
-export function makeDiscoverTables({ sql, sources }: ActivityDeps) {
+export function makeDiscoverTables({ sql, sources, refresh }: ActivityDeps) {
   return async function discoverTables(input: {
     tenantId: string;
     connectionId: string;
@@ -53,14 +59,14 @@ export function makeDiscoverTables({ sql, sources }: ActivityDeps) {
       log.warn('schema refresh could not read the remote', { connectionId, err: String(err) });
       return failed(err instanceof Error ? err.message : String(err));
     }
-    const synced = await syncCatalog(sql, connectionId, discovered);
+    const synced = await syncCatalog(sql, connectionId, discovered, refresh.swapGraceSeconds);
     if (!synced) return failed('connection not found (deleted during the refresh)');
-    const { removed, ...changes } = synced;
+    const { removed, retired, ...changes } = synced;
     if (removed.length > 0)
       log.info('tables left the catalog', {
         connectionId,
         tables: removed.map((r) => `${r.schemaName}.${r.tableName}`),
       });
-    return { connectionId, ok: true, ...changes };
+    return { connectionId, ok: true, ...changes, ...(retired.length > 0 ? { retired } : {}) };
   };
 }

@@ -1,15 +1,18 @@
 import { makeClearProcessedFiles } from './clear-processed-files.js';
+import { makeCopyTable } from './copy-table.js';
 import type { ActivityDeps } from './deps.js';
 import { makeDiscoverFiles } from './discover-files.js';
 import { makeDiscoverTables } from './discover-tables.js';
 import { makeDropTable } from './drop-table.js';
 import { makeEstimateImpact } from './estimate-impact.js';
 import { makeFinishRun } from './finish-run.js';
+import { makeListCachedTables } from './list-cached-tables.js';
 import { makeAdmitScheduledOperation, makeFinishOperation, makeRecordStep } from './operations.js';
 import { makeProcessFiles } from './process-files.js';
 import { makeEstimateReprocess, makeRemoveSelectedFiles } from './reprocess.js';
 import { makeStartRun } from './start-run.js';
 import { makeDiscardShadow, makeExecuteDeletion, makeSwapTables } from './swap.js';
+import { makeSwapCachedTable } from './swap-cached-table.js';
 import { makeTestConnection } from './test-connection.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -33,6 +36,9 @@ export function createActivities(deps: ActivityDeps) {
     executeDeletion: makeExecuteDeletion(deps),
     testConnection: makeTestConnection(deps),
     discoverTables: makeDiscoverTables(deps),
+    listCachedTables: makeListCachedTables(deps),
+    copyTable: makeCopyTable(deps),
+    swapCachedTable: makeSwapCachedTable(deps),
   };
 }
 

@@ -369,12 +369,8 @@ const databaseRefresh: OperationExamples = {
     },
     '202': {
       running: {
-        summary: 'Still running after REFRESH_RESPONSE_WAIT_MS: follow the operation',
-        value: {
-          status: 'running',
-          operation_id: operationId,
-          operation_url: `/api/v1/operations/${operationId}`,
-        },
+        summary: 'A data refresh still running after REFRESH_RESPONSE_WAIT_MS: its Temporal workflow',
+        value: { status: 'running', workflow_id: `connection/${connectionId}/data-refresh` },
       },
     },
     '400': {

@@ -1,6 +1,8 @@
 import type { Sql } from '../db/client.js';
 import { AppError } from '../domain/errors.js';
 import type { CatalogColumn, DiscoveredTable } from '../sources/postgres.js';
+import { cachedTableName } from './cache-names.js';
+import { type RetiredTable, retireCachedTables } from './retire-cached-tables.js';
 
 /**
  * A database connection's catalog (autoloader.connection_tables): what a schema refresh writes and
@@ -25,17 +27,21 @@ export interface RemovedTable {
  * Makes the catalog match what the remote has now, in one transaction: new tables added, tables
  * whose columns changed updated (their cached version and figures kept), tables gone removed.
  * Unchanged tables are not written at all. Two refreshes of one connection take turns, so each
- * counts against the catalog the other left. Undefined when the connection is gone.
+ * counts against the catalog the other left. Undefined when the connection is gone. The cached
+ * tables of removed ones are renamed aside and queued for deletion after `graceSeconds` (`retired`;
+ * the caller arms their timers).
  */
 export async function syncCatalog(
   sql: Sql,
   connectionId: string,
   discovered: DiscoveredTable[],
-): Promise<(CatalogChanges & { removed: RemovedTable[] }) | undefined> {
+  graceSeconds: number,
+): Promise<(CatalogChanges & { removed: RemovedTable[]; retired: RetiredTable[] }) | undefined> {
   return sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.catalog:${connectionId}`}))`;
     // Deleted meanwhile: nothing to write (and the catalog went with it). Held until commit.
-    const [conn] = await tx`select 1 from autoloader.connections where id = ${connectionId} for share`;
+    const [conn] = await tx<{ tenantId: string }[]>`
+      select tenant_id as "tenantId" from autoloader.connections where id = ${connectionId} for share`;
     if (!conn) return undefined;
     const existing = await tx<{ schemaName: string; tableName: string; columnFingerprint: string }[]>`
       select schema_name as "schemaName", table_name as "tableName", column_fingerprint as "columnFingerprint"
@@ -72,14 +78,26 @@ export async function syncCatalog(
             )}::text::jsonb) as g(s text, t text))
         returning schema_name as "schemaName", table_name as "tableName", cached_version as "cachedVersion"`;
     }
+    const cached = removed.filter((r) => r.cachedVersion !== null);
+    const retired =
+      cached.length === 0
+        ? []
+        : await retireCachedTables(tx, {
+            tenantId: conn.tenantId,
+            connectionId,
+            graceSeconds,
+            only: cached.map((r) => cachedTableName(r.schemaName, r.tableName)),
+            reason: `removed from the remote, found by the schema refresh at ${new Date().toISOString()}`,
+          });
     return {
       tablesDiscovered: discovered.length,
       tablesAdded: added.length,
       tablesRemoved: gone.length,
       tablesModified: modified.length,
       removed,
+      retired,
     };
-  }) as Promise<(CatalogChanges & { removed: RemovedTable[] }) | undefined>;
+  }) as Promise<(CatalogChanges & { removed: RemovedTable[]; retired: RetiredTable[] }) | undefined>;
 }
 
 export interface CatalogTable {

@@ -51,7 +51,7 @@ export async function lockDdl(tx: postgres.TransactionSql, t: TableRef): Promise
  * Two first loads into different tables of a new schema would both try to create it (and one would
  * fail on pg_namespace's unique index): creating a schema is serialised on its own lock.
  */
-async function ensureSchema(tx: postgres.TransactionSql, schema: string): Promise<void> {
+export async function ensureSchema(tx: postgres.TransactionSql, schema: string): Promise<void> {
   const exists = async () => (await tx`select 1 from pg_namespace where nspname = ${schema}`).length > 0;
   if (await exists()) return;
   await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.ddl-schema:${schema}`}))`;

@@ -1,6 +1,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, desc, eq } from 'drizzle-orm';
+import { retireCachedTables } from '../catalog/retire-cached-tables.js';
 import { connections, ingestions } from '../db/schema/index.js';
 import { AppError, errors } from '../domain/errors.js';
 import { newId } from '../lib/ids.js';
@@ -8,6 +9,7 @@ import { SecretRefError } from '../secrets/refs.js';
 import { type ConnectionCheck, type ConnectionKind, sourceKind, type TestTarget } from '../sources/index.js';
 import { workflowIds } from '../temporal/ids.js';
 import { connectionTestWorkflow } from '../workflows/index.js';
+import { armRetiredTables } from './cached-tables.js';
 import type { ServiceDeps } from './deps.js';
 import { isUniqueViolation } from './pg-errors.js';
 
@@ -99,9 +101,12 @@ export async function getConnection(
   return row;
 }
 
-/** Deletes a connection no ingestion uses. */
+/**
+ * Deletes a connection no ingestion uses. A database connection's cached tables go with it: renamed
+ * aside and queued for deletion after the grace period (retireCachedTables), in the same transaction.
+ */
 export async function deleteConnection(
-  deps: Pick<ServiceDeps, 'db'>,
+  deps: Pick<ServiceDeps, 'db' | 'sql' | 'temporal' | 'taskQueue' | 'refresh'>,
   tenantId: string,
   id: string,
 ): Promise<void> {
@@ -116,7 +121,17 @@ export async function deleteConnection(
       help: 'Delete or re-point its ingestions first',
     });
   }
-  await deps.db.delete(connections).where(and(eq(connections.id, id), eq(connections.tenantId, tenantId)));
+  const retired = await deps.sql.begin(async (tx) => {
+    await tx`delete from autoloader.connections where id = ${id} and tenant_id = ${tenantId}`;
+    return retireCachedTables(tx, {
+      tenantId,
+      connectionId: id,
+      graceSeconds: deps.refresh.swapGraceSeconds,
+      reason: `connection ${id} deleted`,
+    });
+  });
+  // Were the start lost, the start-up sweep arms them (resumePendingDeletions).
+  await armRetiredTables(deps, tenantId, retired);
 }
 
 /**

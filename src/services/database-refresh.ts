@@ -1,14 +1,25 @@
-import { WorkflowFailedError } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure, type Workflow } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { SchemaRefreshOutcome } from '../activities/discover-tables.js';
 import { catalogHasTable } from '../catalog/connection-tables.js';
 import { connections } from '../db/schema/index.js';
-import { AppError } from '../domain/errors.js';
+import { AppError, errors } from '../domain/errors.js';
 import { newId } from '../lib/ids.js';
 import { isDatabaseKind } from '../sources/index.js';
 import { workflowIds } from '../temporal/ids.js';
-import { schemaRefreshWorkflow } from '../workflows/index.js';
+import { searchAttributePairs } from '../temporal/search-attributes.js';
+import type { ConnectionDataRefreshResult, TableDataRefreshResult } from '../workflows/data-refresh.js';
+import {
+  connectionDataRefreshWorkflow,
+  schemaRefreshWorkflow,
+  tableDataRefreshWorkflow,
+} from '../workflows/index.js';
 import { getConnection } from './connections.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -20,7 +31,9 @@ export const refreshRequestSchema = z.strictObject({
   data: z
     .boolean()
     .default(false)
-    .describe('Refresh cached data instead of the schema (not available yet for database connections)'),
+    .describe(
+      'Refresh cached data instead of the schema: one table (with schema_name and table_name) or every table of the connection',
+    ),
 });
 export type RefreshRequestBody = z.output<typeof refreshRequestSchema>;
 
@@ -64,16 +77,22 @@ export interface SchemaRefreshResult {
 /** How long the request waits for the workflow; its activities' own timeouts are far shorter. */
 const schemaRefreshTimeout = '2 minutes';
 
+/** What `POST /refresh` answers: seed 004's body, or 202 while a data refresh goes on. */
+export type RefreshAnswer =
+  | { status: 200; body: SchemaRefreshResult | TableDataRefreshResult | ConnectionDataRefreshResult }
+  | { status: 202; body: { status: 'running'; workflow_id: string } };
+
 /**
- * `POST /refresh`: validates the request as seed 004 does, then runs a schema refresh as a Temporal
- * workflow and answers with its result. `{}` covers the tenant's database connections (object-store
+ * `POST /refresh`: validates the request as seed 004 does, then runs a schema refresh or a data
+ * refresh as a Temporal workflow. `{}` covers the tenant's database connections (object-store
  * connections have no remote tables and are left out); a named connection must be a database one.
  */
 export async function refreshConnections(
-  deps: Pick<ServiceDeps, 'db' | 'sql' | 'temporal' | 'taskQueue'>,
-  tenantId: string,
+  deps: Pick<ServiceDeps, 'db' | 'sql' | 'temporal' | 'taskQueue' | 'refresh'>,
+  principal: { tenantId: string; subject: string },
   req: RefreshRequestBody,
-): Promise<SchemaRefreshResult> {
+): Promise<RefreshAnswer> {
+  const { tenantId } = principal;
   const problem = refreshRequestProblem(req);
   if (problem) throw problem;
 
@@ -89,7 +108,9 @@ export async function refreshConnections(
             help: 'Run a schema refresh ({"connection_id": …}) to discover new tables',
           });
       }
-      throw invalid('data', `data refresh of ${conn.kind} connections is not available yet`);
+      if (!isDatabaseKind(conn.kind))
+        throw invalid('data', `data refresh of ${conn.kind} connections is not available yet`);
+      return dataRefresh(deps, principal, conn.id, req.schema_name, req.table_name);
     }
     if (!isDatabaseKind(conn.kind))
       throw invalid(
@@ -127,7 +148,103 @@ export async function refreshConnections(
               );
             throw err;
           });
-  return summarise(outcomes);
+  return { status: 200, body: summarise(outcomes) };
+}
+
+/**
+ * Seed 004's data refresh of one table (schema and table named) or of every table of the
+ * connection. Started under the table's (or connection's) own workflow id, so a second one while it
+ * runs is 409 RUN_IN_PROGRESS naming the running workflow. Not destructive (the previous version
+ * survives the grace period), so no `confirm`; audited when started. The answer waits up to
+ * REFRESH_RESPONSE_WAIT_MS for the result, else 202 with the workflow's id.
+ */
+async function dataRefresh(
+  deps: Pick<ServiceDeps, 'sql' | 'temporal' | 'taskQueue' | 'refresh'>,
+  principal: { tenantId: string; subject: string },
+  connectionId: string,
+  schemaName: string | undefined,
+  tableName: string | undefined,
+): Promise<RefreshAnswer> {
+  const { tenantId } = principal;
+  const graceSeconds = deps.refresh.swapGraceSeconds;
+  const oneTable = schemaName !== undefined && tableName !== undefined;
+  const workflowId = oneTable
+    ? workflowIds.tableDataRefresh(connectionId, schemaName, tableName)
+    : workflowIds.connectionDataRefresh(connectionId);
+  const common = {
+    workflowId,
+    taskQueue: deps.taskQueue,
+    typedSearchAttributes: searchAttributePairs({ tenantId, operation: 'data_refresh', trigger: 'manual' }),
+    workflowIdConflictPolicy: 'FAIL' as const,
+  };
+  let handle: WorkflowHandle<Workflow>;
+  try {
+    handle = oneTable
+      ? await deps.temporal.workflow.start(tableDataRefreshWorkflow, {
+          ...common,
+          args: [{ tenantId, connectionId, schemaName, tableName, graceSeconds }],
+          staticSummary: `data refresh of ${schemaName}.${tableName} of connection ${connectionId}`,
+        })
+      : await deps.temporal.workflow.start(connectionDataRefreshWorkflow, {
+          ...common,
+          args: [{ tenantId, connectionId, graceSeconds }],
+          staticSummary: `data refresh of every table of connection ${connectionId}`,
+        });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError)
+      throw errors.runInProgress(
+        workflowId,
+        oneTable ? 'A data refresh of this table is running' : 'A data refresh of this connection is running',
+      );
+    throw err;
+  }
+  await deps.sql`
+    insert into autoloader.audit_events (tenant_id, subject, action, dry_run, impact, result)
+    values (${tenantId}, ${principal.subject}, ${oneTable ? 'table_data_refresh' : 'connection_data_refresh'}, false,
+            ${deps.sql.json({ connection_id: connectionId, schema_name: schemaName ?? null, table_name: tableName ?? null, workflow_id: workflowId })},
+            'accepted')`;
+
+  let timer: NodeJS.Timeout | undefined;
+  const waited = await Promise.race([
+    handle.result().then(
+      (body: unknown) => ({ done: true as const, body }),
+      (err: unknown) => ({ done: true as const, err }),
+    ),
+    new Promise<{ done: false }>((resolve) => {
+      timer = setTimeout(() => resolve({ done: false }), deps.refresh.responseWaitMs);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  if (!waited.done) return { status: 202, body: { status: 'running', workflow_id: workflowId } };
+  if ('err' in waited) throw dataRefreshError(waited.err, workflowId);
+  return { status: 200, body: waited.body as TableDataRefreshResult | ConnectionDataRefreshResult };
+}
+
+/**
+ * A table data refresh that failed, as the API answers it: the remote table gone is 404 (a schema
+ * refresh removes it from the catalog); a name another tenant, an ingestion or a table the service
+ * did not make holds is 409 DESTINATION_UNAVAILABLE; a swap that would break readers 409
+ * DEPENDENT_OBJECTS; a remote that could not be read or copied 503, saying why.
+ */
+function dataRefreshError(err: unknown, workflowId: string): unknown {
+  if (!(err instanceof WorkflowFailedError)) return err;
+  let root: unknown = err.cause;
+  while (root instanceof Error && root.cause && !(root instanceof ApplicationFailure)) root = root.cause;
+  const message = root instanceof Error ? root.message : String(err.message);
+  const type = root instanceof ApplicationFailure ? root.type : undefined;
+  if (type === 'RemoteTableMissing' || type === 'TableNotFound')
+    return new AppError('TABLE_NOT_FOUND', `The remote table could not be read: ${message}`, {
+      help: 'Run a schema refresh ({"connection_id": …}) to bring the catalog up to date',
+      workflow_id: workflowId,
+    });
+  if (type === 'DestinationUnavailable')
+    return new AppError('DESTINATION_UNAVAILABLE', 'This cached table name is not available to this tenant', {
+      help: 'Choose another cache_schema for the connection',
+      workflow_id: workflowId,
+    });
+  if (type === 'SwapRefused') return new AppError('DEPENDENT_OBJECTS', message, { workflow_id: workflowId });
+  return new AppError('SERVICE_UNAVAILABLE', `The data refresh failed: ${message}`, {
+    workflow_id: workflowId,
+  });
 }
 
 function summarise(outcomes: SchemaRefreshOutcome[]): SchemaRefreshResult {

@@ -22,6 +22,14 @@ export const workflowIds = {
   connectionSchemaRefresh: (connectionId: string, nonce: string) =>
     `connection/${connectionId}/schema-refresh/${nonce}`,
   tenantSchemaRefresh: (tenantId: string, nonce: string) => `tenant/${tenantId}/schema-refresh/${nonce}`,
+  /**
+   * A data refresh (seed 004) of one cached table: one at a time per table, so Temporal refuses a
+   * second. Each remote name is URI-encoded, so `a/b`.`c` and `a`.`b/c` never share an id.
+   */
+  tableDataRefresh: (connectionId: string, schemaName: string, tableName: string) =>
+    `connection/${connectionId}/data-refresh/${encodeURIComponent(schemaName)}/${encodeURIComponent(tableName)}`,
+  /** A data refresh of every table of a connection: one at a time per connection. */
+  connectionDataRefresh: (connectionId: string) => `connection/${connectionId}/data-refresh`,
   /** The durable timer of one pending deletion. */
   deletion: (deletionId: string) => `deletion/${deletionId}`,
 } as const;

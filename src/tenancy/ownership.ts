@@ -77,3 +77,36 @@ export async function releaseDestination(tx: Tx, ingestionId: string): Promise<v
 export async function forgetDestination(tx: Tx, schema: string, table: string): Promise<void> {
   await tx`delete from autoloader.owned_tables where schema_name = ${schema} and table_name = ${table}`;
 }
+
+/**
+ * Claims the stable name of a database connection's cached table (seed 004) for the connection,
+ * inside the caller's transaction, or throws DESTINATION_UNAVAILABLE: the name must be new, or
+ * already this connection's, or its own tenant's and written by nothing else. Serialised with
+ * claimDestination on the same lock, so an ingestion and a connection never both get one name.
+ */
+export async function claimCachedTable(
+  tx: Tx,
+  input: { tenantId: string; connectionId: string; schema: string; table: string },
+): Promise<void> {
+  await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.claim:${input.schema}.${input.table}`}))`;
+  const [owned] = await tx<{ tenantId: string; ingestionId: string | null; connectionId: string | null }[]>`
+    select tenant_id as "tenantId", ingestion_id as "ingestionId", connection_id as "connectionId"
+    from autoloader.owned_tables where schema_name = ${input.schema} and table_name = ${input.table}
+    for update`;
+  if (owned) {
+    if (owned.tenantId !== input.tenantId || owned.ingestionId !== null) throw destinationUnavailable();
+    if (owned.connectionId === input.connectionId) return;
+    if (owned.connectionId !== null) throw destinationUnavailable();
+    await tx`
+      update autoloader.owned_tables set connection_id = ${input.connectionId}
+      where schema_name = ${input.schema} and table_name = ${input.table}`;
+    return;
+  }
+  const [exists] = await tx`
+    select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${input.schema} and c.relname = ${input.table}`;
+  if (exists) throw destinationUnavailable();
+  await tx`
+    insert into autoloader.owned_tables (schema_name, table_name, tenant_id, connection_id)
+    values (${input.schema}, ${input.table}, ${input.tenantId}, ${input.connectionId})`;
+}

@@ -1,5 +1,6 @@
 export { clearProcessedFilesWorkflow } from './clear-processed-files.js';
 export { connectionTestWorkflow } from './connection-test.js';
+export { connectionDataRefreshWorkflow, tableDataRefreshWorkflow } from './data-refresh.js';
 export { ingestionRunWorkflow } from './ingestion-run.js';
 export { pendingDeletionWorkflow } from './pending-deletion.js';
 export { estimateImpactWorkflow, refreshWorkflow } from './refresh.js';

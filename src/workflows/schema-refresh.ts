@@ -1,7 +1,10 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { SchemaRefreshOutcome } from '../activities/discover-tables.js';
 import type { Activities } from '../activities/index.js';
+import { workflowIds } from '../temporal/ids.js';
+import { childSearchAttributes } from '../temporal/search-attributes.js';
 import { shortActivity } from './options.js';
+import { pendingDeletionWorkflow } from './pending-deletion.js';
 
 /** A remote's list of tables is read under its own timeouts (seconds); the catalog write is small. */
 const { discoverTables } = proxyActivities<Activities>(shortActivity);
@@ -12,7 +15,8 @@ export const schemaRefreshParallelism = 4;
 /**
  * Seed 004's schema refresh: each connection's tables re-discovered and its catalog brought up to
  * date, a few connections at a time. One connection's unreadable remote is its outcome; the others
- * carry on.
+ * carry on. The cached tables of tables gone from a remote wait out the grace period on durable
+ * timers that outlive this workflow.
  */
 export async function schemaRefreshWorkflow(input: {
   tenantId: string;
@@ -26,6 +30,20 @@ export async function schemaRefreshWorkflow(input: {
         batch.map((connectionId) => discoverTables({ tenantId: input.tenantId, connectionId })),
       )),
     );
+  }
+  for (const o of outcomes) {
+    for (const r of (o.ok && o.retired) || []) {
+      await startChild(pendingDeletionWorkflow, {
+        workflowId: workflowIds.deletion(r.deletionId),
+        args: [{ deletionId: r.deletionId, dueAt: r.dueAt }],
+        typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
+          operation: 'pending_deletion',
+          trigger: 'schema_refresh',
+        }),
+        staticSummary: `drop ${r.table} at ${r.dueAt} (its remote table is gone)`,
+        parentClosePolicy: 'ABANDON',
+      });
+    }
   }
   return outcomes;
 }

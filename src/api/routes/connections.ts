@@ -100,6 +100,8 @@ export function connectionsRouter(deps: ApiDeps) {
       method: 'delete',
       path: '/connections/{id}',
       summary: 'Delete a connection no ingestion uses',
+      description:
+        'A database connection’s cached tables are renamed aside and queued in `GET /pending-deletions`, dropped after REFRESH_SWAP_GRACE_SECONDS.',
       request: { params: IdParam },
       responses: {
         204: { description: 'Deleted' },

@@ -4,6 +4,7 @@ import { getConnection } from '../../services/connections.js';
 import { refreshConnections, refreshRequestSchema } from '../../services/database-refresh.js';
 import {
   commonErrors,
+  conflictResponse,
   ErrorSchema,
   IdParam,
   jsonBody,
@@ -57,8 +58,7 @@ const SchemaRefreshResult = z
   })
   .openapi('SchemaRefreshResult');
 
-// Seed 004's two data refresh bodies, described so clients can be written against them; the service
-// answers data refreshes with 400 until they are built.
+// Seed 004's two data refresh bodies.
 const TableDataRefreshResult = z
   .object({
     connection_id: z.string(),
@@ -67,7 +67,9 @@ const TableDataRefreshResult = z
     rows_synced: z.number().int(),
     duration_ms: z.number().int(),
   })
-  .openapi('TableDataRefreshResult', { description: 'Table data refresh (not available yet)' });
+  .openapi('TableDataRefreshResult', {
+    description: 'Table data refresh: rows copied into the new version, now readable at the stable name',
+  });
 
 const ConnectionDataRefreshResult = z
   .object({
@@ -76,9 +78,24 @@ const ConnectionDataRefreshResult = z
     tables_failed: z.number().int(),
     total_rows: z.number().int(),
     duration_ms: z.number().int(),
-    errors: z.array(z.object({ schema_name: z.string(), table_name: z.string(), error: z.string() })),
+    errors: z
+      .array(z.object({ schema_name: z.string(), table_name: z.string(), error: z.string() }))
+      .describe('one entry per table that failed; the others were refreshed'),
   })
-  .openapi('ConnectionDataRefreshResult', { description: 'Connection data refresh (not available yet)' });
+  .openapi('ConnectionDataRefreshResult', {
+    description: 'Connection data refresh: every table of the catalog, at most 4 at once',
+  });
+
+const DataRefreshRunning = z
+  .object({
+    status: z.literal('running'),
+    workflow_id: z
+      .string()
+      .describe(
+        'the Temporal workflow of the refresh (the Temporal UI shows it, and each table’s by its own id)',
+      ),
+  })
+  .openapi('DataRefreshRunning');
 
 const RefreshResult = z
   .union([SchemaRefreshResult, TableDataRefreshResult, ConnectionDataRefreshResult])
@@ -130,24 +147,35 @@ export function databaseConnectionsRouter(deps: ApiDeps) {
     apiRoute('connection:refresh', {
       method: 'post',
       path: '/refresh',
-      summary: 'Refresh what the service knows of database connections’ tables (seed 004 schema refresh)',
+      summary:
+        'Refresh database connections’ table catalogs, or the data cached from their tables (seed 004)',
       description: [
-        '`{}` re-discovers the tables of every database connection of the tenant (object-store connections are left out); `{"connection_id": …}` those of one. Tables are read from the remote’s catalog (restricted to the connection’s `schemas`), new ones added, changed ones (a different column fingerprint) updated, gone ones removed; tables that did not change are left as they are. Runs as a Temporal workflow; the response comes when it ends.',
+        '`{}` re-discovers the tables of every database connection of the tenant (object-store connections are left out); `{"connection_id": …}` those of one. Tables are read from the remote’s catalog (restricted to the connection’s `schemas`), new ones added, changed ones (a different column fingerprint) updated, gone ones removed (their cached tables renamed aside and queued in `GET /pending-deletions` for after the grace period); tables that did not change are left as they are, cached data included. A schema refresh runs as a Temporal workflow; the response comes when it ends.',
         'Validation (400 VALIDATION_ERROR, seed 004’s messages): `schema_name requires connection_id`; `table_name requires schema_name`; `data refresh requires connection_id`; `schema-level refresh not supported; omit schema_name to refresh entire connection`; `data refresh with schema_name requires table_name`; `schema refresh cannot target specific table; use data: true for table data refresh`.',
-        'Data refresh (`data: true`) is not available yet: after the connection (404 CONNECTION_NOT_FOUND) and table (404 TABLE_NOT_FOUND) are found, it answers 400 VALIDATION_ERROR on `data`.',
+        'Data refresh, `{"connection_id", "schema_name", "table_name", "data": true}`: the remote table is streamed (COPY out of the remote, COPY into the destination database) into a new version under a versioned name `<cache_schema>.<s>__<t>__v<8 hex>`, which then takes the stable name `<cache_schema>.<s>__<t>` in one transaction (grants, indexes, policies, comments and views carried over); readers see the old rows or the new ones, never a missing or half-loaded table. The previous version is listed by `GET /pending-deletions` and dropped after REFRESH_SWAP_GRACE_SECONDS. Column types come from the catalog; types the cache cannot keep as they are become `text`. Answers seed 004’s table body. `{"connection_id", "data": true}` refreshes every table of the connection’s catalog, at most 4 at once, each failure listed in `errors` while the others carry on. Not destructive, so no `confirm`; audited. One data refresh per table (and per connection) at a time: a second is 409 RUN_IN_PROGRESS with the running workflow’s id in `current_run_id`. A remote table gone since the last schema refresh is 404 TABLE_NOT_FOUND; a cache name held by another tenant, an ingestion or a table the service did not make is 409 DESTINATION_UNAVAILABLE; a remote that cannot be read is 503 saying why.',
+        'The answer waits up to REFRESH_RESPONSE_WAIT_MS for the result; a data refresh still going then is 202 `{status: "running", workflow_id}` and goes on (it is not an operation of `GET /operations`). Data refresh of object-store connections is not available yet (400 VALIDATION_ERROR on `data`).',
       ].join('\n\n'),
       request: { body: jsonBody(RefreshRequest) },
       responses: {
-        200: jsonResponse(RefreshResult, 'What the schema refresh found (seed 004’s schema refresh body)'),
+        200: jsonResponse(
+          RefreshResult,
+          'Seed 004’s schema refresh, table data refresh or connection data refresh body',
+        ),
+        202: jsonResponse(DataRefreshRunning, 'A data refresh still running after REFRESH_RESPONSE_WAIT_MS'),
         ...commonErrors,
         404: jsonResponse(
           ErrorSchema,
           'No such connection (CONNECTION_NOT_FOUND) or table (TABLE_NOT_FOUND)',
         ),
+        ...conflictResponse(
+          'A data refresh of this table or connection is running (RUN_IN_PROGRESS); the cache name is not available (DESTINATION_UNAVAILABLE); the swap would break a reader (DEPENDENT_OBJECTS)',
+        ),
       },
     }),
-    async (c) =>
-      c.json(await refreshConnections(deps, c.get('principal').tenantId, c.req.valid('json')), 200),
+    async (c) => {
+      const answer = await refreshConnections(deps, c.get('principal'), c.req.valid('json'));
+      return answer.status === 202 ? c.json(answer.body, 202) : c.json(answer.body, 200);
+    },
   );
 
   return router;

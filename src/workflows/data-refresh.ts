@@ -1,0 +1,184 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import {
+  ActivityCancellationType,
+  type ActivityOptions,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  rootCause,
+  startChild,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { workflowIds } from '../temporal/ids.js';
+import { childSearchAttributes } from '../temporal/search-attributes.js';
+import { shortActivity, swapActivity } from './options.js';
+import { pendingDeletionWorkflow } from './pending-deletion.js';
+
+/**
+ * The copy: long, heartbeating on a timer, so a lost worker is noticed within seconds and the
+ * copy starts over (its transaction rolled back). Unlike loads, its attempts are bounded: a remote
+ * that keeps dropping the connection fails the table, and the request waiting for it gets an answer.
+ */
+const copyActivity: ActivityOptions = {
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '30 seconds',
+  // A cancelled refresh ends once the copy has rolled back: nothing of it is left when it says so.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+};
+
+const { copyTable } = proxyActivities<Activities>(copyActivity);
+const { swapCachedTable } = proxyActivities<Activities>(swapActivity);
+const { listCachedTables } = proxyActivities<Activities>(shortActivity);
+
+/** Tables of one connection refreshed at once (seed 004: 4); each copy holds one remote connection. */
+export const connectionDataRefreshParallelism = 4;
+
+export interface TableDataRefreshInput {
+  tenantId: string;
+  connectionId: string;
+  schemaName: string;
+  tableName: string;
+  graceSeconds: number;
+}
+
+/** Seed 004's table data refresh body. */
+export interface TableDataRefreshResult {
+  connection_id: string;
+  schema_name: string;
+  table_name: string;
+  rows_synced: number;
+  duration_ms: number;
+}
+
+/** Seed 004's connection data refresh body. */
+export interface ConnectionDataRefreshResult {
+  connection_id: string;
+  tables_refreshed: number;
+  tables_failed: number;
+  total_rows: number;
+  duration_ms: number;
+  errors: { schema_name: string; table_name: string; error: string }[];
+}
+
+/**
+ * Seed 004's table data refresh: the remote table copied into a new version, swapped in at the
+ * stable name, the previous version's deletion armed on a durable timer that outlives this workflow.
+ * Its workflow id is the table's, so Temporal runs one at a time per table.
+ */
+export async function tableDataRefreshWorkflow(
+  input: TableDataRefreshInput,
+): Promise<TableDataRefreshResult> {
+  const started = Date.now();
+  const { graceSeconds, ...table } = input;
+  // Chosen here, recorded in history: every attempt of the copy builds the same version.
+  const suffix = uuid4().replaceAll('-', '').slice(0, 8);
+  const copied = await copyTable({ ...table, suffix });
+  const swapped = await swapCachedTable({
+    ...table,
+    versionTable: copied.versionTable,
+    rows: copied.rows,
+    graceSeconds,
+  });
+  if (swapped.previous) {
+    await startChild(pendingDeletionWorkflow, {
+      workflowId: workflowIds.deletion(swapped.previous.deletionId),
+      args: [{ deletionId: swapped.previous.deletionId, dueAt: swapped.previous.dueAt }],
+      typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
+        operation: 'pending_deletion',
+        trigger: 'data_refresh',
+      }),
+      staticSummary: `drop ${swapped.previous.table} at ${swapped.previous.dueAt} (the version ${swapped.version} replaced)`,
+      // The deletion outlives this refresh: the table is free for the next one as soon as the swap is done.
+      parentClosePolicy: 'ABANDON',
+    });
+  }
+  return {
+    connection_id: input.connectionId,
+    schema_name: input.schemaName,
+    table_name: input.tableName,
+    rows_synced: swapped.rows,
+    duration_ms: Date.now() - started,
+  };
+}
+
+type Outcome = { ok: true; rows: number } | { ok: false; error: string };
+
+/**
+ * Seed 004's connection data refresh: every table of the connection's catalog, a child workflow
+ * each (under the table's own id), `parallelism` at a time. A worker crash resumes here without
+ * copying finished tables again: their children's results are in this history. One table's failure
+ * is recorded and the others carry on.
+ */
+export async function connectionDataRefreshWorkflow(input: {
+  tenantId: string;
+  connectionId: string;
+  graceSeconds: number;
+  parallelism?: number;
+}): Promise<ConnectionDataRefreshResult> {
+  const started = Date.now();
+  const tables = await listCachedTables({ connectionId: input.connectionId });
+  const refreshOne = async (t: { schemaName: string; tableName: string }): Promise<Outcome> => {
+    try {
+      const r = await executeChild(tableDataRefreshWorkflow, {
+        workflowId: workflowIds.tableDataRefresh(input.connectionId, t.schemaName, t.tableName),
+        args: [
+          {
+            ...t,
+            tenantId: input.tenantId,
+            connectionId: input.connectionId,
+            graceSeconds: input.graceSeconds,
+          },
+        ],
+        typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
+          operation: 'data_refresh',
+          trigger: 'connection_data_refresh',
+        }),
+        staticSummary: `data refresh of ${t.schemaName}.${t.tableName}`,
+      });
+      return { ok: true, rows: r.rows_synced };
+    } catch (err) {
+      // A cancelled refresh stops; anything else is this table's outcome.
+      if (isCancellation(err)) throw err;
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        return { ok: false, error: 'a data refresh of this table is already running' };
+      return { ok: false, error: rootCause(err) ?? String(err) };
+    }
+  };
+  const outcomes: Outcome[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < tables.length) {
+      const i = next++;
+      outcomes[i] = await refreshOne(tables[i]!);
+    }
+  };
+  const width = Math.max(1, Math.min(input.parallelism ?? connectionDataRefreshParallelism, tables.length));
+  await Promise.all(Array.from({ length: width }, lane));
+
+  const result: ConnectionDataRefreshResult = {
+    connection_id: input.connectionId,
+    tables_refreshed: 0,
+    tables_failed: 0,
+    total_rows: 0,
+    duration_ms: 0,
+    errors: [],
+  };
+  outcomes.forEach((o, i) => {
+    if (o.ok) {
+      result.tables_refreshed += 1;
+      result.total_rows += o.rows;
+    } else {
+      result.tables_failed += 1;
+      result.errors.push({
+        schema_name: tables[i]!.schemaName,
+        table_name: tables[i]!.tableName,
+        error: o.error,
+      });
+    }
+  });
+  result.duration_ms = Date.now() - started;
+  return result;
+}
