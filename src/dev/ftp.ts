@@ -43,12 +43,23 @@ import pyftpdlib, OpenSSL
 sys.exit(0 if m.version("pyftpdlib") == "${PYFTPDLIB_PIP_SPECS[0]!.split('==')[1]}" else 3)
 `;
 
+// One install per process: the FTP and the FTPS server ask for it at the same moment.
+let installing: Promise<void> | undefined;
+
 /**
  * pyftpdlib and pyOpenSSL, pip-installed (for the user) first if missing. Debian's Python refuses
  * user installs outside a virtualenv (PEP 668); these packages are pure Python plus a wheel, so the
  * install is retried with --break-system-packages, as npm run provision does.
  */
-export async function ensurePyftpdlib(sink: LogSink): Promise<void> {
+export function ensurePyftpdlib(sink: LogSink): Promise<void> {
+  installing ??= installPyftpdlib(sink).catch((err: unknown) => {
+    installing = undefined;
+    throw err;
+  });
+  return installing;
+}
+
+async function installPyftpdlib(sink: LogSink): Promise<void> {
   const log = toLogger(sink);
   const present = await runToCompletion('python3', ['-c', check]).catch((err: unknown) => {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT')
