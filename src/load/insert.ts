@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import { deleteRowsOfFile } from '../destination/table.js';
-import { rescuedDataColumn, systemColumns } from '../domain/lineage.js';
+import { lineageColumns, rescuedDataColumn, systemColumns } from '../domain/lineage.js';
 import type { SchemaMode } from '../domain/schemas.js';
 import { FileDataError, type LoadTarget, NotCompleted, reused } from './common.js';
 import { describeMisfit, rejectMisfits } from './row-errors.js';
@@ -186,7 +186,8 @@ export async function insertFromStage(
     names.push(rescuedDataColumn);
     exprs.push(`NULLIF(${rescued}, '{}'::jsonb)`);
   }
-  names.push('_source_file', '_ingested_at', '_run_id');
+  // The values of the lineage columns, in their order: the file's URI, the load's time, the run.
+  names.push(...lineageColumns);
   exprs.push('$1', 'now()', '$2');
   const where = staged.kind === 'json' ? 'WHERE doc IS NOT NULL' : '';
   // The file's earlier rows (a rewritten file, a retried load) go, its rows arrive, and the caller's

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import postgres from 'postgres';
-import { systemColumns } from '../domain/lineage.js';
+import { lineageColumns, systemColumns } from '../domain/lineage.js';
 import { successUpdate } from '../ledger/processed-files.js';
 import type { LoadTarget } from './common.js';
 import { jsonTextWithoutNulEscapes, nonBlankJsonLines } from './copy-input.js';
@@ -88,7 +88,7 @@ export async function loadSmallJsonLines(
        ), earlier AS (
          DELETE FROM ${table} WHERE _source_file = $3 AND EXISTS (SELECT 1 FROM claim)
        ), inserted AS (
-         INSERT INTO ${table} (${[...names, '_source_file', '_ingested_at', '_run_id'].join(', ')})
+         INSERT INTO ${table} (${[...names, ...lineageColumns].join(', ')})
          SELECT ${[...exprs, '$3', 'now()', '$5'].join(', ')} FROM lines
          WHERE doc IS NOT NULL AND EXISTS (SELECT 1 FROM claim)
          RETURNING 1
