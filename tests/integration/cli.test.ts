@@ -187,6 +187,71 @@ describe('autoloader CLI against a real API', () => {
     expect(gone.stderr).toContain('SCHEDULE_NOT_FOUND');
   });
 
+  it('schedule set --refresh sets the refresh schedule beside the run schedule', async () => {
+    const { id, table } = await h.createIngestion({ 'a.jsonl': jsonLines(0, 5) }, {}, 'cli');
+    expect((await cli(['schedule', 'set', table, '--every', '1h'])).code).toBe(0);
+    const set = await cli([
+      'schedule',
+      'set',
+      table,
+      '--refresh',
+      '--cron',
+      '0 3 * * *',
+      '--strategy',
+      'swap',
+    ]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain(`Schedule ingestion-${id}-refresh of ${table}`);
+    expect(set.stdout).toMatch(/^ {2}operation +full_refresh$/m);
+
+    const both = await h.api<{ schedule: { operation: string }; refresh_schedule: { strategy: string } }>(
+      'GET',
+      `/api/v1/ingestions/${id}`,
+    );
+    expect(both.body.schedule.operation).toBe('run');
+    expect(both.body.refresh_schedule.strategy).toBe('swap');
+
+    const wrong = await cli([
+      'schedule',
+      'set',
+      table,
+      '--refresh',
+      '--cron',
+      '0 3 * * *',
+      '--operation',
+      'run',
+    ]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('--operation run belongs to the run schedule');
+
+    expect((await cli(['schedule', 'delete', table, '--refresh'])).code).toBe(0);
+    expect((await cli(['schedule', 'show', table])).code).toBe(0);
+    expect((await cli(['schedule', 'show', table, '--refresh'])).stderr).toContain('SCHEDULE_NOT_FOUND');
+  });
+
+  it('refresh-if prints the verdict and the facts, and refreshes only when the condition holds', async () => {
+    const { id, table } = await h.createIngestion({ 'a.jsonl': jsonLines(0, 20) }, {}, 'cli');
+    await h.runAndWait(id);
+
+    const no = await cli(['refresh-if', table, '--condition', 'new_file_count > 0', '--confirm']);
+    expect(no.code, no.stderr).toBe(0);
+    expect(no.stdout).toContain('Condition new_file_count > 0: false');
+    expect(no.stdout).toMatch(/^ {2}new_file_count +0$/m);
+    expect(no.stdout).toContain('Nothing done');
+    expect(await runsOf(id)).toHaveLength(1);
+
+    await h.sql.unsafe(`delete from raw.${table} where id < 5`);
+    const yes = await cli(['refresh-if', table, '--condition', 'file_count >= 1', '--confirm', '--wait']);
+    expect(yes.code, yes.stderr).toBe(0);
+    expect(yes.stderr).toContain('Condition file_count >= 1: true');
+    expect(yes.stdout).toMatch(/operation op_\w+: success/);
+    expect(await rowCount(table)).toBe(20);
+
+    const refused = await cli(['refresh-if', table, '--condition', 'file_count >= 1']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('refresh-if is destructive and needs --confirm');
+  });
+
   it('an unknown ingestion exits 1 with the API error code', async () => {
     const res = await cli(['runs', 'no-such-ingestion']);
     expect(res.code).toBe(1);

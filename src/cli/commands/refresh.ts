@@ -243,6 +243,67 @@ function catalogResult(body: Record<string, unknown>): string {
   return text;
 }
 
+interface RefreshIfOptions {
+  condition: string;
+  operation?: string;
+  strategy?: string;
+  dryRun?: boolean;
+  confirm?: boolean;
+  wait?: boolean;
+}
+
+/** Seed 001's conditional refresh: the condition's verdict and the facts, then the refresh if it held. */
+async function refreshIf(ctx: Ctx, ref: string, opts: RefreshIfOptions): Promise<ExitCode> {
+  const operation = (opts.operation ?? 'full-refresh').replace('-', '_');
+  if (operation !== 'full_refresh' && operation !== 'fresh_start') {
+    throw new CliError(`--operation must be full-refresh or fresh-start, not "${opts.operation}"`);
+  }
+  const body: Record<string, unknown> = {
+    condition: opts.condition,
+    operation,
+    confirm: true,
+    dry_run: opts.dryRun === true,
+  };
+  if (opts.strategy !== undefined) body.strategy = opts.strategy;
+  const ing = await resolveIngestion(ctx.api, ref);
+  if (!opts.dryRun) {
+    await confirmDestructive(ctx.io, {
+      confirmed: opts.confirm,
+      command: 'refresh-if',
+      what: `${modes[operation === 'full_refresh' ? 'full-refresh' : 'fresh-start'].what(ing)}, if ${opts.condition}`,
+      dryRun: true,
+    });
+  }
+  const { body: answer } = await ctx.api.request<{
+    condition: string;
+    result: boolean;
+    facts: Record<string, unknown>;
+    started: boolean;
+    operation?: RefreshResponseJson;
+  }>('POST', `/ingestions/${ing.id}/refresh-if`, { body });
+  const verdict = `Condition ${answer.condition}: ${answer.result ? 'true' : 'false'}\n${keyValues(
+    Object.entries(answer.facts),
+    '  ',
+  )}`;
+  const started = answer.started && answer.operation?.operation_id;
+  if (!started || !opts.wait) {
+    if (ctx.json) printJson(ctx.io, answer);
+    else
+      ctx.io.out(
+        `${verdict}${answer.started ? refreshAccepted(`${operation.replace('_', ' ')} of ${ing.name}`, answer.operation!) : answer.result ? '' : 'Nothing done\n'}`,
+      );
+    return EXIT_OK;
+  }
+  if (!ctx.json) ctx.io.err(verdict);
+  const followed = await waitForOperation(ctx.api, answer.operation!.operation_id!, ctx.progress());
+  if (ctx.json) printJson(ctx.io, followed.operation);
+  else {
+    if (followed.run) printRunResult(ctx, followed.run, ing);
+    ctx.io.out(`operation ${followed.operation.id}: ${followed.operation.status}\n`);
+  }
+  return followed.exitCode;
+}
+
 export function registerRefreshCommands(program: Command, app: CliApp): void {
   const destructive = (mode: Mode, description: string) => {
     const c = program
@@ -277,6 +338,20 @@ export function registerRefreshCommands(program: Command, app: CliApp): void {
     .option('--modified-from <time>', 'files modified at or after (YYYY-MM-DD or ISO timestamp)')
     .option('--modified-to <time>', 'files modified before')
     .action(action('reprocess'));
+
+  program
+    .command('refresh-if')
+    .description('Full refresh (or fresh start) only if a condition over the ingestion’s facts holds')
+    .argument('<ingestion>', 'ingestion id or name')
+    .requiredOption('--condition <expression>', 'e.g. "new_file_count > 100 and not schema_changed"')
+    .option('--operation <operation>', 'full-refresh (default) or fresh-start')
+    .option('--strategy <strategy>', 'full-refresh: drop (default) or swap')
+    .option('--dry-run', 'evaluate the condition and preview; change nothing')
+    .option('--confirm', 'confirm the refresh (else asked on a terminal, refused otherwise)')
+    .option('--wait', 'if it starts, follow the operation and its run to the end')
+    .action((ref: string, opts: RefreshIfOptions, cmd: Command) =>
+      app.exec(cmd, (ctx) => refreshIf(ctx, ref, opts)),
+    );
 
   program
     .command('clear-history')

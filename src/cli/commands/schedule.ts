@@ -13,7 +13,13 @@ export interface ScheduleOptions {
   operation?: string;
   strategy?: string;
   paused?: boolean;
+  /** The refresh schedule (seed 001's refresh_schedule) instead of the run schedule. */
+  refresh?: boolean;
 }
+
+/** The run schedule's route, or the refresh schedule's. */
+const schedulePath = (ingestionId: string, refresh?: boolean) =>
+  `/ingestions/${ingestionId}/${refresh ? 'refresh-schedule' : 'schedule'}`;
 
 const unitSeconds: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
@@ -47,6 +53,9 @@ export function scheduleBody(opts: ScheduleOptions): Record<string, unknown> {
     const op = opts.operation.replace('-', '_');
     if (op !== 'run' && op !== 'full_refresh') {
       throw new CliError(`--operation must be run or full-refresh, not "${opts.operation}"`);
+    }
+    if (opts.refresh && op !== 'full_refresh') {
+      throw new CliError('the refresh schedule full-refreshes: --operation run belongs to the run schedule');
     }
     body.operation = op;
   }
@@ -89,25 +98,28 @@ function describe(s: ScheduleJson, ingestionName: string): string {
 async function set(ctx: Ctx, ref: string, opts: ScheduleOptions): Promise<ExitCode> {
   const body = scheduleBody(opts);
   const ing = await resolveIngestion(ctx.api, ref);
-  const { body: s } = await ctx.api.request<ScheduleJson>('PUT', `/ingestions/${ing.id}/schedule`, { body });
+  const { body: s } = await ctx.api.request<ScheduleJson>('PUT', schedulePath(ing.id, opts.refresh), {
+    body,
+  });
   if (ctx.json) printJson(ctx.io, s);
   else ctx.io.out(describe(s, ing.name));
   return EXIT_OK;
 }
 
-async function show(ctx: Ctx, ref: string): Promise<ExitCode> {
+async function show(ctx: Ctx, ref: string, opts: { refresh?: boolean }): Promise<ExitCode> {
   const ing = await resolveIngestion(ctx.api, ref);
-  const { body: s } = await ctx.api.request<ScheduleJson>('GET', `/ingestions/${ing.id}/schedule`);
+  const { body: s } = await ctx.api.request<ScheduleJson>('GET', schedulePath(ing.id, opts.refresh));
   if (ctx.json) printJson(ctx.io, s);
   else ctx.io.out(describe(s, ing.name));
   return EXIT_OK;
 }
 
-async function remove(ctx: Ctx, ref: string): Promise<ExitCode> {
+async function remove(ctx: Ctx, ref: string, opts: { refresh?: boolean }): Promise<ExitCode> {
   const ing = await resolveIngestion(ctx.api, ref);
-  await ctx.api.request<null>('DELETE', `/ingestions/${ing.id}/schedule`);
-  if (ctx.json) printJson(ctx.io, { ingestion_id: ing.id, schedule_deleted: true });
-  else ctx.io.out(`Removed the schedule of ${ing.name} (an operation it started is not affected)\n`);
+  await ctx.api.request<null>('DELETE', schedulePath(ing.id, opts.refresh));
+  const which = opts.refresh ? 'refresh schedule' : 'schedule';
+  if (ctx.json) printJson(ctx.io, { ingestion_id: ing.id, schedule_deleted: true, refresh: !!opts.refresh });
+  else ctx.io.out(`Removed the ${which} of ${ing.name} (an operation it started is not affected)\n`);
   return EXIT_OK;
 }
 
@@ -123,6 +135,7 @@ export function registerScheduleCommands(program: Command, app: CliApp): void {
     .option('--operation <operation>', 'run (default) or full-refresh')
     .option('--strategy <strategy>', 'full-refresh: drop (default) or swap')
     .option('--paused', 'create it paused')
+    .option('--refresh', 'the refresh schedule (full refreshes, beside the run schedule)')
     .action((ref: string, opts: ScheduleOptions, cmd: Command) =>
       app.exec(cmd, (ctx) => set(ctx, ref, opts)),
     );
@@ -130,10 +143,16 @@ export function registerScheduleCommands(program: Command, app: CliApp): void {
     .command('show')
     .description('The schedule, its next times and recent actions')
     .argument('<ingestion>', 'ingestion id or name')
-    .action((ref: string, _opts: object, cmd: Command) => app.exec(cmd, (ctx) => show(ctx, ref)));
+    .option('--refresh', 'the refresh schedule')
+    .action((ref: string, opts: { refresh?: boolean }, cmd: Command) =>
+      app.exec(cmd, (ctx) => show(ctx, ref, opts)),
+    );
   schedule
     .command('delete')
     .description('Remove the schedule')
     .argument('<ingestion>', 'ingestion id or name')
-    .action((ref: string, _opts: object, cmd: Command) => app.exec(cmd, (ctx) => remove(ctx, ref)));
+    .option('--refresh', 'the refresh schedule')
+    .action((ref: string, opts: { refresh?: boolean }, cmd: Command) =>
+      app.exec(cmd, (ctx) => remove(ctx, ref, opts)),
+    );
 }
