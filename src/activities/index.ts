@@ -5,6 +5,7 @@ import { makeDiscoverFiles } from './discover-files.js';
 import { makeDiscoverTables } from './discover-tables.js';
 import { makeDropTable } from './drop-table.js';
 import { makeEstimateImpact } from './estimate-impact.js';
+import { makeFinishConnectionOperation } from './finish-connection-operation.js';
 import { makeFinishRun } from './finish-run.js';
 import { makeListCachedTables } from './list-cached-tables.js';
 import { makeAdmitScheduledOperation, makeFinishOperation, makeRecordStep } from './operations.js';
@@ -39,6 +40,7 @@ export function createActivities(deps: ActivityDeps) {
     listCachedTables: makeListCachedTables(deps),
     copyTable: makeCopyTable(deps),
     swapCachedTable: makeSwapCachedTable(deps),
+    finishConnectionOperation: makeFinishConnectionOperation(deps),
   };
 }
 

@@ -369,8 +369,14 @@ const databaseRefresh: OperationExamples = {
     },
     '202': {
       running: {
-        summary: 'A data refresh still running after REFRESH_RESPONSE_WAIT_MS: its Temporal workflow',
-        value: { status: 'running', workflow_id: `connection/${connectionId}/data-refresh` },
+        summary:
+          'A data refresh still running after REFRESH_RESPONSE_WAIT_MS: its operation (whose result is the 200’s body once it ends) and its Temporal workflow',
+        value: {
+          status: 'running',
+          operation_id: operationId,
+          operation_url: `/api/v1/operations/${operationId}`,
+          workflow_id: `connection/${connectionId}/data-refresh`,
+        },
       },
     },
     '400': {

@@ -94,7 +94,9 @@ export interface RefreshResponseJson {
 /** GET /operations/{id}. `finished_at` is null while it runs, including while a failing step is retried. */
 export interface OperationJson {
   id: string;
-  ingestion_id?: string;
+  ingestion_id?: string | null;
+  /** A connection's operation (seed 004's data refresh) instead of an ingestion's. */
+  connection_id?: string | null;
   type?: string;
   status: string;
   message?: string;
@@ -106,6 +108,8 @@ export interface OperationJson {
   error?: string | null;
   created_at?: string;
   finished_at?: string | null;
+  /** Seed 004's body once a connection's data refresh ended. */
+  result?: Record<string, unknown> | null;
 }
 
 export interface ScheduleJson {

@@ -80,7 +80,10 @@ const schemaRefreshTimeout = '2 minutes';
 /** What `POST /refresh` answers: seed 004's body, or 202 while a data refresh goes on. */
 export type RefreshAnswer =
   | { status: 200; body: SchemaRefreshResult | TableDataRefreshResult | ConnectionDataRefreshResult }
-  | { status: 202; body: { status: 'running'; workflow_id: string } };
+  | {
+      status: 202;
+      body: { status: 'running'; operation_id: string; operation_url: string; workflow_id: string };
+    };
 
 /**
  * `POST /refresh`: validates the request as seed 004 does, then runs a schema refresh or a data
@@ -155,8 +158,9 @@ export async function refreshConnections(
  * Seed 004's data refresh of one table (schema and table named) or of every table of the
  * connection. Started under the table's (or connection's) own workflow id, so a second one while it
  * runs is 409 RUN_IN_PROGRESS naming the running workflow. Not destructive (the previous version
- * survives the grace period), so no `confirm`; audited when started. The answer waits up to
- * REFRESH_RESPONSE_WAIT_MS for the result, else 202 with the workflow's id.
+ * survives the grace period), so no `confirm`; recorded as an operation of the connection and
+ * audited. The answer waits up to REFRESH_RESPONSE_WAIT_MS for the result, else 202 with the
+ * operation's id; the operation's `result` is the seed's body when the workflow ends.
  */
 async function dataRefresh(
   deps: Pick<ServiceDeps, 'sql' | 'temporal' | 'taskQueue' | 'refresh'>,
@@ -171,9 +175,25 @@ async function dataRefresh(
   const workflowId = oneTable
     ? workflowIds.tableDataRefresh(connectionId, schemaName, tableName)
     : workflowIds.connectionDataRefresh(connectionId);
+  const type = oneTable ? 'table_data_refresh' : 'connection_data_refresh';
+  const operationId = newId('op');
+  // The operation row exists before the workflow starts: the workflow's last activity finishes it.
+  // Its memo names the operation, so POST /operations/{id}/cancel can cancel it.
+  await deps.sql.begin(async (tx) => {
+    await tx`
+      insert into autoloader.operations (id, connection_id, tenant_id, type, status, requested_by, auto_run, workflow_id, impact)
+      values (${operationId}, ${connectionId}, ${tenantId}, ${type}, 'running', ${principal.subject}, false, ${workflowId},
+              ${tx.json({ connection_id: connectionId, schema_name: schemaName ?? null, table_name: tableName ?? null })})`;
+    await tx`
+      insert into autoloader.audit_events (tenant_id, subject, action, operation_id, dry_run, impact, result)
+      values (${tenantId}, ${principal.subject}, ${type}, ${operationId}, false,
+              ${tx.json({ connection_id: connectionId, schema_name: schemaName ?? null, table_name: tableName ?? null, workflow_id: workflowId })},
+              'accepted')`;
+  });
   const common = {
     workflowId,
     taskQueue: deps.taskQueue,
+    memo: { operationId },
     typedSearchAttributes: searchAttributePairs({ tenantId, operation: 'data_refresh', trigger: 'manual' }),
     workflowIdConflictPolicy: 'FAIL' as const,
   };
@@ -182,15 +202,20 @@ async function dataRefresh(
     handle = oneTable
       ? await deps.temporal.workflow.start(tableDataRefreshWorkflow, {
           ...common,
-          args: [{ tenantId, connectionId, schemaName, tableName, graceSeconds }],
+          args: [{ tenantId, connectionId, schemaName, tableName, graceSeconds, operationId }],
           staticSummary: `data refresh of ${schemaName}.${tableName} of connection ${connectionId}`,
         })
       : await deps.temporal.workflow.start(connectionDataRefreshWorkflow, {
           ...common,
-          args: [{ tenantId, connectionId, graceSeconds }],
+          args: [{ tenantId, connectionId, graceSeconds, operationId }],
           staticSummary: `data refresh of every table of connection ${connectionId}`,
         });
   } catch (err) {
+    // Not started: no operation (and no audit event) says it was.
+    await deps.sql.begin(async (tx) => {
+      await tx`delete from autoloader.audit_events where operation_id = ${operationId}`;
+      await tx`delete from autoloader.operations where id = ${operationId}`;
+    });
     if (err instanceof WorkflowExecutionAlreadyStartedError)
       throw errors.runInProgress(
         workflowId,
@@ -198,11 +223,6 @@ async function dataRefresh(
       );
     throw err;
   }
-  await deps.sql`
-    insert into autoloader.audit_events (tenant_id, subject, action, dry_run, impact, result)
-    values (${tenantId}, ${principal.subject}, ${oneTable ? 'table_data_refresh' : 'connection_data_refresh'}, false,
-            ${deps.sql.json({ connection_id: connectionId, schema_name: schemaName ?? null, table_name: tableName ?? null, workflow_id: workflowId })},
-            'accepted')`;
 
   let timer: NodeJS.Timeout | undefined;
   const waited = await Promise.race([
@@ -214,7 +234,16 @@ async function dataRefresh(
       timer = setTimeout(() => resolve({ done: false }), deps.refresh.responseWaitMs);
     }),
   ]).finally(() => clearTimeout(timer));
-  if (!waited.done) return { status: 202, body: { status: 'running', workflow_id: workflowId } };
+  if (!waited.done)
+    return {
+      status: 202,
+      body: {
+        status: 'running',
+        operation_id: operationId,
+        operation_url: `/api/v1/operations/${operationId}`,
+        workflow_id: workflowId,
+      },
+    };
   if ('err' in waited) throw dataRefreshError(waited.err, workflowId);
   return { status: 200, body: waited.body as TableDataRefreshResult | ConnectionDataRefreshResult };
 }

@@ -7,7 +7,9 @@ import type { Impact } from './impact.js';
 
 export interface OperationView {
   id: string;
-  ingestionId: string;
+  /** The ingestion it belongs to, or null for a connection's (seed 004's data refresh). */
+  ingestionId: string | null;
+  connectionId: string | null;
   type: string;
   status: OperationStatus;
   requestedBy: string;
@@ -20,6 +22,8 @@ export interface OperationView {
   error: string | null;
   createdAt: Date;
   finishedAt: Date | null;
+  /** The seed's body for the kind of operation once it ended (seed 004's data refresh), else null. */
+  result: Record<string, unknown> | null;
 }
 
 export async function getOperation(
@@ -28,8 +32,8 @@ export async function getOperation(
   operationId: string,
 ): Promise<OperationView> {
   const [op] = await deps.sql<OperationView[]>`
-    select id, ingestion_id as "ingestionId", type, status, requested_by as "requestedBy", auto_run as "autoRun",
-           run_id as "runId", steps, impact, warnings, notes, error, created_at as "createdAt", finished_at as "finishedAt"
+    select id, ingestion_id as "ingestionId", connection_id as "connectionId", type, status, requested_by as "requestedBy", auto_run as "autoRun",
+           run_id as "runId", steps, impact, warnings, notes, error, created_at as "createdAt", finished_at as "finishedAt", result
     from autoloader.operations where id = ${operationId} and tenant_id = ${tenantId}`;
   if (!op) throw errors.operationNotFound();
   return op;

@@ -2,6 +2,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ActivityCancellationType,
   type ActivityOptions,
+  CancellationScope,
   executeChild,
   isCancellation,
   proxyActivities,
@@ -31,7 +32,38 @@ const copyActivity: ActivityOptions = {
 
 const { copyTable } = proxyActivities<Activities>(copyActivity);
 const { swapCachedTable } = proxyActivities<Activities>(swapActivity);
-const { listCachedTables } = proxyActivities<Activities>(shortActivity);
+const { listCachedTables, finishConnectionOperation } = proxyActivities<Activities>(shortActivity);
+
+type OperationEnd = Parameters<Activities['finishConnectionOperation']>[0];
+
+/**
+ * Runs a data refresh and, when it was started as an operation (`POST /refresh`; a connection
+ * refresh's children are not), records how it ended: the seed's body as the operation's `result`.
+ * The record is written even when the refresh is cancelled, outside the cancelled scope.
+ */
+async function asOperation<R extends TableDataRefreshResult | ConnectionDataRefreshResult>(
+  operationId: string | undefined,
+  refresh: () => Promise<R>,
+  statusOf: (r: R) => OperationEnd['status'],
+): Promise<R> {
+  if (operationId === undefined) return refresh();
+  let result: R;
+  try {
+    result = await refresh();
+  } catch (err) {
+    const end: OperationEnd = isCancellation(err)
+      ? { operationId, status: 'cancelled', error: 'cancelled' }
+      : { operationId, status: 'failed', error: rootCause(err) ?? String(err) };
+    await CancellationScope.nonCancellable(() => finishConnectionOperation(end));
+    throw err;
+  }
+  await finishConnectionOperation({
+    operationId,
+    status: statusOf(result),
+    result: result as unknown as Record<string, unknown>,
+  });
+  return result;
+}
 
 /** Tables of one connection refreshed at once (seed 004: 4); each copy holds one remote connection. */
 export const connectionDataRefreshParallelism = 4;
@@ -42,6 +74,8 @@ export interface TableDataRefreshInput {
   schemaName: string;
   tableName: string;
   graceSeconds: number;
+  /** The operation row `POST /refresh` recorded, finished by this workflow; absent for a child. */
+  operationId?: string;
 }
 
 /** Seed 004's table data refresh body. */
@@ -71,8 +105,16 @@ export interface ConnectionDataRefreshResult {
 export async function tableDataRefreshWorkflow(
   input: TableDataRefreshInput,
 ): Promise<TableDataRefreshResult> {
+  return asOperation(
+    input.operationId,
+    () => refreshTable(input),
+    () => 'success',
+  );
+}
+
+async function refreshTable(input: TableDataRefreshInput): Promise<TableDataRefreshResult> {
   const started = Date.now();
-  const { graceSeconds, ...table } = input;
+  const { graceSeconds, operationId: _operation, ...table } = input;
   // Chosen here, recorded in history: every attempt of the copy builds the same version.
   const suffix = uuid4().replaceAll('-', '').slice(0, 8);
   const copied = await copyTable({ ...table, suffix });
@@ -82,19 +124,7 @@ export async function tableDataRefreshWorkflow(
     rows: copied.rows,
     graceSeconds,
   });
-  if (swapped.previous) {
-    await startChild(pendingDeletionWorkflow, {
-      workflowId: workflowIds.deletion(swapped.previous.deletionId),
-      args: [{ deletionId: swapped.previous.deletionId, dueAt: swapped.previous.dueAt }],
-      typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
-        operation: 'pending_deletion',
-        trigger: 'data_refresh',
-      }),
-      staticSummary: `drop ${swapped.previous.table} at ${swapped.previous.dueAt} (the version ${swapped.version} replaced)`,
-      // The deletion outlives this refresh: the table is free for the next one as soon as the swap is done.
-      parentClosePolicy: 'ABANDON',
-    });
-  }
+  if (swapped.previous) await armDeletion(swapped.previous, swapped.version);
   return {
     connection_id: input.connectionId,
     schema_name: input.schemaName,
@@ -102,6 +132,32 @@ export async function tableDataRefreshWorkflow(
     rows_synced: swapped.rows,
     duration_ms: Date.now() - started,
   };
+}
+
+/**
+ * The previous version's deletion, on a durable timer that outlives this refresh. A worker's
+ * start-up sweep re-arms every pending deletion under the same workflow id, so after a crash
+ * between the swap and this start it may have armed this one already: that is the outcome wanted.
+ */
+async function armDeletion(
+  previous: { table: string; deletionId: string; dueAt: string },
+  version: string,
+): Promise<void> {
+  try {
+    await startChild(pendingDeletionWorkflow, {
+      workflowId: workflowIds.deletion(previous.deletionId),
+      args: [{ deletionId: previous.deletionId, dueAt: previous.dueAt }],
+      typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
+        operation: 'pending_deletion',
+        trigger: 'data_refresh',
+      }),
+      staticSummary: `drop ${previous.table} at ${previous.dueAt} (the version ${version} replaced)`,
+      // The deletion outlives this refresh: the table is free for the next one as soon as the swap is done.
+      parentClosePolicy: 'ABANDON',
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
 }
 
 type Outcome = { ok: true; rows: number } | { ok: false; error: string };
@@ -112,12 +168,26 @@ type Outcome = { ok: true; rows: number } | { ok: false; error: string };
  * copying finished tables again: their children's results are in this history. One table's failure
  * is recorded and the others carry on.
  */
-export async function connectionDataRefreshWorkflow(input: {
+export async function connectionDataRefreshWorkflow(
+  input: ConnectionDataRefreshInput,
+): Promise<ConnectionDataRefreshResult> {
+  return asOperation(
+    input.operationId,
+    () => refreshConnection(input),
+    (r) => (r.tables_failed === 0 ? 'success' : r.tables_refreshed > 0 ? 'partial_failure' : 'failed'),
+  );
+}
+
+export interface ConnectionDataRefreshInput {
   tenantId: string;
   connectionId: string;
   graceSeconds: number;
   parallelism?: number;
-}): Promise<ConnectionDataRefreshResult> {
+  /** The operation row `POST /refresh` recorded, finished by this workflow. */
+  operationId?: string;
+}
+
+async function refreshConnection(input: ConnectionDataRefreshInput): Promise<ConnectionDataRefreshResult> {
   const started = Date.now();
   const tables = await listCachedTables({ connectionId: input.connectionId });
   const refreshOne = async (t: { schemaName: string; tableName: string }): Promise<Outcome> => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { inProcessClient } from '../../src/api/in-process.js';
+import { createToken, ensureTenant } from '../../src/auth/tokens.js';
 import { workflowIds } from '../../src/temporal/ids.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
 
@@ -40,6 +41,17 @@ type Table = {
   bytes_cached: number | null;
   last_synced_at: string | null;
 };
+type Operation = {
+  id: string;
+  connection_id: string | null;
+  ingestion_id: string | null;
+  type: string;
+  status: string;
+  error: string | null;
+  result: Record<string, unknown> | null;
+  finished_at: string | null;
+};
+type Running = { status: 'running'; operation_id: string; operation_url: string; workflow_id: string };
 type Deletion = { id: string; table_name: string; due_at: string; executed_at: string | null };
 
 /** A connection over the given remote schemas, its catalog filled by a schema refresh. */
@@ -67,7 +79,7 @@ async function connectionOver(...schemas: string[]): Promise<string> {
 }
 
 const refreshTable = (api: Harness['api'], connectionId: string, schema: string, table: string) =>
-  api<TableResult & ErrorBody>('POST', '/api/v1/refresh', {
+  api<TableResult & ErrorBody & Running>('POST', '/api/v1/refresh', {
     connection_id: connectionId,
     schema_name: schema,
     table_name: table,
@@ -97,6 +109,14 @@ async function fill(table: string, from: number, to: number): Promise<void> {
   await remote.unsafe(
     `insert into ${table} (id, label) select g, 'row ' || g from generate_series(${from}, ${to}) g`,
   );
+}
+
+/** The API as a second tenant sees it. */
+async function otherTenantApi(): Promise<Harness['api']> {
+  const tenantId = `other_${randomUUID().slice(0, 8)}`;
+  await ensureTenant(h.db, tenantId, 'other tenant', {});
+  const { token } = await createToken(h.db, { tenantId, name: 'other', subject: 'other@example.com' });
+  return inProcessClient(h.app, token);
 }
 
 /** Holds an exclusive lock on a remote table until `release()`: a copy of it then waits. */
@@ -324,8 +344,9 @@ describe('table data refresh (seed 004)', () => {
     expect(left.map((r) => r.relname)).toEqual(['taken__t']);
   });
 
-  it('answers 202 while a refresh goes on, 409 RUN_IN_PROGRESS to a second one of the table, and stops when cancelled', async () => {
+  it('answers 202 with an operation while a refresh goes on, 409 RUN_IN_PROGRESS to a second one of the table, and stops when cancelled', async () => {
     const id = await connectionOver('locked');
+    let operationId = '';
     const workflowId = workflowIds.tableDataRefresh(id, 'locked', 't');
     // The remote table locked: the copy waits for it, so the refresh is certainly still running.
     const lock = await lockRemote('locked.t');
@@ -333,7 +354,24 @@ describe('table data refresh (seed 004)', () => {
       const quick = inProcessClient(h.makeApp({ refresh: { responseWaitMs: 0 } }), h.token);
       const first = await refreshTable(quick, id, 'locked', 't');
       expect(first.status).toBe(202);
-      expect(first.body).toEqual({ status: 'running', workflow_id: workflowId });
+      expect(first.body).toEqual({
+        status: 'running',
+        operation_id: expect.stringMatching(/^op_/),
+        operation_url: `/api/v1/operations/${first.body.operation_id}`,
+        workflow_id: workflowId,
+      });
+      operationId = first.body.operation_id;
+      const running = await h.api<Operation>('GET', `/api/v1/operations/${operationId}`);
+      expect(running.status).toBe(200);
+      expect(running.body).toMatchObject({
+        id: operationId,
+        connection_id: id,
+        ingestion_id: null,
+        type: 'table_data_refresh',
+        status: 'running',
+        result: null,
+        finished_at: null,
+      });
 
       const second = await refreshTable(h.api, id, 'locked', 't');
       expect(second.status).toBe(409);
@@ -344,15 +382,32 @@ describe('table data refresh (seed 004)', () => {
     const result = await h.client.workflow.getHandle(workflowId).result();
     expect(result).toMatchObject({ connection_id: id, rows_synced: 3 });
     expect(await countAt('locked__t')).toBe(3);
+    // The workflow's last activity finished the operation before the workflow ended.
+    const done = await h.api<Operation>('GET', `/api/v1/operations/${operationId}`);
+    expect(done.body).toMatchObject({ status: 'success', error: null, result });
+    expect(done.body.finished_at).not.toBeNull();
+    const [audit] = await h.sql`
+      select action, result from autoloader.audit_events where operation_id = ${operationId}`;
+    expect(audit).toEqual({ action: 'table_data_refresh', result: 'success' });
+    // Tenant-scoped: another tenant's token gets the 404 of a missing operation.
+    const other = await otherTenantApi();
+    const hidden = await other<ErrorBody>('GET', `/api/v1/operations/${operationId}`);
+    expect(hidden.status).toBe(404);
+    expect(hidden.body.error_code).toBe('OPERATION_NOT_FOUND');
 
     // Cancelled while the copy waits for the remote lock: it stops without waiting for it, and
     // leaves the cached table as it was, with no new version beside it.
     const relock = await lockRemote('locked.t');
     try {
       const quick = inProcessClient(h.makeApp({ refresh: { responseWaitMs: 0 } }), h.token);
-      expect((await refreshTable(quick, id, 'locked', 't')).status).toBe(202);
+      const again = await refreshTable(quick, id, 'locked', 't');
+      expect(again.status).toBe(202);
+      const cancelled = await h.api<Operation>(
+        'POST',
+        `/api/v1/operations/${again.body.operation_id}/cancel`,
+      );
+      expect(cancelled.body).toMatchObject({ status: 'cancelled', result: null });
       const handle = h.client.workflow.getHandle(workflowId);
-      await handle.cancel();
       await expect(handle.result()).rejects.toThrow();
       expect((await handle.describe()).status.name).toBe('CANCELLED');
       const versions = await h.sql`
@@ -478,5 +533,21 @@ describe('connection data refresh (seed 004)', () => {
     expect(alone.status).toBe(404);
     expect(alone.body.error_code).toBe('TABLE_NOT_FOUND');
     expect(alone.body.detail).toMatch(/does not exist/);
+
+    // Both recorded as operations of the connection: the first ended partial_failure with the
+    // seed's body as its result, the second failed saying why.
+    const ops = await h.sql<{ id: string }[]>`
+      select id from autoloader.operations where connection_id = ${id} order by created_at`;
+    expect(ops).toHaveLength(2);
+    const [whole, one] = await Promise.all(
+      ops.map((o) => h.api<Operation>('GET', `/api/v1/operations/${o.id}`).then((r) => r.body)),
+    );
+    expect(whole).toMatchObject({
+      type: 'connection_data_refresh',
+      status: 'partial_failure',
+      result: res.body,
+    });
+    expect(one).toMatchObject({ type: 'table_data_refresh', status: 'failed', result: null });
+    expect(one!.error).toMatch(/does not exist/);
   });
 });

@@ -89,6 +89,10 @@ const ConnectionDataRefreshResult = z
 const DataRefreshRunning = z
   .object({
     status: z.literal('running'),
+    operation_id: z.string().describe('the operation recording this data refresh'),
+    operation_url: z
+      .string()
+      .describe('`GET` it to follow the refresh; its `result` is seed 004’s body once it ends'),
     workflow_id: z
       .string()
       .describe(
@@ -153,7 +157,7 @@ export function databaseConnectionsRouter(deps: ApiDeps) {
         '`{}` re-discovers the tables of every database connection of the tenant (object-store connections are left out); `{"connection_id": …}` those of one. Tables are read from the remote’s catalog (restricted to the connection’s `schemas`), new ones added, changed ones (a different column fingerprint) updated, gone ones removed (their cached tables renamed aside and queued in `GET /pending-deletions` for after the grace period); tables that did not change are left as they are, cached data included. A schema refresh runs as a Temporal workflow; the response comes when it ends.',
         'Validation (400 VALIDATION_ERROR, seed 004’s messages): `schema_name requires connection_id`; `table_name requires schema_name`; `data refresh requires connection_id`; `schema-level refresh not supported; omit schema_name to refresh entire connection`; `data refresh with schema_name requires table_name`; `schema refresh cannot target specific table; use data: true for table data refresh`.',
         'Data refresh, `{"connection_id", "schema_name", "table_name", "data": true}`: the remote table is streamed (COPY out of the remote, COPY into the destination database) into a new version under a versioned name `<cache_schema>.<s>__<t>__v<8 hex>`, which then takes the stable name `<cache_schema>.<s>__<t>` in one transaction (grants, indexes, policies, comments and views carried over); readers see the old rows or the new ones, never a missing or half-loaded table. The previous version is listed by `GET /pending-deletions` and dropped after REFRESH_SWAP_GRACE_SECONDS. Column types come from the catalog; types the cache cannot keep as they are become `text`. Answers seed 004’s table body. `{"connection_id", "data": true}` refreshes every table of the connection’s catalog, at most 4 at once, each failure listed in `errors` while the others carry on. Not destructive, so no `confirm`; audited. One data refresh per table (and per connection) at a time: a second is 409 RUN_IN_PROGRESS with the running workflow’s id in `current_run_id`. A remote table gone since the last schema refresh is 404 TABLE_NOT_FOUND; a cache name held by another tenant, an ingestion or a table the service did not make is 409 DESTINATION_UNAVAILABLE; a remote that cannot be read is 503 saying why.',
-        'The answer waits up to REFRESH_RESPONSE_WAIT_MS for the result; a data refresh still going then is 202 `{status: "running", workflow_id}` and goes on (it is not an operation of `GET /operations`). Data refresh of object-store connections is not available yet (400 VALIDATION_ERROR on `data`).',
+        'A data refresh is recorded as an operation of the connection (type `table_data_refresh` or `connection_data_refresh`). The answer waits up to REFRESH_RESPONSE_WAIT_MS for the result; a data refresh still going then is 202 `{status: "running", operation_id, operation_url, workflow_id}` and goes on. `GET /operations/{id}` shows it `running`, then `success` (a connection refresh with some tables failed: `partial_failure`; all failed, or a table refresh that failed: `failed` with `error`; cancelled by `POST /operations/{id}/cancel`: `cancelled`), its `result` then holding the body the 200 would have carried. Data refresh of object-store connections is not available yet (400 VALIDATION_ERROR on `data`).',
       ].join('\n\n'),
       request: { body: jsonBody(RefreshRequest) },
       responses: {

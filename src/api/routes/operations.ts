@@ -14,8 +14,16 @@ import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 const Operation = z
   .object({
     id: z.string(),
-    ingestion_id: z.string(),
-    type: z.string(),
+    ingestion_id: z.string().nullable().describe('null for an operation of a connection'),
+    connection_id: z
+      .string()
+      .nullable()
+      .describe('the connection of a seed 004 data refresh (`POST /refresh`); null for an ingestion’s'),
+    type: z
+      .string()
+      .describe(
+        'full_refresh, fresh_start, drop_table, reprocess (an ingestion’s); table_data_refresh, connection_data_refresh (a connection’s)',
+      ),
     status: z.enum(operationStatuses),
     message: z.string(),
     requested_by: z.string(),
@@ -29,6 +37,12 @@ const Operation = z
     timestamp: z.string(),
     created_at: z.string(),
     finished_at: z.string().nullable(),
+    result: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .describe(
+        'once a connection’s data refresh ends: seed 004’s body (TableDataRefreshResult or ConnectionDataRefreshResult); null otherwise',
+      ),
   })
   .openapi('Operation');
 
@@ -75,6 +89,7 @@ function toOperationJson(op: OperationView) {
   return {
     id: op.id,
     ingestion_id: op.ingestionId,
+    connection_id: op.connectionId,
     type: op.type,
     status: op.status,
     message: `${op.type} ${op.status}`,
@@ -89,5 +104,6 @@ function toOperationJson(op: OperationView) {
     timestamp: op.createdAt.toISOString(),
     created_at: op.createdAt.toISOString(),
     finished_at: op.finishedAt?.toISOString() ?? null,
+    result: op.result,
   };
 }

@@ -220,7 +220,12 @@ async function refreshCatalog(
     if (!ctx.json) ctx.io.err(`Refresh running: operation ${operationId}\n`);
     const followed = await waitForOperation(ctx.api, operationId, ctx.progress());
     if (ctx.json) printJson(ctx.io, followed.operation);
-    else ctx.io.out(catalogResult(followed.operation as unknown as Record<string, unknown>));
+    else
+      ctx.io.out(
+        catalogResult(
+          followed.operation.result ?? (followed.operation as unknown as Record<string, unknown>),
+        ),
+      );
     return followed.exitCode;
   }
   if (ctx.json) printJson(ctx.io, res.body);

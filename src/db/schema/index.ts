@@ -317,16 +317,22 @@ export interface OperationStep {
   error_code?: string | null;
 }
 
-/** A refresh request: its steps are written by the workflow as they complete. */
+/** Seed 004's data refreshes of a database connection, recorded as operations of the connection. */
+export const connectionOperationTypes = ['table_data_refresh', 'connection_data_refresh'] as const;
+
+/**
+ * A refresh request: its steps are written by the workflow as they complete. It belongs to an
+ * ingestion or (seed 004's data refresh) to a connection; either goes with its owner when that is
+ * deleted (cascade), as the audit events stay. `result` is the seed's body once it ends.
+ */
 export const operations = autoloader.table(
   'operations',
   {
     id: text().primaryKey(),
-    ingestionId: text()
-      .notNull()
-      .references(() => ingestions.id, { onDelete: 'cascade' }),
+    ingestionId: text().references(() => ingestions.id, { onDelete: 'cascade' }),
+    connectionId: text().references(() => connections.id, { onDelete: 'cascade' }),
     tenantId: text().notNull(),
-    type: text({ enum: operationTypes }).notNull(),
+    type: text({ enum: [...operationTypes, ...connectionOperationTypes] }).notNull(),
     strategy: text({ enum: refreshStrategies }).notNull().default('drop'),
     status: text({ enum: operationStatuses }).notNull(),
     requestedBy: text().notNull(),
@@ -340,8 +346,12 @@ export const operations = autoloader.table(
     error: text(),
     createdAt: createdAt(),
     finishedAt: timestamp({ withTimezone: true }),
+    result: jsonb(),
   },
-  (t) => [index('operations_ingestion_created_idx').on(t.ingestionId, t.createdAt)],
+  (t) => [
+    index('operations_ingestion_created_idx').on(t.ingestionId, t.createdAt),
+    index('operations_connection_created_idx').on(t.connectionId, t.createdAt),
+  ],
 );
 
 /** Who did what destructive thing, when, with what impact — kept when the ingestion is deleted. */
