@@ -94,6 +94,10 @@ const envSchema = z.object({
     .min(0)
     .max(7 * 24 * 3600)
     .default(60),
+  /** How long a webhook delivery is retried (exponential backoff) before it is given up: 24 h. */
+  WEBHOOK_DELIVERY_DEADLINE_SECONDS: z.coerce.number().int().min(1).default(86_400),
+  /** The first retry's delay; each next one doubles, up to an hour. */
+  WEBHOOK_RETRY_INITIAL_SECONDS: z.coerce.number().min(0.1).default(10),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -164,6 +168,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       responseWaitMs: e.REFRESH_RESPONSE_WAIT_MS,
       swapGraceSeconds: e.REFRESH_SWAP_GRACE_SECONDS,
       batchParallelism: e.BATCH_REFRESH_PARALLELISM,
+    },
+    webhooks: {
+      deliveryDeadlineSeconds: e.WEBHOOK_DELIVERY_DEADLINE_SECONDS,
+      retryInitialSeconds: e.WEBHOOK_RETRY_INITIAL_SECONDS,
     },
   };
 }

@@ -41,6 +41,7 @@ export function activityDepsFromConfig(config: Config, sql: Sql): ActivityDeps {
     fileMaxRetries: config.run.fileMaxRetries,
     fileMaxAttempts: config.run.fileMaxAttempts,
     refresh: config.refresh,
+    webhooks: config.webhooks,
   };
 }
 

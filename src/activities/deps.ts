@@ -13,4 +13,6 @@ export interface ActivityDeps {
   fileMaxAttempts: number;
   /** Cost model, limits and grace period (scheduled full refreshes follow them too). */
   refresh: Config['refresh'];
+  /** Delivery deadline and first retry delay of notification webhooks. */
+  webhooks: Config['webhooks'];
 }

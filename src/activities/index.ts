@@ -1,5 +1,6 @@
 import { makeClearProcessedFiles } from './clear-processed-files.js';
 import { makeCopyTable } from './copy-table.js';
+import { makeDeliverWebhook } from './deliver-webhook.js';
 import type { ActivityDeps } from './deps.js';
 import { makeDiscoverFiles } from './discover-files.js';
 import { makeDiscoverTables } from './discover-tables.js';
@@ -8,6 +9,7 @@ import { makeEstimateImpact } from './estimate-impact.js';
 import { makeFinishConnectionOperation } from './finish-connection-operation.js';
 import { makeFinishRun } from './finish-run.js';
 import { makeListCachedTables } from './list-cached-tables.js';
+import { makeMatchWebhooks } from './match-webhooks.js';
 import { makeAdmitScheduledOperation, makeFinishOperation, makeRecordStep } from './operations.js';
 import { makeProcessFiles } from './process-files.js';
 import { makeEstimateReprocess, makeRemoveSelectedFiles } from './reprocess.js';
@@ -41,6 +43,8 @@ export function createActivities(deps: ActivityDeps) {
     copyTable: makeCopyTable(deps),
     swapCachedTable: makeSwapCachedTable(deps),
     finishConnectionOperation: makeFinishConnectionOperation(deps),
+    matchWebhooks: makeMatchWebhooks(deps),
+    deliverWebhook: makeDeliverWebhook(deps),
   };
 }
 

@@ -24,6 +24,7 @@ import { runsRouter } from './routes/runs.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { schemaRouter } from './routes/schema.js';
 import { secretsRouter } from './routes/secrets.js';
+import { webhooksRouter } from './routes/webhooks.js';
 
 export type { ApiDeps, AppEnv } from './router.js';
 
@@ -60,6 +61,7 @@ const resources = [
   schedulesRouter,
   pendingDeletionsRouter,
   auditEventsRouter,
+  webhooksRouter,
   adminRouter,
 ];
 

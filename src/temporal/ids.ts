@@ -32,6 +32,8 @@ export const workflowIds = {
   connectionDataRefresh: (connectionId: string) => `connection/${connectionId}/data-refresh`,
   /** The durable timer of one pending deletion. */
   deletion: (deletionId: string) => `deletion/${deletionId}`,
+  /** The delivery of one event to one webhook: started once, whatever retries its starter makes. */
+  webhookDelivery: (webhookId: string, eventId: string) => `webhook/${webhookId}/${eventId}`,
 } as const;
 
 /** An ingestion has at most two schedules (the contract): its run schedule and its refresh schedule. */

@@ -17,7 +17,7 @@ import {
 export const searchAttributeKeys = {
   ingestionId: defineSearchAttributeKey('AutoloaderIngestionId', SearchAttributeType.KEYWORD),
   tenant: defineSearchAttributeKey('AutoloaderTenant', SearchAttributeType.KEYWORD),
-  /** run, full_refresh, fresh_start, drop_table, reprocess, clear_processed_files, scheduled, pending_deletion */
+  /** run, full_refresh, fresh_start, drop_table, reprocess, clear_processed_files, scheduled, pending_deletion, webhook_delivery */
   operation: defineSearchAttributeKey('AutoloaderOperation', SearchAttributeType.KEYWORD),
   runId: defineSearchAttributeKey('AutoloaderRunId', SearchAttributeType.KEYWORD),
   /** What started it: manual (a request), schedule, or the refresh operation that launched the run. */

@@ -12,6 +12,7 @@ import type { RunSummary } from '../activities/finish-run.js';
 import type { Activities } from '../activities/index.js';
 import { type RunProgress, runProgressQuery } from './messages.js';
 import { longActivity, shortActivity } from './options.js';
+import { notifyWebhooks } from './webhook-delivery.js';
 
 export interface IngestionRunInput {
   runId: string;
@@ -121,6 +122,7 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
     progress.phase = 'finishing';
     const summary = await short.finishRun({ runId, ingestionId });
     progress.phase = 'done';
+    await notifyWebhooks({ kind: 'run', runId });
     return summary;
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
@@ -136,6 +138,7 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
       }),
     );
     if (cancelled) throw err;
+    await notifyWebhooks({ kind: 'run', runId });
     throw ApplicationFailure.nonRetryable(`run ${runId} failed: ${message}`, 'RunFailed');
   }
 }

@@ -1,6 +1,7 @@
 import { proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { shortActivity } from './options.js';
+import { notifyWebhooks } from './webhook-delivery.js';
 
 const { executeDeletion } = proxyActivities<Activities>(shortActivity);
 
@@ -12,5 +13,6 @@ const { executeDeletion } = proxyActivities<Activities>(shortActivity);
 export async function pendingDeletionWorkflow(input: { deletionId: string; dueAt: string }): Promise<void> {
   const wait = new Date(input.dueAt).getTime() - Date.now();
   if (wait > 0) await sleep(wait);
-  await executeDeletion({ deletionId: input.deletionId });
+  const { executed } = await executeDeletion({ deletionId: input.deletionId });
+  if (executed) await notifyWebhooks({ kind: 'deletion', deletionId: input.deletionId });
 }

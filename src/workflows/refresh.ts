@@ -21,6 +21,7 @@ import { ingestionRunWorkflow } from './ingestion-run.js';
 import { type OperationPrepared, operationPreparedUpdate, operationStepsQuery } from './messages.js';
 import { longActivity, shortActivity, swapActivity } from './options.js';
 import { pendingDeletionWorkflow } from './pending-deletion.js';
+import { notifyWebhooks } from './webhook-delivery.js';
 
 const short = proxyActivities<Activities>(shortActivity);
 const long = proxyActivities<Activities>(longActivity);
@@ -86,6 +87,7 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
         prepared = true;
       });
       await short.finishOperation({ operationId, status: 'success' });
+      await notifyWebhooks({ kind: 'operation', operationId });
       return { runId };
     }
 
@@ -125,6 +127,7 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
     }
     prepared = true;
     await short.finishOperation({ operationId, status: 'success' });
+    await notifyWebhooks({ kind: 'operation', operationId });
     return { runId };
   } catch (err) {
     // Cancelled (the operation, or the run it started): recorded as such, even while cancelling.
@@ -137,6 +140,7 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
     const message =
       err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
     await short.finishOperation({ operationId, status: 'failed', error: message });
+    await notifyWebhooks({ kind: 'operation', operationId });
     throw ApplicationFailure.nonRetryable(`operation ${operationId} failed: ${message}`, 'OperationFailed');
   }
 }

@@ -426,3 +426,54 @@ export const connectionTables = autoloader.table(
   },
   (t) => [primaryKey({ columns: [t.connectionId, t.schemaName, t.tableName] })],
 );
+
+/** The events a webhook can subscribe to. */
+export const webhookEvents = [
+  'run.succeeded',
+  'run.failed',
+  'run.partial_success',
+  'refresh.completed',
+  'refresh.failed',
+  'deletion.done',
+] as const;
+export type WebhookEvent = (typeof webhookEvents)[number];
+
+/**
+ * A tenant's notification webhook. The signing secret is a reference to a stored secret (or an
+ * allowed env variable), never the value: it is sealed at rest and rotated like any credential.
+ */
+export const webhooks = autoloader.table(
+  'webhooks',
+  {
+    id: text().primaryKey(),
+    tenantId: text()
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    url: text().notNull(),
+    events: jsonb().$type<WebhookEvent[]>().notNull(),
+    /** Only this ingestion's events; null: all of the tenant's. Not a foreign key: a filter outlives nothing. */
+    ingestionId: text(),
+    secretRef: jsonb().$type<{ secret: string } | { env: string }>().notNull(),
+    createdBy: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('webhooks_tenant_idx').on(t.tenantId)],
+);
+
+/** Every delivery attempt of every event to a webhook: its answer (status code) or why it failed. */
+export const webhookDeliveries = autoloader.table(
+  'webhook_deliveries',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    webhookId: text()
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    eventId: text().notNull(),
+    eventType: text().notNull(),
+    attempt: integer().notNull(),
+    statusCode: integer(),
+    error: text(),
+    attemptedAt: createdAt(),
+  },
+  (t) => [index('webhook_deliveries_webhook_idx').on(t.webhookId, t.id)],
+);
