@@ -1,3 +1,4 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ApplicationFailure,
   CancellationScope,
@@ -210,17 +211,23 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
     },
   });
   if (swapped.deletion) {
-    await startChild(pendingDeletionWorkflow, {
-      workflowId: workflowIds.deletion(swapped.deletion.id),
-      args: [{ deletionId: swapped.deletion.id, dueAt: swapped.deletion.dueAt }],
-      typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
-        operation: 'pending_deletion',
-        trigger: input.type,
-      }),
-      staticSummary: `drop ${swapped.oldTable} at ${swapped.deletion.dueAt} (the version ${input.operationId} replaced)`,
-      // The deletion outlives this operation: the ingestion is free again as soon as the swap is done.
-      parentClosePolicy: 'ABANDON',
-    });
+    try {
+      await startChild(pendingDeletionWorkflow, {
+        workflowId: workflowIds.deletion(swapped.deletion.id),
+        args: [{ deletionId: swapped.deletion.id, dueAt: swapped.deletion.dueAt }],
+        typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
+          operation: 'pending_deletion',
+          trigger: input.type,
+        }),
+        staticSummary: `drop ${swapped.oldTable} at ${swapped.deletion.dueAt} (the version ${input.operationId} replaced)`,
+        // The deletion outlives this operation: the ingestion is free again as soon as the swap is done.
+        parentClosePolicy: 'ABANDON',
+      });
+    } catch (err) {
+      // A worker's start-up sweep re-arms every pending deletion under the same id: after a crash
+      // between the swap and this start it may have armed this one already, which is what we want.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
     await record({
       operation: 'deletion_scheduled',
       details: {
