@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { type AddressInfo, createServer } from 'node:net';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { inProcessClient } from '../../src/api/in-process.js';
 import { createToken, ensureTenant } from '../../src/auth/tokens.js';
 import { type Harness, startHarness, storeMinioCredentials } from '../helpers/harness.js';
+import { createRemoteDatabase } from '../helpers/remote-db.js';
 
 /**
  * Seed 004's database connections, part 1: a `postgres` connection (the test cluster's second
@@ -13,6 +14,7 @@ import { type Harness, startHarness, storeMinioCredentials } from '../helpers/ha
 let h: Harness;
 let remote: postgres.Sql;
 let remoteDb: string;
+let remoteDatabase: Awaited<ReturnType<typeof createRemoteDatabase>> | undefined;
 const url = new URL(inject('databaseUrl'));
 
 type ErrorBody = { error_code: string; field?: string; detail: string };
@@ -68,18 +70,9 @@ async function tablesOf(connectionId: string): Promise<Table[]> {
 
 beforeAll(async () => {
   h = await startHarness();
-  remoteDb = `remote_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  // CREATE DATABASE takes no bind parameter; the name is made here from hex digits.
-  await h.sql.unsafe(`create database ${remoteDb}`);
-  remote = postgres({
-    host: url.hostname,
-    port: Number(url.port),
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    database: remoteDb,
-    max: 1,
-    onnotice: () => undefined,
-  });
+  remoteDatabase = await createRemoteDatabase(h, { max: 1 });
+  remoteDb = remoteDatabase.name;
+  remote = remoteDatabase.sql;
   await remote.unsafe(`
     create schema app;
     create table app.users (id integer primary key, name text);
@@ -96,8 +89,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await remote?.end({ timeout: 5 });
-  if (remoteDb) await h?.sql.unsafe(`drop database if exists ${remoteDb} with (force)`);
+  await remoteDatabase?.drop();
   await h?.close();
 });
 

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { inProcessClient } from '../../src/api/in-process.js';
 import { createToken, ensureTenant } from '../../src/auth/tokens.js';
 import { workflowIds } from '../../src/temporal/ids.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
+import { createRemoteDatabase } from '../helpers/remote-db.js';
 
 /**
  * Seed 004's data refresh of database connections: a remote table copied into a new version of its
@@ -14,6 +15,7 @@ import { type Harness, startHarness } from '../helpers/harness.js';
 let h: Harness;
 let remote: postgres.Sql;
 let remoteDb: string;
+let remoteDatabase: Awaited<ReturnType<typeof createRemoteDatabase>> | undefined;
 const url = new URL(inject('databaseUrl'));
 const cache = `cache_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
 
@@ -146,17 +148,9 @@ async function lockRemote(table: string): Promise<{ release: () => Promise<void>
 beforeAll(async () => {
   // Grace periods shortened (the contract): the deletion is carried out within the test.
   h = await startHarness({ refresh: { swapGraceSeconds: 1, responseWaitMs: 60_000 } });
-  remoteDb = `remote_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  await h.sql.unsafe(`create database ${remoteDb}`);
-  remote = postgres({
-    host: url.hostname,
-    port: Number(url.port),
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    database: remoteDb,
-    max: 2,
-    onnotice: () => undefined,
-  });
+  remoteDatabase = await createRemoteDatabase(h, { max: 2 });
+  remoteDb = remoteDatabase.name;
+  remote = remoteDatabase.sql;
   await remote.unsafe(`
     create schema basic;
     create table basic.users (id integer primary key, name text not null, tags text[], created timestamptz);
@@ -199,8 +193,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await remote?.end({ timeout: 5 });
-  if (remoteDb) await h?.sql.unsafe(`drop database if exists ${remoteDb} with (force)`);
+  await remoteDatabase?.drop();
   await h?.close();
 });
 

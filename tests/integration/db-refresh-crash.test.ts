@@ -6,16 +6,18 @@
  * The remote is a second database in the test cluster, as in db-data-refresh.test.ts.
  */
 import { randomUUID } from 'node:crypto';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitFor } from '../../src/dev/service.js';
 import { workflowIds } from '../../src/temporal/ids.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
+import { createRemoteDatabase } from '../helpers/remote-db.js';
 import { spawnWorkerProcess, type WorkerProcess } from '../helpers/spawn-worker.js';
 
 let h: Harness;
 let remote: postgres.Sql;
 let remoteDb: string;
+let remoteDatabase: Awaited<ReturnType<typeof createRemoteDatabase>> | undefined;
 const url = new URL(inject('databaseUrl'));
 const cache = `cache_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
 const workers: WorkerProcess[] = [];
@@ -40,17 +42,9 @@ const spawn = async (taskQueue: string) => {
 beforeAll(async () => {
   // A long grace period: no previous version is dropped while the test counts them.
   h = await startHarness({ refresh: { swapGraceSeconds: 3600, responseWaitMs: 60_000 } });
-  remoteDb = `remote_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  await h.sql.unsafe(`create database ${remoteDb}`);
-  remote = postgres({
-    host: url.hostname,
-    port: Number(url.port),
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    database: remoteDb,
-    max: 2,
-    onnotice: () => undefined,
-  });
+  remoteDatabase = await createRemoteDatabase(h, { max: 2 });
+  remoteDb = remoteDatabase.name;
+  remote = remoteDatabase.sql;
   await remote.unsafe('create schema crash');
   for (const [i, t] of TABLES.entries()) {
     await remote.unsafe(`create table crash.${t} (id integer, label text)`);
@@ -66,8 +60,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const w of workers) await w.kill();
-  await remote?.end();
-  if (remoteDb) await h?.sql.unsafe(`drop database if exists ${remoteDb} with (force)`);
+  await remoteDatabase?.drop();
   await h?.close();
 });
 
