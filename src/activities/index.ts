@@ -6,6 +6,7 @@ import { makeDiscoverFiles } from './discover-files.js';
 import { makeDiscoverTables } from './discover-tables.js';
 import { makeDropTable } from './drop-table.js';
 import { makeEstimateImpact } from './estimate-impact.js';
+import { makeEvaluateCondition } from './evaluate-condition.js';
 import { makeFinishConnectionOperation } from './finish-connection-operation.js';
 import { makeFinishRun } from './finish-run.js';
 import { makeListCachedTables } from './list-cached-tables.js';
@@ -45,6 +46,7 @@ export function createActivities(deps: ActivityDeps) {
     finishConnectionOperation: makeFinishConnectionOperation(deps),
     matchWebhooks: makeMatchWebhooks(deps),
     deliverWebhook: makeDeliverWebhook(deps),
+    evaluateScheduledCondition: makeEvaluateCondition(deps),
   };
 }
 

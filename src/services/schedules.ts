@@ -5,6 +5,7 @@ import { type ScheduleSlot, scheduleIds, scheduleSlots, workflowIds } from '../t
 import { searchAttributePairs } from '../temporal/search-attributes.js';
 import { loadTenantPolicy } from '../tenancy/policy.js';
 import { type ScheduledOperationInput, scheduledOperationWorkflow } from '../workflows/scheduled.js';
+import { parseConditionField } from './conditional-refresh.js';
 import type { ServiceDeps } from './deps.js';
 import { checkScheduleInterval } from './schedule-rules.js';
 
@@ -12,7 +13,9 @@ export interface ScheduleSettings {
   cron?: string;
   interval_seconds?: number;
   timezone: string;
-  operation: 'run' | 'full_refresh';
+  /** `refresh_if` (refresh schedules): a full refresh on the ticks where `condition` holds. */
+  operation: 'run' | 'full_refresh' | 'refresh_if';
+  condition?: string;
   strategy: RefreshStrategy;
   paused: boolean;
 }
@@ -114,6 +117,8 @@ export async function setSchedule(
   slot: ScheduleSlot = 'run',
 ): Promise<ScheduleView> {
   checkScheduleInterval(settings, deps.schedules);
+  // Checked now, as POST /refresh-if checks it: a tick is no place to find a typo.
+  if (settings.condition !== undefined) parseConditionField(settings.condition);
   await checkScheduleCap(deps, ingestion, slot);
   const spec = {
     ...(settings.cron
@@ -124,9 +129,10 @@ export async function setSchedule(
   const args: [ScheduledOperationInput] = [
     {
       ingestionId: ingestion.id,
-      operation: settings.operation,
+      operation: settings.operation === 'run' ? 'run' : 'full_refresh',
       strategy: settings.strategy,
       run: deps.runDefaults,
+      ...(settings.operation === 'refresh_if' && settings.condition ? { condition: settings.condition } : {}),
     },
   ];
   const id = scheduleIds.of(ingestion.id, slot);
@@ -145,7 +151,10 @@ export async function setSchedule(
         operation: 'scheduled',
         trigger: 'schedule',
       }),
-      staticSummary: `scheduled ${settings.operation === 'run' ? 'run' : 'full refresh'} of ${ingestion.name}`,
+      staticSummary:
+        settings.operation === 'run'
+          ? `scheduled run of ${ingestion.name}`
+          : `scheduled full refresh of ${ingestion.name}${settings.condition ? ` if ${settings.condition}` : ''}`,
     },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' as const },
     state: { paused: settings.paused, note: `autoloader ingestion ${ingestion.name}` },

@@ -9,7 +9,8 @@ import { ingestionRunWorkflow } from './ingestion-run.js';
 import { longActivity, shortActivity } from './options.js';
 import { refreshWorkflow } from './refresh.js';
 
-const { admitScheduledOperation, finishOperation } = proxyActivities<Activities>(shortActivity);
+const { admitScheduledOperation, finishOperation, evaluateScheduledCondition } =
+  proxyActivities<Activities>(shortActivity);
 const { estimateImpact } = proxyActivities<Activities>(longActivity);
 
 export interface ScheduledOperationInput {
@@ -17,6 +18,8 @@ export interface ScheduledOperationInput {
   operation: 'run' | 'full_refresh';
   strategy: RefreshStrategy;
   run: { parallelism: number; batchMaxFiles: number; batchMaxBytes: number };
+  /** A refresh schedule's `refresh_if`: the full refresh runs only when this holds at the tick. */
+  condition?: string;
 }
 
 export type ScheduledOutcome =
@@ -37,6 +40,15 @@ export async function scheduledOperationWorkflow(input: ScheduledOperationInput)
   try {
     // A full refresh is admitted on its estimate, as a person's request is (large-operation rule).
     const source = input.operation === 'full_refresh' ? await estimateImpact({ ingestionId }) : undefined;
+    if (input.condition && source) {
+      const verdict = await evaluateScheduledCondition({ ingestionId, condition: input.condition, source });
+      if (!verdict.result) {
+        const facts = Object.entries(verdict.facts)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ');
+        return { started: false, reason: `condition ${verdict.condition} is false (${facts})` };
+      }
+    }
     const admission = await admitScheduledOperation({
       operationId,
       ingestionId,

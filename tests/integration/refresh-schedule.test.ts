@@ -170,21 +170,77 @@ describe('refresh schedule (seed 001 Phase 2)', () => {
     );
     await h.api('PUT', `/api/v1/ingestions/${id}`, { refresh_schedule: { cron: '0 2 * * *', paused: true } });
 
-    const handle = h.client.schedule.getHandle(scheduleIds.refresh(id));
-    await handle.trigger();
-    // The trigger is asynchronous on the server: poll until the schedule records the action it took.
-    const deadline = Date.now() + 30_000;
-    let outcome: ScheduledOutcome | undefined;
-    while (!outcome && Date.now() < deadline) {
-      const started = (await handle.describe()).info.recentActions.at(-1)?.action.workflow;
-      if (started)
-        outcome = await h.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result();
-      else await new Promise((r) => setImmediate(r));
-    }
+    const outcome = await tick(id);
     expect(outcome).toMatchObject({ started: true });
     const [row] = await h.sql.unsafe<{ n: number; manual: number }[]>(
       `select count(*)::int as n, count(*) filter (where id = 999999)::int as manual from raw.${table}`,
     );
     expect(row).toEqual({ n: 25, manual: 0 });
   });
+
+  it('a refresh_if schedule full-refreshes on the ticks where its condition holds, and says why not on the others', async () => {
+    const { id, table } = await h.createIngestion({ 'a.jsonl': jsonLines(0, 10) }, {}, 'rsif');
+    expect(await h.runAndWait(id)).toMatchObject({ status: 'SUCCESS' });
+    await h.sql.unsafe(
+      `insert into raw.${table} (id, _source_file, _run_id) values (999999, 'manual', 'manual')`,
+    );
+
+    // A condition that does not parse is refused when the schedule is set, naming where.
+    const bad = await h.api<{ error_code: string; field: string; position: number }>(
+      'PUT',
+      `/api/v1/ingestions/${id}/refresh-schedule`,
+      { operation: 'refresh_if', condition: 'file_count >> 1', cron: '0 2 * * *' },
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ error_code: 'VALIDATION_ERROR', field: 'condition' });
+    expect(
+      (
+        await h.api('PUT', `/api/v1/ingestions/${id}/refresh-schedule`, {
+          operation: 'refresh_if',
+          cron: '0 2 * * *',
+        })
+      ).status,
+    ).toBe(400);
+
+    const set = (condition: string) =>
+      h.api('PUT', `/api/v1/ingestions/${id}/refresh-schedule`, {
+        operation: 'refresh_if',
+        condition,
+        cron: '0 2 * * *',
+        paused: true,
+      });
+    const rows = async () =>
+      (await h.sql.unsafe<{ n: number }[]>(`select count(*)::int as n from raw.${table}`))[0]!.n;
+
+    expect((await set('new_file_count > 0')).status).toBe(200);
+    expect(await tick(id)).toEqual({
+      started: false,
+      reason: expect.stringMatching(
+        /^condition new_file_count > 0 is false \(file_count=1, new_file_count=0, /,
+      ),
+    });
+    expect(await rows()).toBe(11);
+
+    expect((await set('file_count >= 1 and table_row_count == 11')).status).toBe(200);
+    expect(await tick(id)).toMatchObject({ started: true });
+    expect(await rows()).toBe(10);
+  });
 });
+
+/** Fires the refresh schedule now and waits for the workflow that tick started. */
+async function tick(ingestionId: string): Promise<ScheduledOutcome> {
+  const handle = h.client.schedule.getHandle(scheduleIds.refresh(ingestionId));
+  const before = (await handle.describe()).info.recentActions.length;
+  await handle.trigger();
+  // The trigger is asynchronous on the server: poll until the schedule records the action it took.
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const d = await handle.describe();
+    if (d.info.recentActions.length > before) {
+      const started = d.info.recentActions.at(-1)!.action.workflow;
+      return h.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result();
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error('schedule did not act');
+}

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { AppError } from '../../domain/errors.js';
+import { conditionLimits } from '../../refresh/condition.js';
 import { refreshStrategies } from '../../refresh/modes.js';
 import { findIngestion } from '../../services/ingestions.js';
 import { deleteSchedule, getSchedule, type ScheduleView, setSchedule } from '../../services/schedules.js';
@@ -33,8 +34,24 @@ const ScheduleBody = z
 
 /** Seed 001's `refresh_schedule`: the ingestion's second schedule, of full refreshes. */
 export const RefreshScheduleBody = z
-  .strictObject({ ...scheduleFields, operation: z.enum(['full_refresh']).default('full_refresh') })
+  .strictObject({
+    ...scheduleFields,
+    operation: z
+      .enum(['full_refresh', 'refresh_if'])
+      .default('full_refresh')
+      .describe('refresh_if: a full refresh on the ticks where `condition` holds (as POST /refresh-if)'),
+    condition: z
+      .string()
+      .min(1)
+      .max(conditionLimits.maxLength)
+      .optional()
+      .describe('refresh_if only: an expression over the facts of POST /ingestions/{id}/refresh-if'),
+  })
   .refine(oneOfCronOrInterval, { message: 'give exactly one of cron or interval_seconds', path: ['cron'] })
+  .refine((b) => (b.operation === 'refresh_if') === (b.condition !== undefined), {
+    message: 'refresh_if needs a condition, and only refresh_if takes one',
+    path: ['condition'],
+  })
   .refine(knownZone, { message: 'unknown IANA time zone', path: ['timezone'] })
   .openapi('RefreshSchedule');
 
