@@ -18,7 +18,7 @@ import {
   remotePath,
   remoteRootSchema,
   sizeMtimeEtag,
-  walkRemote,
+  walkRemoteOn,
 } from './remote.js';
 import { type ObjectStore, SourceConfigError, SourceFileError, SourceFileMissingError } from './types.js';
 
@@ -254,16 +254,7 @@ function storeOf(config: FtpConnectionConfig, password: string, address: Address
   return {
     uri: (_bucket, key) => `${base}/${key}`,
 
-    async *list({ prefix, startAfter }) {
-      const session = await pool.acquire();
-      let reusable = false;
-      try {
-        yield* walkRemote((dir) => listDir(session, dir), { prefix, startAfter });
-        reusable = true;
-      } finally {
-        pool.release(session, reusable);
-      }
-    },
+    list: (options) => walkRemoteOn(pool, listDir, options),
 
     async open(_bucket, key) {
       const what = `reading ${base}/${key}`;

@@ -163,3 +163,22 @@ export const sizeMtimeEtag = (size: number, modifiedAt: Date | null): string =>
 
 /** The path on the server of a key (or folder, '' for the root itself) under a normalised root. */
 export const remotePath = (root: string, key: string): string => (key ? `${root}/${key}` : root || '/');
+
+/**
+ * `walkRemote` on one session of a pool (SFTP, FTP): the session goes back to the pool for reuse
+ * only when the walk ran to its end; a listing that failed or was abandoned closes it.
+ */
+export async function* walkRemoteOn<S>(
+  pool: ConnectionPool<S>,
+  readDir: (session: S, dir: string) => Promise<RemoteEntry[] | undefined>,
+  options: Pick<ListOptions, 'prefix' | 'startAfter'>,
+): AsyncGenerator<FileMeta[]> {
+  const session = await pool.acquire();
+  let reusable = false;
+  try {
+    yield* walkRemote((dir) => readDir(session, dir), options);
+    reusable = true;
+  } finally {
+    pool.release(session, reusable);
+  }
+}

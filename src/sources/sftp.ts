@@ -19,7 +19,7 @@ import {
   remotePath,
   remoteRootSchema,
   sizeMtimeEtag,
-  walkRemote,
+  walkRemoteOn,
 } from './remote.js';
 import { type ObjectStore, SourceConfigError, SourceFileError, SourceFileMissingError } from './types.js';
 
@@ -261,16 +261,7 @@ function storeOf(config: SftpConnectionConfig, creds: SftpCredentials, address: 
   return {
     uri: (_bucket, key) => `${base}/${key}`,
 
-    async *list({ prefix, startAfter }) {
-      const session = await pool.acquire();
-      let reusable = false;
-      try {
-        yield* walkRemote((dir) => readDir(session, dir), { prefix, startAfter });
-        reusable = true;
-      } finally {
-        pool.release(session, reusable);
-      }
-    },
+    list: (options) => walkRemoteOn(pool, readDir, options),
 
     async open(_bucket, key) {
       const path = remotePath(root, key);

@@ -209,6 +209,24 @@ export async function startHarness(opts: HarnessOptions = {}) {
   }
 
   /** POST /run, wait for the workflow, return the finished run as the API shows it. */
+  /** Fires a schedule now and waits for the workflow that tick started (its outcome). */
+  async function tickSchedule<T>(scheduleId: string): Promise<T> {
+    const handle = client.schedule.getHandle(scheduleId);
+    const before = (await handle.describe()).info.recentActions.length;
+    await handle.trigger();
+    // The trigger is asynchronous on the server: poll until the schedule records the action it took.
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const d = await handle.describe();
+      if (d.info.recentActions.length > before) {
+        const started = d.info.recentActions.at(-1)!.action.workflow;
+        return client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result();
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    throw new Error(`schedule ${scheduleId} did not act`);
+  }
+
   async function runAndWait(ingestionId: string) {
     const started = await api<{ id: string }>('POST', `/api/v1/ingestions/${ingestionId}/run`);
     if (started.status !== 202)
@@ -237,6 +255,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     holdTableLock,
     lockTable,
     runAndWait,
+    tickSchedule,
     waitForIngestionIdle,
     restartWorker,
     async close() {

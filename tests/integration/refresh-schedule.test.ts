@@ -227,20 +227,4 @@ describe('refresh schedule (seed 001 Phase 2)', () => {
   });
 });
 
-/** Fires the refresh schedule now and waits for the workflow that tick started. */
-async function tick(ingestionId: string): Promise<ScheduledOutcome> {
-  const handle = h.client.schedule.getHandle(scheduleIds.refresh(ingestionId));
-  const before = (await handle.describe()).info.recentActions.length;
-  await handle.trigger();
-  // The trigger is asynchronous on the server: poll until the schedule records the action it took.
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const d = await handle.describe();
-    if (d.info.recentActions.length > before) {
-      const started = d.info.recentActions.at(-1)!.action.workflow;
-      return h.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result();
-    }
-    await new Promise((r) => setImmediate(r));
-  }
-  throw new Error('schedule did not act');
-}
+const tick = (ingestionId: string) => h.tickSchedule<ScheduledOutcome>(scheduleIds.refresh(ingestionId));
