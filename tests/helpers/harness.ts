@@ -15,6 +15,7 @@ import { serviceDepsFromConfig } from '../../src/services/deps.js';
 import { connectClient, connectWorker } from '../../src/temporal/connect.js';
 import { workflowIds } from '../../src/temporal/ids.js';
 import { buildWorker } from '../../src/worker.js';
+import { holdLock } from './locks.js';
 
 export interface HarnessOptions {
   parallelism?: number;
@@ -175,28 +176,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
   }
 
   /** Holds an exclusive lock on the existing `raw.<table>` until `release()`. */
-  async function lockTable(table: string): Promise<{ release: () => Promise<void> }> {
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
-    const holder = sql.begin(async (tx) => {
-      await tx.unsafe(`lock table raw.${table} in access exclusive mode`);
-      locked();
-      await released;
-    });
-    await isLocked;
-    return {
-      release: async () => {
-        release();
-        await holder;
-      },
-    };
-  }
+  const lockTable = (table: string) => holdLock(sql, `raw.${table}`);
 
   /** Waits for whatever operation holds the ingestion to finish (on Temporal's word, not a timer). */
   async function waitForIngestionIdle(ingestionId: string): Promise<void> {

@@ -5,6 +5,7 @@ import { inProcessClient } from '../../src/api/in-process.js';
 import { createToken, ensureTenant } from '../../src/auth/tokens.js';
 import { workflowIds } from '../../src/temporal/ids.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
+import { holdLock } from '../helpers/locks.js';
 import { createRemoteDatabase } from '../helpers/remote-db.js';
 
 /**
@@ -122,28 +123,7 @@ async function otherTenantApi(): Promise<Harness['api']> {
 }
 
 /** Holds an exclusive lock on a remote table until `release()`: a copy of it then waits. */
-async function lockRemote(table: string): Promise<{ release: () => Promise<void> }> {
-  let release: () => void = () => undefined;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  let locked: () => void = () => undefined;
-  const isLocked = new Promise<void>((r) => {
-    locked = r;
-  });
-  const holder = remote.begin(async (tx) => {
-    await tx.unsafe(`lock table ${table} in access exclusive mode`);
-    locked();
-    await released;
-  });
-  await isLocked;
-  return {
-    release: async () => {
-      release();
-      await holder;
-    },
-  };
-}
+const lockRemote = (table: string) => holdLock(remote, table);
 
 beforeAll(async () => {
   // Grace periods shortened (the contract): the deletion is carried out within the test.

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitFor } from '../../src/dev/service.js';
 import { workflowIds } from '../../src/temporal/ids.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
+import { holdLock } from '../helpers/locks.js';
 import { createRemoteDatabase } from '../helpers/remote-db.js';
 import { spawnWorkerProcess, type WorkerProcess } from '../helpers/spawn-worker.js';
 
@@ -100,20 +101,7 @@ describe('a worker SIGKILLed during a connection data refresh of 5 tables', () =
     // Workflows of this app go to a task queue only the child workers poll.
     const taskQueue = `db-crash-${randomUUID()}`;
     const quick = h.makeApp({ taskQueue, refresh: { responseWaitMs: 0 } });
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
-    const holder = remote.begin(async (tx) => {
-      await tx.unsafe(`lock table crash.${HELD} in access exclusive mode`);
-      locked();
-      await released;
-    });
-    await isLocked;
+    const lock = await holdLock(remote, `crash.${HELD}`);
 
     const firstWorker = await spawn(taskQueue);
     let second: WorkerProcess;
@@ -148,8 +136,7 @@ describe('a worker SIGKILLed during a connection data refresh of 5 tables', () =
       await firstWorker.kill();
       second = await spawn(taskQueue);
     } finally {
-      release();
-      await holder;
+      await lock.release();
     }
 
     const handle = h.client.workflow.getHandle(workflowIds.connectionDataRefresh(id));

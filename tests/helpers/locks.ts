@@ -1,0 +1,29 @@
+import type postgres from 'postgres';
+
+/**
+ * Holds an ACCESS EXCLUSIVE lock on `table` (schema-qualified, a trusted test name) in a
+ * transaction of its own until `release()`: whatever needs the table then waits, which makes "while
+ * it is still going" tests deterministic. Resolves once the lock is held.
+ */
+export async function holdLock(sql: postgres.Sql, table: string): Promise<{ release: () => Promise<void> }> {
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  let locked: () => void = () => undefined;
+  const isLocked = new Promise<void>((r) => {
+    locked = r;
+  });
+  const holder = sql.begin(async (tx) => {
+    await tx.unsafe(`lock table ${table} in access exclusive mode`);
+    locked();
+    await released;
+  });
+  await isLocked;
+  return {
+    release: async () => {
+      release();
+      await holder;
+    },
+  };
+}
