@@ -1,8 +1,11 @@
 import { log } from '@temporalio/activity';
 import { type CatalogChanges, syncCatalog } from '../catalog/connection-tables.js';
 import type { RetiredTable } from '../catalog/retire-cached-tables.js';
+import type { Sql } from '../db/client.js';
+import type { SchemaColumn } from '../db/schema/index.js';
 import { SecretRefError } from '../secrets/refs.js';
 import {
+  columnFingerprint,
   type DiscoveredTable,
   discoverRemoteTables,
   isDatabaseKind,
@@ -39,7 +42,7 @@ export function makeDiscoverTables({ sql, sources, refresh }: ActivityDeps) {
     const [row] = await sql<{ kind: string; config: unknown }[]>`
       select kind, config from autoloader.connections where id = ${connectionId} and tenant_id = ${tenantId}`;
     if (!row) return failed('connection not found (deleted during the refresh)');
-    if (!isDatabaseKind(row.kind)) return failed(`a ${row.kind} connection has no remote tables to discover`);
+    if (!isDatabaseKind(row.kind)) return syncIngestionTables(sql, connectionId, refresh.swapGraceSeconds);
     const parsed = postgresConnectionConfigSchema.safeParse(row.config);
     if (!parsed.success)
       return failed(`the stored configuration is not valid: ${parsed.error.issues[0]?.message}`);
@@ -69,4 +72,42 @@ export function makeDiscoverTables({ sql, sources, refresh }: ActivityDeps) {
       });
     return { connectionId, ok: true, ...changes, ...(retired.length > 0 ? { retired } : {}) };
   };
+}
+
+/**
+ * An object-store connection's "tables" are its ingestions' destination tables, with the columns of
+ * each one's latest schema version (none before its first load): a new ingestion since the last
+ * schema refresh counts as added, a deleted one as removed, a new schema version as modified. Their
+ * catalog rows never have cached versions (the tables are the ingestions'), so nothing is retired.
+ */
+async function syncIngestionTables(
+  sql: Sql,
+  connectionId: string,
+  graceSeconds: number,
+): Promise<SchemaRefreshOutcome> {
+  const rows = await sql<{ schemaName: string; tableName: string; columns: SchemaColumn[] | null }[]>`
+    select i.destination_schema as "schemaName", i.destination_table as "tableName", v.columns
+    from autoloader.ingestions i
+    left join lateral (
+      select columns from autoloader.schema_versions
+      where ingestion_id = i.id order by version desc limit 1) v on true
+    where i.connection_id = ${connectionId}`;
+  const discovered: DiscoveredTable[] = rows.map((r) => {
+    const columns = (r.columns ?? []).map((c, i) => ({
+      name: c.name,
+      type: c.type,
+      nullable: true,
+      position: i + 1,
+    }));
+    return {
+      schemaName: r.schemaName,
+      tableName: r.tableName,
+      columns,
+      fingerprint: columnFingerprint(columns),
+    };
+  });
+  const synced = await syncCatalog(sql, connectionId, discovered, graceSeconds);
+  if (!synced) return { connectionId, ok: false, error: 'connection not found (deleted during the refresh)' };
+  const { removed: _removed, retired: _retired, ...changes } = synced;
+  return { connectionId, ok: true, ...changes };
 }

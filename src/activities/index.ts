@@ -11,6 +11,11 @@ import { makeFinishConnectionOperation } from './finish-connection-operation.js'
 import { makeFinishRun } from './finish-run.js';
 import { makeListCachedTables } from './list-cached-tables.js';
 import { makeMatchWebhooks } from './match-webhooks.js';
+import {
+  makeAbandonMemberRefresh,
+  makeBeginMemberRefresh,
+  makeMemberRefreshOutcome,
+} from './member-refresh.js';
 import { makeAdmitScheduledOperation, makeFinishOperation, makeRecordStep } from './operations.js';
 import { makeProcessFiles } from './process-files.js';
 import { makeEstimateReprocess, makeRemoveSelectedFiles } from './reprocess.js';
@@ -44,6 +49,9 @@ export function createActivities(deps: ActivityDeps) {
     copyTable: makeCopyTable(deps),
     swapCachedTable: makeSwapCachedTable(deps),
     finishConnectionOperation: makeFinishConnectionOperation(deps),
+    beginMemberRefresh: makeBeginMemberRefresh(deps),
+    abandonMemberRefresh: makeAbandonMemberRefresh(deps),
+    memberRefreshOutcome: makeMemberRefreshOutcome(deps),
     matchWebhooks: makeMatchWebhooks(deps),
     deliverWebhook: makeDeliverWebhook(deps),
     evaluateScheduledCondition: makeEvaluateCondition(deps),

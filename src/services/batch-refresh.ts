@@ -72,7 +72,7 @@ const zeroImpact = (): Impact => ({
 });
 
 /** Summed, with the rounding each figure has on its own (the duration is the sequential worst case). */
-function sumImpacts(impacts: Impact[]): Impact {
+export function sumImpacts(impacts: Impact[]): Impact {
   const t = zeroImpact();
   for (const i of impacts) {
     t.files_to_process += i.files_to_process;
@@ -88,7 +88,7 @@ function sumImpacts(impacts: Impact[]): Impact {
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; results in the items' order. */
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const lane = async () => {
@@ -145,7 +145,11 @@ async function auditBatch(
 }
 
 /** The large-operation rule on the batch's total: a batch dry run of the same operation within the hour. */
-async function checkLargeBatch(deps: Deps, req: BatchRequest, total: Impact): Promise<void> {
+export async function checkLargeBatch(
+  deps: Pick<ServiceDeps, 'sql' | 'refresh'>,
+  req: Pick<BatchRequest, 'principal' | 'type'>,
+  total: Impact,
+): Promise<void> {
   if (total.estimated_cost_usd <= deps.refresh.largeOperationUsd) return;
   const [row] = await deps.sql<{ n: number }[]>`
     select count(*)::int as n from autoloader.audit_events

@@ -18,6 +18,8 @@ export interface RefreshSettings extends CostModel {
   swapGraceSeconds: number;
   /** Ingestions of a batch refresh refreshed at once (BATCH_REFRESH_PARALLELISM). */
   batchParallelism: number;
+  /** Tables of one connection a data refresh refreshes at once (CONNECTION_REFRESH_PARALLELISM). */
+  connectionParallelism: number;
 }
 
 /** What the use cases need: the state database, Temporal, and the settings requests run with. */

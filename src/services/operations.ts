@@ -17,6 +17,17 @@ export async function currentOperationId(temporal: Client, ingestionId: string):
   return heldBy(desc.memo as Partial<OperationMemo> | undefined);
 }
 
+/** Whether a run or operation holds the ingestion right now (a snapshot: it may change at once). */
+export async function isBusy(temporal: Client, ingestionId: string): Promise<boolean> {
+  try {
+    const desc = await temporal.workflow.getHandle(workflowIds.ingestion(ingestionId)).describe();
+    return desc.status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
 /**
  * Answers 409 before slow work (a listing for an estimate) when something already holds the
  * ingestion. Only a fast path: the guarantee is the workflow-id uniqueness of startExclusive.

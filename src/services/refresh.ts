@@ -170,7 +170,7 @@ async function audit(
  * API instance). The members of one batch share its `batch_id` and count once (the contract).
  */
 export async function checkRateLimit(
-  deps: ServiceDeps,
+  deps: Pick<ServiceDeps, 'sql' | 'refresh'>,
   req: Pick<RefreshRequest, 'type' | 'principal'>,
 ): Promise<void> {
   if (req.type !== 'full_refresh') return;

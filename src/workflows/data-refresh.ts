@@ -41,7 +41,7 @@ type OperationEnd = Parameters<Activities['finishConnectionOperation']>[0];
  * refresh's children are not), records how it ended: the seed's body as the operation's `result`.
  * The record is written even when the refresh is cancelled, outside the cancelled scope.
  */
-async function asOperation<R extends TableDataRefreshResult | ConnectionDataRefreshResult>(
+export async function asOperation<R extends TableDataRefreshResult | ConnectionDataRefreshResult>(
   operationId: string | undefined,
   refresh: () => Promise<R>,
   statusOf: (r: R) => OperationEnd['status'],

@@ -6,4 +6,5 @@ export { pendingDeletionWorkflow } from './pending-deletion.js';
 export { estimateImpactWorkflow, refreshWorkflow } from './refresh.js';
 export { scheduledOperationWorkflow } from './scheduled.js';
 export { schemaRefreshWorkflow } from './schema-refresh.js';
+export { storeDataRefreshWorkflow } from './store-data-refresh.js';
 export { webhookDeliveryWorkflow } from './webhook-delivery.js';

@@ -338,14 +338,6 @@ describe('schema refresh', () => {
     expect(new Set(seen)).toEqual(new Set(['COMPLETED']));
   });
 
-  it('answers data refreshes of object-store connections clearly: not available yet (database ones: db-data-refresh.test.ts)', async () => {
-    const s3 = await h.createS3Connection();
-    const all = await h.api<ErrorBody>('POST', '/api/v1/refresh', { connection_id: s3, data: true });
-    expect(all.status).toBe(400);
-    expect(all.body).toMatchObject({ error_code: 'VALIDATION_ERROR', field: 'data' });
-    expect(all.body.detail).toContain('data refresh of s3 connections is not available yet');
-  });
-
   it('is 404 for an unknown connection or table', async () => {
     const conn = await h.api<ErrorBody>('POST', '/api/v1/refresh', { connection_id: 'conn_nope' });
     expect(conn.status).toBe(404);
@@ -389,11 +381,17 @@ describe('schema refresh', () => {
     expect(res.body.detail).toBe(`Invalid body: ${message}`);
   });
 
-  it('refuses a schema refresh of an object-store connection by id', async () => {
+  it('refreshes an object-store connection by id too: its tables are its ingestions’ (none here)', async () => {
     const s3Id = await h.createS3Connection();
-    const res = await h.api<ErrorBody>('POST', '/api/v1/refresh', { connection_id: s3Id });
-    expect(res.status).toBe(400);
-    expect(res.body).toMatchObject({ error_code: 'VALIDATION_ERROR', field: 'connection_id' });
+    const res = await h.api<Refreshed>('POST', '/api/v1/refresh', { connection_id: s3Id });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      connections_refreshed: 1,
+      tables_discovered: 0,
+      tables_added: 0,
+      tables_removed: 0,
+      tables_modified: 0,
+    });
   });
 
   it('needs connection:refresh', async () => {
@@ -437,10 +435,11 @@ describe('tenants', () => {
     expect(s3.status).toBe(201);
     const mine = await createPgConnection(api, { schemas: ['other'] });
 
+    // Both connections: the s3 one has no ingestions, so no tables (store-connection-refresh.test.ts).
     const all = await api<Refreshed>('POST', '/api/v1/refresh', {});
     expect(all.status).toBe(200);
     expect(all.body).toEqual({
-      connections_refreshed: 1,
+      connections_refreshed: 2,
       tables_discovered: 1,
       tables_added: 1,
       tables_removed: 0,
@@ -463,7 +462,7 @@ describe('tenants', () => {
       expect(tested.status).toBe(404);
     }
     const again = await api<Refreshed>('POST', '/api/v1/refresh', {});
-    expect(again.body.connections_refreshed).toBe(1);
+    expect(again.body.connections_refreshed).toBe(2);
     const rows = await h.sql`select 1 from autoloader.connection_tables where connection_id = ${theirs}`;
     expect(rows).toHaveLength(0);
   });

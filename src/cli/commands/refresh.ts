@@ -196,16 +196,23 @@ async function clearHistory(ctx: Ctx, ref: string, opts: { confirm?: boolean }):
   return EXIT_OK;
 }
 
+type CatalogOptions = {
+  connection?: string;
+  schema?: string;
+  table?: string;
+  data?: boolean;
+  confirm?: boolean;
+  wait?: boolean;
+};
+
 /** Seed 004's POST /refresh: schema discovery, or a data refresh of a connection or one table. */
-async function refreshCatalog(
-  ctx: Ctx,
-  opts: { connection?: string; schema?: string; table?: string; data?: boolean; wait?: boolean },
-): Promise<ExitCode> {
+async function refreshCatalog(ctx: Ctx, opts: CatalogOptions): Promise<ExitCode> {
   const body: Record<string, unknown> = {};
   if (opts.connection) body.connection_id = await resolveConnectionId(ctx.api, opts.connection);
   if (opts.schema) body.schema_name = opts.schema;
   if (opts.table) body.table_name = opts.table;
   if (opts.data) body.data = true;
+  if (opts.confirm) body.confirm = true;
   const res = await ctx.api.request<Record<string, unknown>>('POST', '/refresh', { body });
   const operationId = typeof res.body.operation_id === 'string' ? res.body.operation_id : undefined;
   if (res.status === 202 && operationId) {
@@ -374,11 +381,10 @@ export function registerRefreshCommands(program: Command, app: CliApp): void {
     .option('--schema <schema>', 'schema name (needs --connection)')
     .option('--table <table>', 'table name (needs --connection and --schema)')
     .option('--data', 'refresh cached data, not only the schema (needs --connection)')
+    .option(
+      '--confirm',
+      'with --data on an object-store connection: confirm the full refresh of its ingestions',
+    )
     .option('--wait', 'when the refresh runs in the background, follow it to the end')
-    .action(
-      (
-        opts: { connection?: string; schema?: string; table?: string; data?: boolean; wait?: boolean },
-        cmd: Command,
-      ) => app.exec(cmd, (ctx) => refreshCatalog(ctx, opts)),
-    );
+    .action((opts: CatalogOptions, cmd: Command) => app.exec(cmd, (ctx) => refreshCatalog(ctx, opts)));
 }
