@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import picomatch from 'picomatch';
 import { previewSwap, type SwapPreview } from '../destination/carry-over.js';
 import { type TableStats, tableStats } from '../destination/table.js';
 import { countQueueable, historySummary } from '../ledger/processed-files.js';
+import type { PlanSnapshot } from '../refresh/plan.js';
 import type { ActivityDeps } from './deps.js';
 import { loadIngestionContext } from './ingestion-context.js';
 
@@ -23,6 +25,8 @@ export interface SourceImpact {
    * catalog, so a dry run can say so before anything is loaded); absent without a table.
    */
   swap?: SwapPreview;
+  /** What a dry run's plan records, and its execution compares (absent for a reprocess estimate). */
+  snapshot?: PlanSnapshot;
 }
 
 /**
@@ -37,6 +41,8 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
     const matches = picomatch(source.pattern, { dot: false });
     const since = source.since ? new Date(source.since) : undefined;
     const out = { filesTotal: 0, bytesTotal: 0, filesNew: 0, bytesNew: 0 };
+    const keys = createHash('sha256');
+    let newest: Date | null = null;
     for await (const page of store.list({ bucket: source.bucket, prefix: source.prefix })) {
       const files = page.filter(
         (f) =>
@@ -48,6 +54,10 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
         files: files.map((f) => ({ ...f, path: store.uri(source.bucket, f.key) })),
         maxRetries: fileMaxRetries,
       });
+      for (const f of files) {
+        keys.update(`${f.key}\0${f.etag ?? ''}\0${f.size}\n`);
+        if (f.modifiedAt && (!newest || f.modifiedAt > newest)) newest = f.modifiedAt;
+      }
       out.filesTotal += files.length;
       out.bytesTotal += files.reduce((s, f) => s + f.size, 0);
       out.filesNew += queueable.files;
@@ -55,13 +65,35 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
       Context.current().heartbeat(out.filesTotal);
     }
     const history = await historySummary(sql, input.ingestionId);
+    const table = await tableStats(sql, ctx.destination);
+    const [byStatus, columns] = await Promise.all([
+      sql<{ status: string; n: number }[]>`
+        select status, count(*)::int as n from autoloader.processed_files
+        where ingestion_id = ${input.ingestionId} and scope = 'live' group by status order by status`,
+      sql<{ col: string }[]>`
+        select a.attname || ' ' || format_type(a.atttypid, a.atttypmod) as col
+        from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = ${ctx.destination.schema} and c.relname = ${ctx.destination.table}
+          and a.attnum > 0 and not a.attisdropped
+        order by a.attnum`,
+    ]);
     return {
       ...out,
       historyFiles: history.files,
       historyOldest: history.oldest,
       historyNewest: history.newest,
-      table: await tableStats(sql, ctx.destination),
+      table,
       swap: (await previewSwap(sql, ctx.destination)) ?? undefined,
+      snapshot: {
+        source: {
+          files: out.filesTotal,
+          bytes: out.bytesTotal,
+          newest_modified_at: newest?.toISOString() ?? null,
+          keys_hash: keys.digest('hex'),
+        },
+        history: Object.fromEntries(byStatus.map((r) => [r.status, r.n])),
+        table: { row_count: table.row_count ?? null, columns: columns.map((c) => c.col) },
+      },
     };
   };
 }

@@ -14,6 +14,7 @@ import {
   refreshModes,
   type StepName,
 } from '../refresh/modes.js';
+import { type Plan, type PlanOptions, planChanges, planLifetimeSeconds } from '../refresh/plan.js';
 import { workflowIds } from '../temporal/ids.js';
 import { spoken } from '../temporal/search-attributes.js';
 import { operationPreparedUpdate, operationStepsQuery } from '../workflows/messages.js';
@@ -31,6 +32,8 @@ export interface RefreshRequest {
   graceSeconds?: number;
   /** reprocess only: which loaded files to load again. */
   selection?: Selection;
+  /** A dry run's plan: execute exactly what it previewed, or be refused (409 PLAN_STALE). */
+  planId?: string;
   principal: Principal;
   /**
    * Part of a batch refresh: the batch checked the rate limit and the large-operation rule once for
@@ -54,7 +57,13 @@ interface Assessment {
 
 /** What a refresh request did: previewed, started (or finished), or stalled on a failing step. */
 export type RefreshResult =
-  | (Assessment & { kind: 'dry_run'; wouldPerform: PlannedStep[]; executePath: string })
+  | (Assessment & {
+      kind: 'dry_run';
+      wouldPerform: PlannedStep[];
+      executePath: string;
+      /** Absent where the estimate takes no snapshot (reprocess). */
+      plan?: { id: string; expiresAt: string };
+    })
   | (Assessment & {
       kind: 'started';
       operationId: string;
@@ -157,12 +166,56 @@ function swapWarnings(req: RefreshRequest, src: SourceImpact): string[] {
 async function audit(
   deps: ServiceDeps,
   req: RefreshRequest,
-  fields: { operationId?: string; impact: Impact; result: string },
+  fields: { operationId?: string; impact: Impact; result: string; plan?: Plan },
 ): Promise<void> {
+  const detail = {
+    ...fields.impact,
+    ...(req.batchId ? { batch_id: req.batchId } : {}),
+    ...(fields.plan ? { plan: fields.plan } : {}),
+  };
   await deps.sql`
     insert into autoloader.audit_events (tenant_id, subject, action, ingestion_id, operation_id, dry_run, impact, result)
     values (${req.principal.tenantId}, ${req.principal.subject}, ${req.type}, ${req.ingestionId},
-            ${fields.operationId ?? null}, ${req.dryRun}, ${deps.sql.json((req.batchId ? { ...fields.impact, batch_id: req.batchId } : fields.impact) as never)}, ${fields.result})`;
+            ${fields.operationId ?? null}, ${req.dryRun}, ${deps.sql.json(detail as never)}, ${fields.result})`;
+}
+
+/** The options a dry run previews and its plan is made for. */
+const planOptions = (req: RefreshRequest): PlanOptions => ({
+  strategy: req.strategy,
+  auto_run: req.autoRun,
+  ...(req.selection ? { selection: req.selection } : {}),
+});
+
+/**
+ * Executing with a plan: the dry run that made it (same tenant, ingestion and operation), not
+ * expired, and nothing it saw changed since — else 409 PLAN_STALE listing what did. The plan lives in
+ * the dry run's audit event, so every API instance finds it.
+ */
+async function checkPlan(deps: ServiceDeps, req: RefreshRequest, src: SourceImpact): Promise<void> {
+  const [row] = await deps.sql<{ plan: Plan }[]>`
+    select impact->'plan' as plan from autoloader.audit_events
+    where tenant_id = ${req.principal.tenantId} and ingestion_id = ${req.ingestionId}
+      and action = ${req.type} and dry_run and impact->'plan'->>'id' = ${req.planId ?? ''}`;
+  if (!row)
+    throw new AppError(
+      'VALIDATION_ERROR',
+      `Invalid body: plan_id: no dry run of this ${refreshModes[req.type].title.toLowerCase()} on this ingestion made this plan`,
+      { field: 'plan_id' },
+    );
+  const { plan } = row;
+  if (new Date(plan.expires_at).getTime() <= Date.now())
+    throw new AppError('PLAN_STALE', `The plan expired at ${plan.expires_at}; make a new dry run`, {
+      plan_id: plan.id,
+      changes: [],
+    });
+  if (!src.snapshot) return;
+  const changes = planChanges(plan, { options: planOptions(req), snapshot: src.snapshot });
+  if (changes.length > 0)
+    throw new AppError(
+      'PLAN_STALE',
+      `What the plan previewed has changed (${changes.map((c) => c.what).join(', ')}); make a new dry run`,
+      { plan_id: plan.id, changes },
+    );
 }
 
 /**
@@ -233,18 +286,27 @@ export async function requestRefresh(deps: ServiceDeps, req: RefreshRequest): Pr
   const graceSeconds = req.graceSeconds ?? deps.refresh.swapGraceSeconds;
 
   if (req.dryRun) {
-    await audit(deps, req, { impact, result: 'dry_run' });
+    const plan: Plan | undefined = src.snapshot && {
+      id: newId('plan'),
+      expires_at: new Date(Date.now() + planLifetimeSeconds * 1000).toISOString(),
+      options: planOptions(req),
+      snapshot: src.snapshot,
+    };
+    await audit(deps, req, { impact, result: 'dry_run', plan });
     return {
       ...assessment,
       kind: 'dry_run',
       wouldPerform: wouldPerform(req, src, impact, graceSeconds),
       executePath: mode.path.replace('{id}', req.ingestionId),
+      ...(plan ? { plan: { id: plan.id, expiresAt: plan.expires_at } } : {}),
     };
   }
 
+  // A plan is the proof that a dry run was seen: it replaces the large-operation rule's check.
+  if (req.planId !== undefined) await checkPlan(deps, req, src);
   if (!req.batchId) {
     await checkRateLimit(deps, req);
-    await checkLargeOperation(deps, req, impact);
+    if (req.planId === undefined) await checkLargeOperation(deps, req, impact);
   }
 
   const operationId = newId('op');

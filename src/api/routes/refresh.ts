@@ -10,7 +10,7 @@ import { type RefreshResult, requestRefresh } from '../../services/refresh.js';
 import { validationError } from '../errors.js';
 import {
   commonErrors,
-  conflict,
+  conflictResponse,
   ErrorSchema,
   IdParam,
   ImpactSchema,
@@ -38,6 +38,14 @@ const RefreshBody = z
       .max(7 * 24 * 3600)
       .optional()
       .describe('swap: how long the previous version survives (default REFRESH_SWAP_GRACE_SECONDS)'),
+    plan_id: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe(
+        'A dry run’s `plan_id`: run exactly what it previewed, or be refused with 409 PLAN_STALE naming what changed (the source listing, the file history, the table, or the options). Also the proof the large-operation rule asks for',
+      ),
   })
   .openapi('RefreshRequest');
 type RefreshBodyValue = z.infer<typeof RefreshBody>;
@@ -52,6 +60,13 @@ export const RefreshDryRun = z
     impact: ImpactSchema,
     warnings: z.array(z.string()),
     notes: z.array(z.string()),
+    plan_id: z
+      .string()
+      .optional()
+      .describe(
+        'Execute with it to run exactly this preview: refused (409 PLAN_STALE) if the source, the history or the table changed since (absent for reprocess)',
+      ),
+    plan_expires_at: z.string().optional().describe('After it, the plan is refused (409 PLAN_STALE)'),
     next_steps: z.object({ to_proceed: z.string(), to_cancel: z.string() }),
   })
   .openapi('RefreshDryRun');
@@ -95,7 +110,9 @@ export const RefreshResponse = z.union([RefreshDryRun, RefreshStarted]).openapi(
 export const refreshErrors = {
   ...commonErrors,
   ...notFound,
-  ...conflict,
+  ...conflictResponse(
+    'Another operation is running (RUN_IN_PROGRESS, with current_run_id), or what the plan_id previewed has changed (PLAN_STALE, with `changes`: what, planned, now)',
+  ),
   403: jsonResponse(ErrorSchema, 'Token lacks ingestion:refresh (INSUFFICIENT_PERMISSIONS)'),
   429: jsonResponse(ErrorSchema, 'Too many full refreshes this hour (RATE_LIMITED)'),
   500: jsonResponse(RefreshPartialFailure, 'A step failed part-way (PARTIAL_FAILURE, with recovery)'),
@@ -135,8 +152,11 @@ export function present(
         timestamp: result.timestamp,
         would_perform: result.wouldPerform,
         ...assessment,
+        ...(result.plan ? { plan_id: result.plan.id, plan_expires_at: result.plan.expiresAt } : {}),
         next_steps: {
-          to_proceed: `${result.executePath} with confirm=true`,
+          to_proceed: result.plan
+            ? `${result.executePath} with confirm=true and plan_id=${result.plan.id} (or without plan_id to run whatever the source holds then)`
+            : `${result.executePath} with confirm=true`,
           to_cancel: 'No action needed',
         },
       },
@@ -230,6 +250,7 @@ export function refreshRouter(deps: ApiDeps) {
       strategy: body.strategy,
       graceSeconds: body.grace_period_seconds,
       selection,
+      planId: body.plan_id,
       principal,
     });
     if (result.kind === 'partial_failure' && result.rawFailure)
