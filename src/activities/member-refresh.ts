@@ -1,21 +1,27 @@
 import type postgres from 'postgres';
+import { workflowIds } from '../temporal/ids.js';
 import type { ActivityDeps } from './deps.js';
 
 /**
- * The members of an object-store connection's data refresh (`POST /refresh` with `data: true` on
- * an s3, local, … connection): each is seed 001's swap full refresh of one ingestion, recorded as
- * that ingestion's own operation like any full refresh, and audited under the connection
- * operation's id as `batch_id`, so the whole refresh counts once against the rate limit.
+ * The members of a refresh of several ingestions — a batch refresh, or the data refresh of an
+ * object-store connection (`POST /refresh` with `data: true`): each is seed 001's refresh of one
+ * ingestion, recorded as that ingestion's own operation like any refresh, and audited under the
+ * parent operation's id as `batch_id`, so the whole counts once against the rate limit.
  */
 export interface MemberRefresh {
-  /** The connection's operation (`connection_data_refresh` or `table_data_refresh`). */
+  /** The batch's operation, or the connection's (`connection_data_refresh`, `table_data_refresh`). */
   parentOperationId: string;
   operationId: string;
   runId: string;
   ingestionId: string;
   tenantId: string;
   requestedBy: string;
+  type: 'full_refresh' | 'fresh_start';
+  strategy: 'drop' | 'swap';
+  autoRun: boolean;
   impact: Record<string, unknown>;
+  warnings: string[];
+  notes: string[];
 }
 
 /** Records the member's operation and audit event before its refresh workflow starts. Idempotent. */
@@ -23,9 +29,9 @@ export function makeBeginMemberRefresh({ sql }: ActivityDeps) {
   return async function beginMemberRefresh(m: MemberRefresh): Promise<void> {
     await sql.begin(async (tx) => {
       const inserted = await tx`
-        insert into autoloader.operations (id, ingestion_id, tenant_id, type, strategy, status, requested_by, auto_run, workflow_id, impact)
-        select ${m.operationId}, id, tenant_id, 'full_refresh', 'swap', 'running', ${m.requestedBy}, true,
-               ${`ingestion/${m.ingestionId}`}, ${tx.json(m.impact as postgres.JSONValue)}
+        insert into autoloader.operations (id, ingestion_id, tenant_id, type, strategy, status, requested_by, auto_run, workflow_id, impact, warnings, notes)
+        select ${m.operationId}, id, tenant_id, ${m.type}, ${m.strategy}, 'running', ${m.requestedBy}, ${m.autoRun},
+               ${workflowIds.ingestion(m.ingestionId)}, ${tx.json(m.impact as postgres.JSONValue)}, ${tx.json(m.warnings)}, ${tx.json(m.notes)}
         from autoloader.ingestions where id = ${m.ingestionId} and tenant_id = ${m.tenantId}
         on conflict (id) do nothing`;
       if (inserted.count === 0) return;

@@ -74,13 +74,17 @@ const started = (title: string) => ({
   timestamp: '2025-01-05T10:30:00Z',
 });
 
+const planId = 'plan_8f3kq2m9x7c4v1bn';
+
 const dryRun = (path: string) => ({
   status: 'dry_run',
   message: 'Preview of operations (not executed)',
   ingestion_id: ingestionId,
   timestamp: '2025-01-05T10:30:00Z',
+  plan_id: planId,
+  plan_expires_at: '2025-01-05T11:30:00.000Z',
   next_steps: {
-    to_proceed: `POST /api/v1/ingestions/${ingestionId}/${path} with confirm=true`,
+    to_proceed: `POST /api/v1/ingestions/${ingestionId}/${path} with confirm=true and plan_id=${planId} (or without plan_id to run whatever the source holds then)`,
     to_cancel: 'No action needed',
   },
 });
@@ -438,7 +442,10 @@ const batchRefresh: OperationExamples = {
       one_busy_one_missing: {
         summary: 'One refreshed, one busy, one not found: each in its entry',
         value: {
-          batch_id: 'batch-abc123',
+          batch_id: 'op_2b7c9d4e6f8g0h1j',
+          operation_id: 'op_2b7c9d4e6f8g0h1j',
+          operation_url: '/api/v1/operations/op_2b7c9d4e6f8g0h1j',
+          workflow_id: 'tenant/tenant_acme/batch-refresh/op_2b7c9d4e6f8g0h1j',
           status: 'partial_failure',
           operation: 'full_refresh',
           timestamp: '2025-01-05T10:30:00Z',

@@ -1,16 +1,18 @@
-import { WorkflowFailedError } from '@temporalio/client';
 import type { Principal } from '../auth/tokens.js';
 import { AppError } from '../domain/errors.js';
 import { newId } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
-import { type RefreshStrategy, refreshModes } from '../refresh/modes.js';
+import { launchesRun, type RefreshStrategy, refreshModes } from '../refresh/modes.js';
 import { workflowIds } from '../temporal/ids.js';
+import { searchAttributePairs, spoken } from '../temporal/search-attributes.js';
+import type { BatchEntryResult, BatchSlot } from '../workflows/batch-refresh.js';
+import { batchRefreshWorkflow } from '../workflows/index.js';
 import { requireUsableConnection } from './connections.js';
 import type { ServiceDeps } from './deps.js';
-import { computeImpact, type Impact } from './impact.js';
+import { computeImpact, type Impact, impactNotes, impactWarnings } from './impact.js';
 import { findIngestion } from './ingestions.js';
 import { refuseIfBusy } from './operations.js';
-import { checkRateLimit, estimateSource, type RefreshResult, requestRefresh } from './refresh.js';
+import { checkRateLimit, estimateSource, requestRefresh } from './refresh.js';
 
 export type BatchOperation = 'full_refresh' | 'fresh_start';
 
@@ -48,7 +50,10 @@ export interface BatchEntry {
 }
 
 export interface BatchResult {
+  /** The batch's operation id (a dry run's: only its audit events'). */
   batchId: string;
+  /** The batch's workflow; absent for a dry run, or when nothing was started. */
+  workflowId: string | undefined;
   status: 'dry_run' | 'accepted' | 'partial_failure' | 'failed';
   timestamp: string;
   entries: BatchEntry[];
@@ -119,17 +124,6 @@ function failed(deps: Deps, ingestionId: string, err: unknown): BatchEntry {
   };
 }
 
-function entryOf(ingestionId: string, r: RefreshResult): BatchEntry {
-  const base = { ingestion_id: ingestionId, impact: r.impact, warnings: r.warnings };
-  if (r.kind === 'dry_run') return { ...base, status: 'dry_run' };
-  return {
-    ...base,
-    status: r.kind === 'started' ? 'accepted' : 'partial_failure',
-    operation_id: r.operationId,
-    run_id: r.runId,
-  };
-}
-
 async function auditBatch(
   deps: Deps,
   req: BatchRequest,
@@ -167,105 +161,194 @@ export async function checkLargeBatch(
   }
 }
 
-/** Waits for the operation holding the ingestion to end; returns its recorded status. */
-async function operationEnded(deps: Deps, ingestionId: string, operationId: string): Promise<string> {
-  try {
-    await deps.temporal.workflow.getHandle(workflowIds.ingestion(ingestionId)).result();
-  } catch (err) {
-    // A failed run fails the workflow; the operation row says how it ended.
-    if (!(err instanceof WorkflowFailedError)) throw err;
-  }
-  const [op] = await deps.sql<
-    { status: string }[]
-  >`select status from autoloader.operations where id = ${operationId}`;
-  return op?.status ?? 'failed';
-}
-
 /**
- * Seed 001's batch refresh: each ingestion refreshed through the same use case as a single refresh,
- * at most BATCH_REFRESH_PARALLELISM at once, one entry per ingestion. A busy or missing ingestion is
- * reported in its entry and the others go on (unless stop_on_error). The batch is one request to the
- * rate limit, and the large-operation rule applies to its total.
- *
- * The batch runs in this use case, not in a workflow of its own: each member is its own durable
- * refresh workflow, but the fan-out is done by the request that asked for it.
+ * Seed 001's batch refresh. A dry run previews each ingestion through the same use case as a single
+ * dry run. Otherwise the batch is one operation and one workflow (`batchRefreshWorkflow`): each
+ * ingestion's refresh is a child holding the ingestion, at most BATCH_REFRESH_PARALLELISM at once
+ * (or one after another in the listed order), each its own operation. The answer names every
+ * member's operation up front; the batch operation's `result` says how each ended. A busy or missing
+ * ingestion is reported in its entry and the others go on (unless stop_on_error). The batch is one
+ * request to the rate limit, and the large-operation rule applies to its total.
  */
 export async function requestBatchRefresh(deps: Deps, req: BatchRequest): Promise<BatchResult> {
-  const batchId = newId('batch');
   const timestamp = new Date().toISOString();
-  const parallelism = req.order === 'listed' ? 1 : deps.refresh.batchParallelism;
   const conflictDetail = `Cannot ${refreshModes[req.type].title.toLowerCase()} while an operation runs on this ingestion`;
 
   // Resolve every id first: another tenant's ingestion is not found, exactly like a missing one.
-  const resolved = await mapLimited(req.ingestionIds, parallelism, async (id) => {
+  const resolved = await mapLimited(req.ingestionIds, deps.refresh.batchParallelism, async (id) => {
     try {
       const ingestion = await findIngestion(deps, req.principal.tenantId, id);
       await requireUsableConnection(deps, req.principal.tenantId, ingestion.connectionId);
       // A busy ingestion is reported before anything reads its table (a load may hold it locked).
       if (!req.dryRun) await refuseIfBusy(deps.temporal, id, conflictDetail);
-      return { id, entry: undefined };
+      return { id, table: `${ingestion.destinationSchema}.${ingestion.destinationTable}`, entry: undefined };
     } catch (err) {
-      return { id, entry: failed(deps, id, err) };
+      return { id, table: id, entry: failed(deps, id, err) };
     }
   });
-  const usable = resolved.filter((r) => r.entry === undefined).map((r) => r.id);
+  const usable = resolved.filter((r) => r.entry === undefined);
+  if (req.dryRun) return dryRunBatch(deps, req, resolved, timestamp);
 
-  if (!req.dryRun && usable.length > 0) {
+  const batchId = newId('op');
+  const estimates = new Map<string, { impact: Impact; warnings: string[]; notes: string[] }>();
+  if (usable.length > 0) {
     await checkRateLimit(deps, req);
-    const estimates = await mapLimited(usable, deps.refresh.batchParallelism, async (id) =>
-      computeImpact(req.type, req.autoRun, await estimateSource(deps, id), deps.refresh),
-    );
-    const total = sumImpacts(estimates);
+    await mapLimited(usable, deps.refresh.batchParallelism, async ({ id }) => {
+      const src = await estimateSource(deps, id);
+      const impact = computeImpact(req.type, req.autoRun, src, deps.refresh);
+      estimates.set(id, {
+        impact,
+        warnings: impactWarnings(req.type, impact, src),
+        notes: impactNotes(req.type, req.autoRun, impact, src),
+      });
+    });
+    const total = sumImpacts([...estimates.values()].map((e) => e.impact));
     await checkLargeBatch(deps, req, total);
     await auditBatch(deps, req, batchId, total, 'accepted');
   }
 
-  // stop_on_error: nothing listed after a refusal is started (in parallel order, members already
-  // started when another fails keep going; they are independent operations).
+  // stop_on_error: nothing listed after a refusal is started.
   const firstRefused = resolved.findIndex((r) => r.entry !== undefined);
-  const cancelled = (id: string): BatchEntry => ({ ingestion_id: id, status: 'cancelled' });
-  let stopped = false;
-  const ran = new Map<string, BatchEntry>();
-  await mapLimited(usable, parallelism, async (id) => {
-    const listedAfterRefusal =
-      firstRefused >= 0 && req.ingestionIds.indexOf(id) > firstRefused && req.stopOnError;
-    if (stopped || listedAfterRefusal) {
-      ran.set(id, cancelled(id));
-      return;
-    }
-    let entry: BatchEntry;
+  const withRun = launchesRun(refreshModes[req.type], req.autoRun);
+  const slots: BatchSlot[] = resolved.map((r, i) => {
+    if (r.entry) return { ingestionId: r.id, settled: settledEntry(r.entry) };
+    if (req.stopOnError && firstRefused >= 0 && i > firstRefused)
+      return { ingestionId: r.id, settled: { ingestion_id: r.id, status: 'cancelled' } };
+    const e = estimates.get(r.id)!;
+    return {
+      ingestionId: r.id,
+      member: {
+        ingestionId: r.id,
+        table: r.table,
+        operationId: newId('op'),
+        runId: newId('run'),
+        launchesRun: withRun,
+        impact: { ...e.impact },
+        warnings: e.warnings,
+        notes: e.notes,
+      },
+    };
+  });
+  const members = slots.flatMap((s) => (s.member ? [s.member] : []));
+  const entries: BatchEntry[] = slots.map((s) => {
+    if (!s.member)
+      return (
+        resolved.find((r) => r.id === s.ingestionId)?.entry ?? {
+          ingestion_id: s.ingestionId,
+          status: 'cancelled',
+        }
+      );
+    const e = estimates.get(s.ingestionId)!;
+    return {
+      ingestion_id: s.ingestionId,
+      status: 'accepted',
+      operation_id: s.member.operationId,
+      run_id: withRun ? s.member.runId : null,
+      impact: e.impact,
+      warnings: e.warnings,
+    };
+  });
+
+  let workflowId: string | undefined;
+  if (members.length > 0) {
+    workflowId = workflowIds.batchRefresh(req.principal.tenantId, batchId);
+    const total = sumImpacts(members.map((m) => estimates.get(m.ingestionId)!.impact));
+    await deps.sql`
+      insert into autoloader.operations (id, tenant_id, type, strategy, status, requested_by, auto_run, workflow_id, impact, warnings)
+      values (${batchId}, ${req.principal.tenantId}, 'batch_refresh', ${req.strategy}, 'running', ${req.principal.subject},
+              ${req.autoRun}, ${workflowId}, ${deps.sql.json({ ...total, operation: req.type, ingestion_ids: req.ingestionIds } as never)},
+              ${deps.sql.json(entries.flatMap((e) => (e.warnings ?? []).map((w) => `${e.ingestion_id}: ${w}`)))})`;
+    await deps.temporal.workflow.start(batchRefreshWorkflow, {
+      workflowId,
+      taskQueue: deps.taskQueue,
+      args: [
+        {
+          operationId: batchId,
+          tenantId: req.principal.tenantId,
+          requestedBy: req.principal.subject,
+          type: req.type,
+          strategy: req.strategy,
+          autoRun: req.autoRun,
+          graceSeconds: deps.refresh.swapGraceSeconds,
+          run: deps.runDefaults,
+          slots,
+          order: req.order,
+          parallelism: deps.refresh.batchParallelism,
+          stopOnError: req.stopOnError,
+        },
+      ],
+      memo: { operationId: batchId },
+      typedSearchAttributes: searchAttributePairs({
+        tenantId: req.principal.tenantId,
+        operation: 'batch_refresh',
+        trigger: 'manual',
+      }),
+      staticSummary: `batch ${spoken(req.type)}${req.strategy === 'swap' ? ' (swap)' : ''} of ${members.length} ingestions (${req.order})`,
+    });
+  }
+  return summariseBatch(req, batchId, workflowId, timestamp, entries);
+}
+
+/** A request-time refusal as the batch operation's result records it. */
+function settledEntry(e: BatchEntry): BatchEntryResult {
+  return {
+    ingestion_id: e.ingestion_id,
+    status: e.status === 'cancelled' ? 'cancelled' : 'failed',
+    ...(e.error ? { error: e.error } : {}),
+  };
+}
+
+/** Each ingestion previewed by the single refresh's dry run; nothing recorded but the audit. */
+async function dryRunBatch(
+  deps: Deps,
+  req: BatchRequest,
+  resolved: { id: string; entry: BatchEntry | undefined }[],
+  timestamp: string,
+): Promise<BatchResult> {
+  const batchId = newId('batch');
+  const entries = await mapLimited(resolved, deps.refresh.batchParallelism, async (r) => {
+    if (r.entry) return r.entry;
     try {
       const result = await requestRefresh(deps, {
         type: req.type,
-        ingestionId: id,
+        ingestionId: r.id,
         autoRun: req.autoRun,
-        dryRun: req.dryRun,
+        dryRun: true,
         strategy: req.strategy,
         principal: req.principal,
         batchId,
       });
-      entry = entryOf(id, result);
-      // Listed order is for dependent tables: the next one starts once this one has ended (the
-      // last one is answered as started, like a single refresh).
-      if (req.order === 'listed' && entry.operation_id && id !== usable.at(-1))
-        entry.status = (await operationEnded(deps, id, entry.operation_id)) as EntryStatus;
+      return {
+        ingestion_id: r.id,
+        status: 'dry_run' as const,
+        impact: result.impact,
+        warnings: result.warnings,
+      };
     } catch (err) {
-      entry = failed(deps, id, err);
+      return failed(deps, r.id, err);
     }
-    if (req.stopOnError && !['accepted', 'success', 'dry_run'].includes(entry.status)) stopped = true;
-    ran.set(id, entry);
   });
+  const impact = sumImpacts(entries.flatMap((e) => (e.impact ? [e.impact] : [])));
+  await auditBatch(deps, req, batchId, impact, 'dry_run');
+  return summariseBatch(req, batchId, undefined, timestamp, entries);
+}
 
-  const entries = resolved.map((r) => r.entry ?? ran.get(r.id)!);
+function summariseBatch(
+  req: BatchRequest,
+  batchId: string,
+  workflowId: string | undefined,
+  timestamp: string,
+  entries: BatchEntry[],
+): BatchResult {
   const impact = sumImpacts(entries.flatMap((e) => (e.impact ? [e.impact] : [])));
   const warnings = entries.flatMap((e) => (e.warnings ?? []).map((w) => `${e.ingestion_id}: ${w}`));
   const failedCount = entries.filter((e) => e.status === 'failed').length;
   const cancelledCount = entries.filter((e) => e.status === 'cancelled').length;
   const started = entries.filter((e) => e.operation_id !== undefined).length;
   if (failedCount > 0) warnings.push(`${failedCount} of ${entries.length} ingestions could not be refreshed`);
-  if (req.dryRun) await auditBatch(deps, req, batchId, impact, 'dry_run');
   return {
     batchId,
+    workflowId,
     status: req.dryRun
       ? 'dry_run'
       : started === entries.length

@@ -302,13 +302,17 @@ async function storeDataRefresh(
     ingestionId: i.id,
     schemaName: i.schemaName,
     tableName: i.tableName,
+    table: `${i.schemaName}.${i.tableName}`,
     operationId: newId('op'),
     runId: newId('run'),
     impact: { ...impacts[n] },
+    warnings: [],
+    notes: [],
   }));
   return dataRefresh(deps, principal, {
     connectionId,
     oneTable,
+    fullRefresh: true,
     start: (common) =>
       deps.temporal.workflow.start(storeDataRefreshWorkflow, {
         ...common,
@@ -344,6 +348,8 @@ async function dataRefresh(
   run: {
     connectionId: string;
     oneTable?: { schemaName: string; tableName: string };
+    /** Full refreshes of ingestions (object stores): counted once against the rate limit. */
+    fullRefresh?: boolean;
     start: (common: StartCommon) => Promise<WorkflowHandle<Workflow>>;
   },
 ): Promise<RefreshAnswer> {
@@ -369,7 +375,7 @@ async function dataRefresh(
     await tx`
       insert into autoloader.audit_events (tenant_id, subject, action, operation_id, dry_run, impact, result)
       values (${tenantId}, ${principal.subject}, ${type}, ${operationId}, false,
-              ${tx.json({ ...target, workflow_id: workflowId })}, 'accepted')`;
+              ${tx.json({ ...target, workflow_id: workflowId, ...(run.fullRefresh ? { operation: 'full_refresh', batch_id: operationId } : {}) })}, 'accepted')`;
   });
   let handle: WorkflowHandle<Workflow>;
   try {

@@ -220,7 +220,9 @@ async function checkPlan(deps: ServiceDeps, req: RefreshRequest, src: SourceImpa
 
 /**
  * Seed 001: at most N full refreshes per user per hour, counted from the audit log (shared by every
- * API instance). The members of one batch share its `batch_id` and count once (the contract).
+ * API instance). A refresh of several ingestions (a batch, an object-store connection's data
+ * refresh) is audited when accepted with `operation: "full_refresh"` and its `batch_id`, and its
+ * members' events share that id: the whole counts once (the contract).
  */
 export async function checkRateLimit(
   deps: Pick<ServiceDeps, 'sql' | 'refresh'>,
@@ -231,7 +233,8 @@ export async function checkRateLimit(
     select count(distinct coalesce(impact->>'batch_id', id::text))::int as n, min(created_at) as oldest
     from autoloader.audit_events
     where subject = ${req.principal.subject} and tenant_id = ${req.principal.tenantId}
-      and action = 'full_refresh' and not dry_run and created_at > now() - interval '1 hour'`;
+      and (action = 'full_refresh' or impact->>'operation' = 'full_refresh')
+      and not dry_run and created_at > now() - interval '1 hour'`;
   if ((row?.n ?? 0) >= deps.refresh.rateLimitPerHour) {
     const retryAfter = row?.oldest
       ? Math.max(1, Math.ceil((row.oldest.getTime() + 3_600_000 - Date.now()) / 1000))

@@ -30,6 +30,8 @@ export const workflowIds = {
     `connection/${connectionId}/data-refresh/${encodeURIComponent(schemaName)}/${encodeURIComponent(tableName)}`,
   /** A data refresh of every table of a connection: one at a time per connection. */
   connectionDataRefresh: (connectionId: string) => `connection/${connectionId}/data-refresh`,
+  /** A batch refresh (seed 001's Phase 2): one workflow per batch, its members children of it. */
+  batchRefresh: (tenantId: string, operationId: string) => `tenant/${tenantId}/batch-refresh/${operationId}`,
   /** The durable timer of one pending deletion. */
   deletion: (deletionId: string) => `deletion/${deletionId}`,
   /** The delivery of one event to one webhook: started once, whatever retries its starter makes. */

@@ -14,6 +14,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import { workflowIds } from '../temporal/ids.js';
 import { childSearchAttributes } from '../temporal/search-attributes.js';
+import { inLanes } from './members.js';
 import { shortActivity, swapActivity } from './options.js';
 import { pendingDeletionWorkflow } from './pending-deletion.js';
 
@@ -37,11 +38,12 @@ const { listCachedTables, finishConnectionOperation } = proxyActivities<Activiti
 type OperationEnd = Parameters<Activities['finishConnectionOperation']>[0];
 
 /**
- * Runs a data refresh and, when it was started as an operation (`POST /refresh`; a connection
- * refresh's children are not), records how it ended: the seed's body as the operation's `result`.
+ * Runs a data refresh (or a batch refresh) and, when it was started as an operation (`POST
+ * /refresh`, `POST /batch-refresh`; a connection refresh's children are not), records how it ended:
+ * the seed's body as the operation's `result`.
  * The record is written even when the refresh is cancelled, outside the cancelled scope.
  */
-export async function asOperation<R extends TableDataRefreshResult | ConnectionDataRefreshResult>(
+export async function asOperation<R extends object>(
   operationId: string | undefined,
   refresh: () => Promise<R>,
   statusOf: (r: R) => OperationEnd['status'],
@@ -217,16 +219,7 @@ async function refreshConnection(input: ConnectionDataRefreshInput): Promise<Con
       return { ok: false, error: rootCause(err) ?? String(err) };
     }
   };
-  const outcomes: Outcome[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < tables.length) {
-      const i = next++;
-      outcomes[i] = await refreshOne(tables[i]!);
-    }
-  };
-  const width = Math.max(1, Math.min(input.parallelism ?? connectionDataRefreshParallelism, tables.length));
-  await Promise.all(Array.from({ length: width }, lane));
+  const outcomes = await inLanes(tables, input.parallelism ?? connectionDataRefreshParallelism, refreshOne);
 
   const result: ConnectionDataRefreshResult = {
     connection_id: input.connectionId,

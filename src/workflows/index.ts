@@ -1,3 +1,4 @@
+export { batchRefreshWorkflow } from './batch-refresh.js';
 export { clearProcessedFilesWorkflow } from './clear-processed-files.js';
 export { connectionTestWorkflow } from './connection-test.js';
 export { connectionDataRefreshWorkflow, tableDataRefreshWorkflow } from './data-refresh.js';

@@ -36,6 +36,8 @@ interface Entry {
 }
 interface BatchBody {
   batch_id: string;
+  operation_id?: string;
+  workflow_id?: string;
   status: string;
   entries: Entry[];
   summary: {
@@ -58,6 +60,9 @@ const operationsOf = async (ids: string[]) => {
     select count(*)::int as n from autoloader.operations where ingestion_id in ${h.sql(ids)}`;
   return c!.n;
 };
+
+/** The batch's workflow to its end; its result is the batch operation's. */
+const batchEnded = (body: BatchBody) => h.client.workflow.getHandle(body.workflow_id!).result();
 
 /** An ingestion loaded once, with `files` files of `rows` rows. */
 async function loaded(files: number, rows = 10) {
@@ -139,7 +144,22 @@ describe('batch refresh', () => {
     const [first] = res.body.entries;
     expect(first!.impact).toMatchObject({ files_to_process: 2 });
 
-    await h.waitForIngestionIdle(idle.id);
+    // One batch operation and workflow; each member a child of it under the ingestion's own id.
+    expect(res.body.operation_id).toBe(res.body.batch_id);
+    await batchEnded(res.body);
+    const member = await h.client.workflow.getHandle(workflowIds.ingestion(idle.id)).describe();
+    expect(member.parentExecution?.workflowId).toBe(res.body.workflow_id);
+    const batchOp = await h.api<{ type: string; status: string; result: { entries: Entry[] } }>(
+      'GET',
+      `/api/v1/operations/${res.body.operation_id}`,
+    );
+    expect(batchOp.body).toMatchObject({ type: 'batch_refresh', status: 'partial_failure' });
+    expect(batchOp.body.result.entries.map((e) => [e.ingestion_id, e.status, e.error?.error_code])).toEqual([
+      [idle.id, 'success', undefined],
+      [held.id, 'failed', 'RUN_IN_PROGRESS'],
+      ['ing_missing', 'failed', 'INGESTION_NOT_FOUND'],
+      [foreign, 'failed', 'INGESTION_NOT_FOUND'],
+    ]);
     expect(await rowCount(idle.table)).toBe(20);
     const run = await h.api<RunBody>('GET', `/api/v1/runs/${first!.run_id}`);
     expect(run.body).toMatchObject({ status: 'SUCCESS', files_processed: 2, records_written: 20 });
@@ -200,6 +220,7 @@ describe('batch refresh', () => {
     const first = await batch();
     expect(first.status).toBe(202);
     expect(first.body.entries.map((e) => e.status)).toEqual(['accepted', 'accepted', 'accepted']);
+    await batchEnded(first.body);
     // Three refreshes, one request: a single full refresh is still within the limit of 2...
     const single = await api('POST', `/api/v1/ingestions/${ings[0]!.id}/full-refresh`, {
       confirm: true,
@@ -234,7 +255,7 @@ describe('batch refresh', () => {
     const accepted = await api<BatchBody>('POST', '/api/v1/batch-refresh', body);
     expect(accepted.status).toBe(202);
     expect(accepted.body.summary).toMatchObject({ started: 2, failed: 0 });
-    await Promise.all([a.id, b.id].map((id) => h.waitForIngestionIdle(id)));
+    await batchEnded(accepted.body);
     expect(await rowCount(a.table)).toBe(100);
   });
 
@@ -248,12 +269,15 @@ describe('batch refresh', () => {
       order: 'listed',
     });
     expect(res.status).toBe(202);
-    // The first had ended before the second started; the answer came once the second had started.
     expect(res.body.entries.map((e) => [e.ingestion_id, e.status])).toEqual([
-      [a.id, 'success'],
+      [a.id, 'accepted'],
       [b.id, 'accepted'],
     ]);
-    await h.waitForIngestionIdle(b.id);
+    const ended = (await batchEnded(res.body)) as { entries: Entry[] };
+    expect(ended.entries.map((e) => [e.ingestion_id, e.status])).toEqual([
+      [a.id, 'success'],
+      [b.id, 'success'],
+    ]);
     const [first, second] = await Promise.all(
       [a.id, b.id].map((id) => h.client.workflow.getHandle(workflowIds.ingestion(id)).describe()),
     );

@@ -31,7 +31,7 @@ export const BatchRefreshBody = z
       .enum(['listed', 'parallel'])
       .default('parallel')
       .describe(
-        '"parallel": up to BATCH_REFRESH_PARALLELISM (default 4) at once. "listed": one at a time in the listed order, each after the previous operation ended (dependent tables); the answer then waits for all but the last',
+        '"parallel": up to BATCH_REFRESH_PARALLELISM (default 4) refreshing at once. "listed": one at a time in the listed order, each after the previous one ended (dependent tables)',
       ),
   })
   .openapi('BatchRefreshRequest');
@@ -64,7 +64,13 @@ const BatchEntrySchema = z
 
 const BatchRefreshResponse = z
   .object({
-    batch_id: z.string(),
+    batch_id: z.string().describe('The batch’s operation id (a dry run records no operation)'),
+    operation_id: z.string().optional().describe('The batch’s operation; absent for a dry run'),
+    operation_url: z
+      .string()
+      .optional()
+      .describe('`GET` it to follow the batch; its `result` holds how each entry ended'),
+    workflow_id: z.string().optional().describe('The batch’s Temporal workflow'),
     status: z.enum(['dry_run', 'accepted', 'partial_failure', 'failed']),
     operation: z.enum(['full_refresh', 'fresh_start']),
     timestamp: z.string(),
@@ -84,7 +90,7 @@ const description = `Seed 001's batch refresh: each ingestion is refreshed throu
 
 The batch counts as one request against the full-refresh rate limit (429 \`RATE_LIMITED\` refuses the whole batch), and the large-operation rule applies to its total estimated cost: above \`REFRESH_LARGE_OPERATION_USD\` a batch dry run of the same operation is needed first (400 \`DRY_RUN_REQUIRED\`).
 
-The fan-out is done by the request (each refresh is its own Temporal workflow, visible as usual); there is no batch workflow and no batch operation id.`;
+The batch is one operation (type \`batch_refresh\`) and one Temporal workflow; each ingestion's refresh is a child of it under the ingestion's own workflow id and its own operation, named in its entry up front (\`accepted\`). Each member runs to its end before its lane takes the next. \`GET /operations/{operation_id}\` follows the batch: \`running\`, then \`success\` (every entry refreshed), \`partial_failure\` or \`failed\`, its \`result\` holding each entry's outcome (\`success\`, \`failed\` with \`error\`, \`cancelled\`) and a summary. \`POST /operations/{operation_id}/cancel\` cancels the members still going; those not started are \`cancelled\`.`;
 
 /** Seed 001's `POST /batch-refresh`. */
 export function batchRefreshRouter(deps: ApiDeps) {
@@ -134,6 +140,13 @@ export function batchRefreshRouter(deps: ApiDeps) {
       return c.json(
         {
           batch_id: out.batchId,
+          ...(out.workflowId
+            ? {
+                operation_id: out.batchId,
+                operation_url: `/api/v1/operations/${out.batchId}`,
+                workflow_id: out.workflowId,
+              }
+            : {}),
           status: out.status,
           operation: body.operation,
           timestamp: out.timestamp,

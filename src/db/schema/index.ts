@@ -320,6 +320,9 @@ export interface OperationStep {
 /** Seed 004's data refreshes of a database connection, recorded as operations of the connection. */
 export const connectionOperationTypes = ['table_data_refresh', 'connection_data_refresh'] as const;
 
+/** A batch refresh's own operation: its members are operations of their ingestions. */
+export const batchOperationTypes = ['batch_refresh'] as const;
+
 /**
  * A refresh request: its steps are written by the workflow as they complete. It belongs to an
  * ingestion or (seed 004's data refresh) to a connection; either goes with its owner when that is
@@ -332,7 +335,7 @@ export const operations = autoloader.table(
     ingestionId: text().references(() => ingestions.id, { onDelete: 'cascade' }),
     connectionId: text().references(() => connections.id, { onDelete: 'cascade' }),
     tenantId: text().notNull(),
-    type: text({ enum: [...operationTypes, ...connectionOperationTypes] }).notNull(),
+    type: text({ enum: [...operationTypes, ...connectionOperationTypes, ...batchOperationTypes] }).notNull(),
     strategy: text({ enum: refreshStrategies }).notNull().default('drop'),
     status: text({ enum: operationStatuses }).notNull(),
     requestedBy: text().notNull(),
