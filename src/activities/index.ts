@@ -19,6 +19,7 @@ import {
 import { makeAdmitScheduledOperation, makeFinishOperation, makeRecordStep } from './operations.js';
 import { makeProcessFiles } from './process-files.js';
 import { makeEstimateReprocess, makeRemoveSelectedFiles } from './reprocess.js';
+import { makeRollbackSwap } from './rollback-swap.js';
 import { makeStartRun } from './start-run.js';
 import { makeDiscardShadow, makeExecuteDeletion, makeSwapTables } from './swap.js';
 import { makeSwapCachedTable } from './swap-cached-table.js';
@@ -43,6 +44,7 @@ export function createActivities(deps: ActivityDeps) {
     swapTables: makeSwapTables(deps),
     discardShadow: makeDiscardShadow(deps),
     executeDeletion: makeExecuteDeletion(deps),
+    rollbackSwap: makeRollbackSwap(deps),
     testConnection: makeTestConnection(deps),
     discoverTables: makeDiscoverTables(deps),
     listCachedTables: makeListCachedTables(deps),

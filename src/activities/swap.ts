@@ -21,15 +21,45 @@ export interface SwapResult {
  * How long the swap waits for the live table's lock. Readers queue behind the waiting rename, so
  * the wait is kept short; the activity is retried (with backoff) when a long reader holds on.
  */
-const swapLockTimeout = '5s';
+export const swapLockTimeout = '5s';
+
+/**
+ * The file history of a version a swap set aside, kept under a scope named after its table until the
+ * version's pending deletion is carried out: a rollback within the grace period brings the two back
+ * together, so the next run continues from that version's history.
+ */
+export const asideHistoryScope = (table: string) => `aside:${table}`;
+
+/** Moves the live file history to `scope` (see asideHistoryScope). */
+export async function setLiveHistoryAside(
+  tx: postgres.TransactionSql,
+  ingestionId: string,
+  scope: string,
+): Promise<void> {
+  await tx`update autoloader.processed_files set scope = ${scope} where ingestion_id = ${ingestionId} and scope = 'live'`;
+}
+
+/** Queues a version set aside for deletion after the grace period; the caller starts its timer workflow. */
+export async function queueDeletion(
+  tx: postgres.TransactionSql,
+  input: { ingestionId: string; operationId: string; schema: string; table: string; graceSeconds: number },
+): Promise<{ id: string; dueAt: string }> {
+  const id = newId('del');
+  const [row] = await tx<{ dueAt: Date }[]>`
+    insert into autoloader.pending_deletions (id, ingestion_id, operation_id, tenant_id, schema_name, table_name, due_at)
+    select ${id}, i.id, ${input.operationId}, i.tenant_id, ${input.schema}, ${input.table}, now() + make_interval(secs => ${input.graceSeconds})
+    from autoloader.ingestions i where i.id = ${input.ingestionId}
+    returning due_at as "dueAt"`;
+  return { id, dueAt: row!.dueAt.toISOString() };
+}
 
 /**
  * Seed 004's atomic swap: in one transaction the live table is renamed aside, the shadow table takes
  * its name with everything users added to the live table (grants, policies, indexes, comments,
  * defaults) and the views reading it re-pointed, the shadow's file history becomes the live history,
- * and the old version is queued for deletion. Readers block for the instant of the rename and then
- * see the new version: never a missing or half-built table. Idempotent: a retry after the commit
- * finds the swap done.
+ * and the old version is queued for deletion, its own history set aside with it (asideHistoryScope).
+ * Readers block for the instant of the rename and then see the new version: never a missing or
+ * half-built table. Idempotent: a retry after the commit finds the swap done.
  *
  * When the swap would break readers (a materialized view on the table, a view whose column is gone)
  * it is refused before anything changes: the live table stays as it was, the shadow and its history
@@ -91,21 +121,21 @@ export function makeSwapTables({ sql }: ActivityDeps) {
         return { refused: err.message };
       }
       const oldTable = swapped.hadLive ? candidateOld : null;
+      if (oldTable) await setLiveHistoryAside(tx, input.ingestionId, asideHistoryScope(oldTable));
       await promoteScope(tx, input.ingestionId, input.scope);
       const notes = carriedOverNotes(swapped.carried);
       if (notes.length > 0)
         await tx`update autoloader.operations set notes = notes || ${tx.json(notes)}::jsonb where id = ${input.operationId}`;
 
-      let deletion: SwapResult['deletion'] = null;
-      if (oldTable) {
-        const id = newId('del');
-        const [row] = await tx<{ dueAt: Date }[]>`
-          insert into autoloader.pending_deletions (id, ingestion_id, operation_id, tenant_id, schema_name, table_name, due_at)
-          select ${id}, i.id, ${input.operationId}, i.tenant_id, ${schema}, ${oldTable}, now() + make_interval(secs => ${input.graceSeconds})
-          from autoloader.ingestions i where i.id = ${input.ingestionId}
-          returning due_at as "dueAt"`;
-        deletion = { id, dueAt: row!.dueAt.toISOString() };
-      }
+      const deletion = oldTable
+        ? await queueDeletion(tx, {
+            ingestionId: input.ingestionId,
+            operationId: input.operationId,
+            schema,
+            table: oldTable,
+            graceSeconds: input.graceSeconds,
+          })
+        : null;
       return {
         liveTable: `${schema}.${table}`,
         oldTable: oldTable && `${schema}.${oldTable}`,
@@ -170,23 +200,28 @@ export const deletionMaxAttempts = 5;
 const deletionLockTimeout = '10s';
 
 /**
- * Carries out one pending deletion; idempotent. The drop waits at most `deletionLockTimeout` for its
- * lock. When it cannot be done — an object still depends on the old version (2BP01), a lock is not
- * granted (55P03) — the attempt and its error are recorded on the pending deletion, and after
- * `deletionMaxAttempts` of them the deletion stops retrying, failing with a message that says what
- * to do; GET /pending-deletions shows it. A deletion started again later (the start-up sweep) tries
- * once more. Outages of the database itself are retried like any activity's.
+ * Carries out one pending deletion, and drops the file history set aside with the version;
+ * idempotent. The drop waits at most `deletionLockTimeout` for its lock. When it cannot be done —
+ * an object still depends on the old version (2BP01), a lock is not granted (55P03) — the attempt
+ * and its error are recorded on the pending deletion, and after `deletionMaxAttempts` of them the
+ * deletion stops retrying, failing with a message that says what to do; GET /pending-deletions
+ * shows it. A deletion started again later (the start-up sweep) tries once more. Outages of the
+ * database itself are retried like any activity's.
  */
 export function makeExecuteDeletion({ sql }: ActivityDeps) {
   return async function executeDeletion(input: { deletionId: string }): Promise<{ executed: boolean }> {
     try {
       return await sql.begin(async (tx) => {
         await tx`select set_config('lock_timeout', ${deletionLockTimeout}, true)`;
-        const [d] = await tx<{ schemaName: string; tableName: string; executedAt: Date | null }[]>`
-          select schema_name as "schemaName", table_name as "tableName", executed_at as "executedAt"
+        const [d] = await tx<
+          { ingestionId: string | null; schemaName: string; tableName: string; executedAt: Date | null }[]
+        >`
+          select ingestion_id as "ingestionId", schema_name as "schemaName", table_name as "tableName",
+                 executed_at as "executedAt"
           from autoloader.pending_deletions where id = ${input.deletionId} for update`;
         if (!d || d.executedAt) return { executed: false };
         await dropIfExists(tx, { schema: d.schemaName, table: d.tableName });
+        if (d.ingestionId) await discardScope(tx, d.ingestionId, asideHistoryScope(d.tableName));
         await tx`
           update autoloader.pending_deletions set executed_at = now(), failed_at = null
           where id = ${input.deletionId}`;

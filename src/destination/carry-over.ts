@@ -811,6 +811,26 @@ export async function swapWithCarryOver(
   return out;
 }
 
+/**
+ * Readies a version set aside by a swap to take the live name again (a rollback): inside the
+ * caller's transaction, its own copies of what a swap carries over as named objects — the users'
+ * indexes, the primary key and unique constraints, the policies — are dropped, so that
+ * swapWithCarryOver, carrying the live table's over, neither duplicates an index nor meets a
+ * second primary key or a policy of the same name. The version comes back with what users have on
+ * the live table now.
+ */
+export async function dropCarriedOver(tx: Tx, t: Ref): Promise<void> {
+  const x = await readExtras(tx, t);
+  if (!x) return;
+  const table = qualified(t.schema, t.table);
+  for (const p of x.policies) await tx.unsafe(`DROP POLICY ${quoteIdent(p.name)} ON ${table}`);
+  for (const i of userIndexes(x)) {
+    if (i.constraintName)
+      await tx.unsafe(`ALTER TABLE ${table} DROP CONSTRAINT ${quoteIdent(i.constraintName)}`);
+    else await tx.unsafe(`DROP INDEX ${qualified(t.schema, i.name)}`);
+  }
+}
+
 async function columnsOf(q: Q, t: Ref): Promise<Map<string, string>> {
   const rows = await q<{ name: string; type: string }[]>`
     select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type

@@ -5,6 +5,7 @@ export { connectionDataRefreshWorkflow, tableDataRefreshWorkflow } from './data-
 export { ingestionRunWorkflow } from './ingestion-run.js';
 export { pendingDeletionWorkflow } from './pending-deletion.js';
 export { estimateImpactWorkflow, refreshWorkflow } from './refresh.js';
+export { rollbackWorkflow } from './rollback.js';
 export { scheduledOperationWorkflow } from './scheduled.js';
 export { schemaRefreshWorkflow } from './schema-refresh.js';
 export { storeDataRefreshWorkflow } from './store-data-refresh.js';

@@ -8,7 +8,8 @@ const { executeDeletion } = proxyActivities<Activities>(shortActivity);
 /**
  * Waits out the grace period on a durable timer, then drops the old table version. The timer lives
  * in Temporal's history, so worker or server restarts during the grace period do not lose it; a
- * deletion already due when the worker comes back runs at once.
+ * deletion already due when the worker comes back runs at once. A rollback that brings the version
+ * back cancels this workflow (it ends cancelled, dropping nothing).
  */
 export async function pendingDeletionWorkflow(input: { deletionId: string; dueAt: string }): Promise<void> {
   const wait = new Date(input.dueAt).getTime() - Date.now();

@@ -1,8 +1,10 @@
 import { z } from '@hono/zod-openapi';
 import { operationStatuses } from '../../db/schema/index.js';
 import { cancelOperation, getOperation, type OperationView } from '../../services/records.js';
+import { rollbackOperation } from '../../services/rollback.js';
 import {
   commonErrors,
+  conflictResponse,
   IdParam,
   ImpactSchema,
   jsonResponse,
@@ -37,6 +39,12 @@ const Operation = z
     timestamp: z.string(),
     created_at: z.string(),
     finished_at: z.string().nullable(),
+    rolled_back_at: z
+      .string()
+      .nullable()
+      .describe(
+        'a swap full refresh undone by POST /operations/{id}/rollback: when (its `rolled_back` step says what was done)',
+      ),
     result: z
       .record(z.string(), z.unknown())
       .nullable()
@@ -45,6 +53,44 @@ const Operation = z
       ),
   })
   .openapi('Operation');
+
+const RollbackBody = z
+  .strictObject({
+    grace_period_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .optional()
+      .describe(
+        'how long the rolled-back version survives before it is deleted (default REFRESH_SWAP_GRACE_SECONDS)',
+      ),
+  })
+  .openapi('RollbackRequest');
+
+const RollbackResult = z
+  .object({
+    status: z.literal('success'),
+    message: z.string(),
+    operation_id: z.string(),
+    operation_url: z.string(),
+    table_name: z.string(),
+    restored_version: z
+      .string()
+      .describe('the version live again, by the name it had while it waited out its grace period'),
+    cancelled_deletion_id: z.string().describe('its pending deletion, cancelled'),
+    rolled_back_version: z
+      .object({ table_name: z.string(), deletion_id: z.string(), due_at: z.string() })
+      .nullable()
+      .describe(
+        'the version the operation had swapped in, renamed aside and queued for deletion (GET /pending-deletions)',
+      ),
+    rolled_back_at: z.string(),
+    carried_over: z
+      .record(z.string(), z.unknown())
+      .describe('what the restored version took over from the live table: grants, indexes, comments, views…'),
+  })
+  .openapi('RollbackResult');
 
 export function operationsRouter(deps: ApiDeps) {
   const router = newRouter();
@@ -82,6 +128,47 @@ export function operationsRouter(deps: ApiDeps) {
         200,
       ),
   );
+
+  router.openapi(
+    apiRoute('ingestion:refresh', {
+      method: 'post',
+      path: '/operations/{id}/rollback',
+      summary:
+        'Undo a swap full refresh within its grace period: the previous version (and its file history) live again, the rolled-back one queued for deletion',
+      request: {
+        params: IdParam,
+        body: { content: { 'application/json': { schema: RollbackBody } }, required: false },
+      },
+      responses: {
+        200: jsonResponse(RollbackResult, 'Rolled back'),
+        ...commonErrors,
+        ...notFound,
+        ...conflictResponse(
+          'Grace period over (ROLLBACK_EXPIRED); not a completed swap full refresh, rolled back already, or a later refresh changed the table (NOT_ROLLBACKABLE); another operation is running (RUN_IN_PROGRESS)',
+        ),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      // Without a body the validator hands over `{}`: the default grace period.
+      const { grace_period_seconds } = c.req.valid('json');
+      const { rollback_id: _, ...rest } = await rollbackOperation(
+        deps,
+        c.get('principal'),
+        id,
+        grace_period_seconds,
+      );
+      return c.json(
+        {
+          status: 'success' as const,
+          message: `Rolled back: ${rest.table_name} is the version before operation ${id} again`,
+          operation_url: `/api/v1/operations/${id}`,
+          ...rest,
+        },
+        200,
+      );
+    },
+  );
   return router;
 }
 
@@ -104,6 +191,7 @@ function toOperationJson(op: OperationView) {
     timestamp: op.createdAt.toISOString(),
     created_at: op.createdAt.toISOString(),
     finished_at: op.finishedAt?.toISOString() ?? null,
+    rolled_back_at: op.steps.find((s) => s.operation === 'rolled_back')?.timestamp ?? null,
     result: op.result,
   };
 }

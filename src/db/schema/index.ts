@@ -189,7 +189,8 @@ export const processedFiles = autoloader.table(
     runId: text(),
     /**
      * 'live' for the ingestion's history. A swap refresh loads into a shadow table under its own
-     * scope, and the swap transaction makes that scope the live one.
+     * scope, and the swap transaction makes that scope the live one; the replaced version's history
+     * waits under `aside:<its table>` until that version is deleted (a rollback makes it live again).
      */
     scope: text().notNull().default('live'),
     filePath: text().notNull(),
