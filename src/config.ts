@@ -78,6 +78,8 @@ const envSchema = z.object({
   REFRESH_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(5),
   /** How many ingestions of a batch refresh are refreshed at once. */
   BATCH_REFRESH_PARALLELISM: z.coerce.number().int().min(1).max(64).default(4),
+  /** How long a swap full refresh whose checks failed waits for approval before it aborts (24 h). */
+  REFRESH_APPROVAL_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(86_400),
   /** How many tables of one connection a data refresh (`POST /refresh`) refreshes at once (seed 004: 4). */
   CONNECTION_REFRESH_PARALLELISM: z.coerce.number().int().min(1).max(64).default(4),
   /** How long a refresh request waits for its preparatory steps before answering. */
@@ -171,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       swapGraceSeconds: e.REFRESH_SWAP_GRACE_SECONDS,
       batchParallelism: e.BATCH_REFRESH_PARALLELISM,
       connectionParallelism: e.CONNECTION_REFRESH_PARALLELISM,
+      approvalTimeoutSeconds: e.REFRESH_APPROVAL_TIMEOUT_SECONDS,
     },
     webhooks: {
       deliveryDeadlineSeconds: e.WEBHOOK_DELIVERY_DEADLINE_SECONDS,

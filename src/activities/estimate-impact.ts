@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import picomatch from 'picomatch';
-import { previewSwap, type SwapPreview } from '../destination/carry-over.js';
+import { columnsOf, previewSwap, type SwapPreview } from '../destination/carry-over.js';
 import { type TableStats, tableStats } from '../destination/table.js';
 import { countQueueable, historySummary } from '../ledger/processed-files.js';
 import type { PlanSnapshot } from '../refresh/plan.js';
@@ -70,12 +70,7 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
       sql<{ status: string; n: number }[]>`
         select status, count(*)::int as n from autoloader.processed_files
         where ingestion_id = ${input.ingestionId} and scope = 'live' group by status order by status`,
-      sql<{ col: string }[]>`
-        select a.attname || ' ' || format_type(a.atttypid, a.atttypmod) as col
-        from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname = ${ctx.destination.schema} and c.relname = ${ctx.destination.table}
-          and a.attnum > 0 and not a.attisdropped
-        order by a.attnum`,
+      columnsOf(sql, ctx.destination),
     ]);
     return {
       ...out,
@@ -92,7 +87,10 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
           keys_hash: keys.digest('hex'),
         },
         history: Object.fromEntries(byStatus.map((r) => [r.status, r.n])),
-        table: { row_count: table.row_count ?? null, columns: columns.map((c) => c.col) },
+        table: {
+          row_count: table.row_count ?? null,
+          columns: [...columns].map(([name, type]) => `${name} ${type}`),
+        },
       },
     };
   };

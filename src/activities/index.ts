@@ -23,6 +23,7 @@ import { makeRollbackSwap } from './rollback-swap.js';
 import { makeStartRun } from './start-run.js';
 import { makeDiscardShadow, makeExecuteDeletion, makeSwapTables } from './swap.js';
 import { makeSwapCachedTable } from './swap-cached-table.js';
+import { makeMeasureShadow, makeSetAwaitingApproval } from './swap-checks.js';
 import { makeTestConnection } from './test-connection.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -45,6 +46,8 @@ export function createActivities(deps: ActivityDeps) {
     discardShadow: makeDiscardShadow(deps),
     executeDeletion: makeExecuteDeletion(deps),
     rollbackSwap: makeRollbackSwap(deps),
+    measureShadow: makeMeasureShadow(deps),
+    setAwaitingApproval: makeSetAwaitingApproval(deps),
     testConnection: makeTestConnection(deps),
     discoverTables: makeDiscoverTables(deps),
     listCachedTables: makeListCachedTables(deps),

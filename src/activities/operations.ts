@@ -36,7 +36,7 @@ export function makeFinishOperation({ sql }: ActivityDeps) {
     await sql.begin(async (tx) => {
       await tx`
         update autoloader.operations set status = ${input.status}, error = ${input.error ?? null}, finished_at = now()
-        where id = ${input.operationId} and status in ('running', 'partial_failure')`;
+        where id = ${input.operationId} and status in ('running', 'partial_failure', 'awaiting_approval')`;
       await tx`update autoloader.audit_events set result = ${input.status} where operation_id = ${input.operationId}`;
     });
   };

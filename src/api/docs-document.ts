@@ -33,6 +33,7 @@ const errorMeanings: Record<ErrorCode, string> = {
   DEPENDENT_OBJECTS: 'Views or other objects depend on the table',
   PLAN_STALE: 'The previewed plan no longer matches the source',
   ROLLBACK_EXPIRED: "The previous version's grace period is over",
+  NOT_AWAITING_APPROVAL: 'The operation is not waiting for approval (`status` says what it is doing)',
   NOT_ROLLBACKABLE:
     'Only a completed swap full refresh, not rolled back yet and not followed by another refresh, can be rolled back',
   BODY_TOO_LARGE: 'The body is larger than 1 MiB',

@@ -831,10 +831,12 @@ export async function dropCarriedOver(tx: Tx, t: Ref): Promise<void> {
   }
 }
 
-async function columnsOf(q: Q, t: Ref): Promise<Map<string, string>> {
+/** A table's columns and their types (format_type), in column order; empty when there is no table. */
+export async function columnsOf(q: Q, t: Ref): Promise<Map<string, string>> {
   const rows = await q<{ name: string; type: string }[]>`
     select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type
     from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = ${t.schema} and c.relname = ${t.table} and a.attnum > 0 and not a.attisdropped`;
+    where n.nspname = ${t.schema} and c.relname = ${t.table} and a.attnum > 0 and not a.attisdropped
+    order by a.attnum`;
   return new Map(rows.map((r) => [r.name, r.type]));
 }

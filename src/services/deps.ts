@@ -20,6 +20,8 @@ export interface RefreshSettings extends CostModel {
   batchParallelism: number;
   /** Tables of one connection a data refresh refreshes at once (CONNECTION_REFRESH_PARALLELISM). */
   connectionParallelism: number;
+  /** How long a swap whose checks failed waits for approval (REFRESH_APPROVAL_TIMEOUT_SECONDS). */
+  approvalTimeoutSeconds: number;
 }
 
 /** What the use cases need: the state database, Temporal, and the settings requests run with. */

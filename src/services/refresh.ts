@@ -18,7 +18,7 @@ import { type Plan, type PlanOptions, planChanges, planLifetimeSeconds } from '.
 import { workflowIds } from '../temporal/ids.js';
 import { spoken } from '../temporal/search-attributes.js';
 import { operationPreparedUpdate, operationStepsQuery } from '../workflows/messages.js';
-import { estimateImpactWorkflow, refreshWorkflow } from '../workflows/refresh.js';
+import { estimateImpactWorkflow, type RefreshInput, refreshWorkflow } from '../workflows/refresh.js';
 import type { ServiceDeps } from './deps.js';
 import { computeImpact, type Impact, impactNotes, impactWarnings } from './impact.js';
 import { refuseIfBusy, startExclusive } from './operations.js';
@@ -34,6 +34,8 @@ export interface RefreshRequest {
   selection?: Selection;
   /** A dry run's plan: execute exactly what it previewed, or be refused (409 PLAN_STALE). */
   planId?: string;
+  /** swap: checks before the swap; failing ones wait for approval (RefreshInput's). */
+  checks?: RefreshInput['checks'];
   principal: Principal;
   /**
    * Part of a batch refresh: the batch checked the rate limit and the large-operation rule once for
@@ -334,6 +336,9 @@ export async function requestRefresh(deps: ServiceDeps, req: RefreshRequest): Pr
           strategy: req.strategy,
           graceSeconds,
           selection: req.selection,
+          ...(req.checks !== undefined
+            ? { checks: req.checks, approvalTimeoutSeconds: deps.refresh.approvalTimeoutSeconds }
+            : {}),
         },
       ],
       memo: { operation: req.type, operationId, ...(withRun ? { runId } : {}) },

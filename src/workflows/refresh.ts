@@ -15,9 +15,11 @@ import type { SourceImpact } from '../activities/estimate-impact.js';
 import type { Activities } from '../activities/index.js';
 import type { Selection } from '../activities/reprocess.js';
 import type { OperationStep } from '../db/schema/index.js';
+import { failedChecks, type SwapChecks } from '../refresh/checks.js';
 import { launchesRun, type OperationType, type RefreshStrategy, refreshModes } from '../refresh/modes.js';
 import { workflowIds } from '../temporal/ids.js';
 import { childSearchAttributes, spoken } from '../temporal/search-attributes.js';
+import { type ApprovalDecision, abortOperationUpdate, approveOperationUpdate } from './approval.js';
 import { ingestionRunWorkflow } from './ingestion-run.js';
 import { type OperationPrepared, operationPreparedUpdate, operationStepsQuery } from './messages.js';
 import { longActivity, shortActivity, swapActivity } from './options.js';
@@ -54,6 +56,18 @@ export interface RefreshInput {
   strategy: RefreshStrategy;
   graceSeconds: number;
   selection?: Selection;
+  /**
+   * swap: checks between the loaded shadow and the live table; one failing (or `"always"`) makes the
+   * swap wait for POST /operations/{id}/approve or /abort, or abort after `approvalTimeoutSeconds`.
+   */
+  checks?: SwapChecks | 'always';
+  approvalTimeoutSeconds?: number;
+}
+
+/** The approval gate of a swap with checks: open while the operation is `awaiting_approval`. */
+interface Approval {
+  awaiting: boolean;
+  decision?: ApprovalDecision & { approved: boolean };
 }
 
 /**
@@ -74,6 +88,15 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
     return { steps, runId };
   });
   setHandler(operationStepsQuery, () => ({ steps, runId }));
+  const approval: Approval = { awaiting: false };
+  const decide = (approved: boolean) => (d: ApprovalDecision) => {
+    approval.decision = { ...d, approved };
+  };
+  const onlyWhileAwaiting = (_d: ApprovalDecision) => {
+    if (!approval.awaiting || approval.decision) throw new Error('the operation is not awaiting approval');
+  };
+  setHandler(approveOperationUpdate, decide(true), { validator: onlyWhileAwaiting });
+  setHandler(abortOperationUpdate, decide(false), { validator: onlyWhileAwaiting });
 
   const record = async (step: Omit<OperationStep, 'timestamp' | 'status'>, id?: string) => {
     const full: OperationStep = { ...step, status: 'success', timestamp: new Date(Date.now()).toISOString() };
@@ -83,10 +106,15 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
 
   try {
     if (input.strategy === 'swap') {
-      await swapRefresh(input, record, () => {
+      const aborted = await swapRefresh(input, record, approval, () => {
         runId = input.runId;
         prepared = true;
       });
+      if (aborted !== undefined) {
+        await short.finishOperation({ operationId, status: 'cancelled', error: aborted });
+        await notifyWebhooks({ kind: 'operation', operationId });
+        return { runId };
+      }
       await short.finishOperation({ operationId, status: 'success' });
       await notifyWebhooks({ kind: 'operation', operationId });
       return { runId };
@@ -159,7 +187,12 @@ type Record = (step: Omit<OperationStep, 'timestamp' | 'status'>, runId?: string
  * by a durable timer after the grace period. A failed shadow run is discarded and the live table
  * never changes.
  */
-async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: () => void): Promise<void> {
+async function swapRefresh(
+  input: RefreshInput,
+  record: Record,
+  approval: Approval,
+  onRunStarted: () => void,
+): Promise<string | undefined> {
   const { ingestionId, runId } = input;
   const scope = `swap:${input.operationId}`;
   const shadowTable = `_al_${input.operationId}`.slice(0, 63);
@@ -192,6 +225,10 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
       `shadow run ${runId} ended ${summary.status} (${summary.filesFailed} files failed); live table kept`,
       'ShadowRunIncomplete',
     );
+  }
+  if (input.checks !== undefined) {
+    const aborted = await checkBeforeSwap(input, record, approval, { shadowTable, scope });
+    if (aborted !== undefined) return aborted;
   }
   const swapped = await swap.swapTables({
     operationId: input.operationId,
@@ -237,6 +274,57 @@ async function swapRefresh(input: RefreshInput, record: Record, onRunStarted: ()
       },
     });
   }
+}
+
+/**
+ * Checks before the swap: the loaded shadow measured against the live table; with a check failing
+ * (or `"always"`) the operation waits in `awaiting_approval` for an approve or an abort, or aborts
+ * once the approval timeout has passed. An abort (or a cancel while waiting) discards the shadow and
+ * keeps the live table. Returns why the swap was aborted, or undefined to swap.
+ */
+async function checkBeforeSwap(
+  input: RefreshInput,
+  record: Record,
+  approval: Approval,
+  shadow: { shadowTable: string; scope: string },
+): Promise<string | undefined> {
+  const { ingestionId, operationId } = input;
+  const measured = await short.measureShadow({
+    ingestionId,
+    shadowTable: shadow.shadowTable,
+    runId: input.runId,
+  });
+  const failed =
+    input.checks === 'always'
+      ? ['every swap of this refresh waits for approval ("checks": "always")']
+      : failedChecks(input.checks ?? {}, measured);
+  await record({ operation: 'checks_evaluated', details: { ...measured, failed } });
+  if (failed.length === 0) return undefined;
+
+  const timeoutSeconds = input.approvalTimeoutSeconds ?? 86_400;
+  approval.awaiting = true;
+  let decided: boolean;
+  try {
+    await short.setAwaitingApproval({ operationId, awaiting: true });
+    decided = await condition(() => approval.decision !== undefined, timeoutSeconds * 1000);
+  } catch (err) {
+    await CancellationScope.nonCancellable(() => short.discardShadow({ ingestionId, ...shadow }));
+    throw err;
+  }
+  approval.awaiting = false;
+  const d = approval.decision;
+  if (decided && d?.approved) {
+    await short.setAwaitingApproval({ operationId, awaiting: false });
+    await record({ operation: 'swap_approved', details: { by: d.by, reason: d.reason ?? null } });
+    return undefined;
+  }
+  const why =
+    decided && d
+      ? `swap aborted by ${d.by}${d.reason ? `: ${d.reason}` : ''}; live table kept`
+      : `swap not approved within ${timeoutSeconds} s; live table kept`;
+  await short.discardShadow({ ingestionId, ...shadow });
+  await record({ operation: 'swap_aborted', details: { reason: why, failed } });
+  return why;
 }
 
 /** Read-only discovery for dry runs and impact figures; runs beside any mutating workflow. */

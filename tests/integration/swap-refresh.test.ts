@@ -46,7 +46,9 @@ describe('full refresh with strategy "swap" (seed 004)', () => {
     const res = await h.api<SwapResponse>('POST', `/api/v1/ingestions/${id}/full-refresh`, {
       confirm: true,
       strategy: 'swap',
-      grace_period_seconds: 3,
+      // Long enough for the checks below to find the old version still waiting on a loaded machine
+      // (3 s was not, with the suite's other files running beside it).
+      grace_period_seconds: 15,
     });
     expect(res.status).toBe(202);
     expect(res.body.operations.map((o) => o.operation)).toEqual(['run_triggered']);

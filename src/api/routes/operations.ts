@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { operationStatuses } from '../../db/schema/index.js';
+import { decideOperation } from '../../services/approval.js';
 import { cancelOperation, getOperation, type OperationView } from '../../services/records.js';
 import { rollbackOperation } from '../../services/rollback.js';
 import {
@@ -92,6 +93,12 @@ const RollbackResult = z
   })
   .openapi('RollbackResult');
 
+const DecisionBody = z
+  .strictObject({
+    reason: z.string().max(1000).optional().describe('why, for the operation and the audit log'),
+  })
+  .openapi('ApprovalDecision');
+
 export function operationsRouter(deps: ApiDeps) {
   const router = newRouter();
   router.openapi(
@@ -128,6 +135,43 @@ export function operationsRouter(deps: ApiDeps) {
         200,
       ),
   );
+
+  for (const approve of [true, false]) {
+    router.openapi(
+      apiRoute('ingestion:refresh', {
+        method: 'post',
+        path: approve ? '/operations/{id}/approve' : '/operations/{id}/abort',
+        summary: approve
+          ? 'Approve a swap full refresh waiting in awaiting_approval: the swap goes ahead'
+          : 'Abort a swap full refresh waiting in awaiting_approval: its new version is discarded, the live table kept',
+        description:
+          'A swap full refresh with `checks` waits in `awaiting_approval` when a check fails (or with `"checks": "always"`); its `checks_evaluated` step holds the figures measured on the loaded new version and the live table (rows, rejected rows, columns added, dropped and retyped) and which checks failed. The decision is audited; `reason` is recorded with it.',
+        request: {
+          params: IdParam,
+          body: { content: { 'application/json': { schema: DecisionBody } }, required: false },
+        },
+        responses: {
+          200: jsonResponse(
+            Operation,
+            approve ? 'Approved: the swap goes on' : 'Aborted: the operation ends cancelled',
+          ),
+          ...commonErrors,
+          ...notFound,
+          ...conflictResponse(
+            'The operation is not awaiting approval (NOT_AWAITING_APPROVAL, with its `status`)',
+          ),
+        },
+      }),
+      async (c) => {
+        const { reason } = c.req.valid('json');
+        const op = await decideOperation(deps, c.get('principal'), c.req.valid('param').id, {
+          approve,
+          reason,
+        });
+        return c.json(toOperationJson(op), 200);
+      },
+    );
+  }
 
   router.openapi(
     apiRoute('ingestion:refresh', {

@@ -38,6 +38,35 @@ const RefreshBody = z
       .max(7 * 24 * 3600)
       .optional()
       .describe('swap: how long the previous version survives (default REFRESH_SWAP_GRACE_SECONDS)'),
+    checks: z
+      .union([
+        z.literal('always'),
+        z.strictObject({
+          max_row_change_percent: z
+            .number()
+            .min(0)
+            .optional()
+            .describe('the largest change of the row count against the live table, in percent either way'),
+          max_rejected_rows: z
+            .number()
+            .int()
+            .min(0)
+            .optional()
+            .describe('the most rows the new load may reject (on_error: skip_rows)'),
+          allow_dropped_columns: z
+            .boolean()
+            .optional()
+            .describe('false: a column of the live table missing from the new version fails the check'),
+          allow_type_changes: z
+            .boolean()
+            .optional()
+            .describe('false: a column whose type changed fails the check'),
+        }),
+      ])
+      .optional()
+      .describe(
+        'strategy "swap" only: checks between the loaded new version and the live table before the swap. If one fails (or with "always") the operation waits in `awaiting_approval`, its `checks_evaluated` step holding the figures and the column diff, until POST /operations/{id}/approve or /abort, or REFRESH_APPROVAL_TIMEOUT_SECONDS (24 h) aborts it. An abort discards the new version and keeps the live table',
+      ),
     plan_id: z
       .string()
       .min(1)
@@ -242,6 +271,10 @@ export function refreshRouter(deps: ApiDeps) {
         },
       );
     }
+    if (body.checks !== undefined && body.strategy !== 'swap')
+      throw new AppError('VALIDATION_ERROR', 'Invalid body: checks: checks apply to strategy "swap"', {
+        field: 'checks',
+      });
     const result = await requestRefresh(deps, {
       type,
       ingestionId: ingestion.id,
@@ -251,6 +284,7 @@ export function refreshRouter(deps: ApiDeps) {
       graceSeconds: body.grace_period_seconds,
       selection,
       planId: body.plan_id,
+      checks: body.checks,
       principal,
     });
     if (result.kind === 'partial_failure' && result.rawFailure)
