@@ -46,7 +46,7 @@ export function makeFinishRun({ sql }: ActivityDeps) {
           when f.failed > 0 then 'PARTIAL_SUCCESS'
           else 'SUCCESS' end
       from f
-      where r.id = ${input.runId} and r.status = 'RUNNING'`;
+      where r.id = ${input.runId} and r.status in ('RUNNING', 'PAUSED')`;
     // Files the run queued but never reached (cancelled or failed run) go back to the queue for the next run.
     await releaseRunClaims(sql, input.ingestionId, input.runId);
     const [r] = await sql<RunSummary[]>`

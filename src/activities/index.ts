@@ -20,6 +20,7 @@ import { makeAdmitScheduledOperation, makeFinishOperation, makeRecordStep } from
 import { makeProcessFiles } from './process-files.js';
 import { makeEstimateReprocess, makeRemoveSelectedFiles } from './reprocess.js';
 import { makeRollbackSwap } from './rollback-swap.js';
+import { makeSetRunStatus } from './set-run-status.js';
 import { makeStartRun } from './start-run.js';
 import { makeDiscardShadow, makeExecuteDeletion, makeSwapTables } from './swap.js';
 import { makeSwapCachedTable } from './swap-cached-table.js';
@@ -34,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
     discoverFiles: makeDiscoverFiles(deps),
     processFiles: makeProcessFiles(deps),
     finishRun: makeFinishRun(deps),
+    setRunStatus: makeSetRunStatus(deps),
     clearProcessedFiles: makeClearProcessedFiles(deps),
     dropTable: makeDropTable(deps),
     estimateImpact: makeEstimateImpact(deps),

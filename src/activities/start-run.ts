@@ -22,13 +22,13 @@ export function makeStartRun({ sql }: ActivityDeps) {
         insert into autoloader.runs (id, ingestion_id, status, trigger, workflow_id)
         values (${input.runId}, ${input.ingestionId}, 'RUNNING', ${input.trigger}, ${input.workflowId})
         on conflict (id) do nothing`;
-      // Only one mutating workflow runs per ingestion: any other run still marked RUNNING belongs to
-      // a workflow that is gone (terminated from the UI, timed out) and is closed now, saying so.
+      // Only one mutating workflow runs per ingestion: any other run still marked RUNNING or PAUSED
+      // belongs to a workflow that is gone (terminated from the UI, timed out) and is closed now, saying so.
       await tx`
         update autoloader.runs
         set status = 'FAILED', finished_at = now(),
             error = 'its workflow stopped without finishing it (terminated or timed out); a later run took over'
-        where ingestion_id = ${input.ingestionId} and status = 'RUNNING' and id <> ${input.runId}`;
+        where ingestion_id = ${input.ingestionId} and status in ('RUNNING', 'PAUSED') and id <> ${input.runId}`;
       await releaseClaims(tx, input.ingestionId, input.scope);
     });
   };

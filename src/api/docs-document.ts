@@ -25,6 +25,7 @@ const errorMeanings: Record<ErrorCode, string> = {
   OPERATION_NOT_FOUND: 'No such operation for this tenant',
   SCHEDULE_NOT_FOUND: 'The ingestion has no schedule',
   RUN_IN_PROGRESS: 'Another run or operation holds the ingestion (`current_run_id`)',
+  RUN_NOT_RUNNING: 'The run has ended (or is ending): it cannot be paused, resumed or throttled (`status`)',
   NAME_TAKEN: 'The name is already used (`field` names it)',
   INGESTION_EXISTS: 'An ingestion with this name already exists',
   CONNECTION_EXISTS: 'A connection with this name already exists',

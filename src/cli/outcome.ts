@@ -12,6 +12,7 @@ export function runExitCode(status: RunStatus): ExitCode {
     case 'CANCELLED':
       return EXIT_ERROR;
     case 'RUNNING':
+    case 'PAUSED':
       throw new Error('runExitCode: the run has not finished');
   }
 }
@@ -37,7 +38,9 @@ export function operationExitCode(status: string, runStatus?: RunStatus | null):
     : status === 'partial_failure'
       ? EXIT_PARTIAL
       : EXIT_ERROR;
-  return runStatus && runStatus !== 'RUNNING' ? worse(own, runExitCode(runStatus)) : own;
+  return runStatus && runStatus !== 'RUNNING' && runStatus !== 'PAUSED'
+    ? worse(own, runExitCode(runStatus))
+    : own;
 }
 
 /**

@@ -15,7 +15,7 @@ export interface WaitOptions {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Polls a run until it leaves RUNNING, drawing its progress; returns the finished run. */
+/** Polls a run until it ends (a PAUSED run has not), drawing its progress; returns the finished run. */
 export async function followRun(
   api: ApiClient,
   runId: string,
@@ -26,7 +26,7 @@ export async function followRun(
   const now = opts.now ?? Date.now;
   for (;;) {
     const { body: run } = await api.request<RunJson>('GET', `/runs/${encodeURIComponent(runId)}`);
-    if (run.status !== 'RUNNING') {
+    if (run.status !== 'RUNNING' && run.status !== 'PAUSED') {
       reporter.finish();
       return run;
     }

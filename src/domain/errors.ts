@@ -21,6 +21,7 @@ export const errorCodes = [
   'OPERATION_NOT_FOUND',
   'SCHEDULE_NOT_FOUND',
   'RUN_IN_PROGRESS',
+  'RUN_NOT_RUNNING',
   'NAME_TAKEN',
   'INGESTION_EXISTS',
   'CONNECTION_EXISTS',
@@ -75,6 +76,15 @@ export const errors = {
       current_run_id: currentRunId ?? null,
       help: 'Wait for the current run to complete or cancel it first',
     }),
+  /** Pause, resume and throttle act only on a run that is loading (RUNNING or PAUSED). */
+  runNotRunning: (runId: string, status: string) =>
+    new AppError(
+      'RUN_NOT_RUNNING',
+      `Run ${runId} is ${status}: only a running or paused run can be controlled`,
+      {
+        status,
+      },
+    ),
   confirmationRequired: () =>
     new AppError('CONFIRMATION_REQUIRED', 'Confirmation required. Set confirm=true to proceed.', {
       help: 'This operation is destructive. Explicitly set confirm=true to proceed.',

@@ -1,6 +1,6 @@
 import { and, desc, eq } from 'drizzle-orm';
 import type { Principal } from '../auth/tokens.js';
-import { connections, ingestions } from '../db/schema/index.js';
+import { connections, ingestions, type RunStatus } from '../db/schema/index.js';
 import { dropTable } from '../destination/table.js';
 import { AppError, errors } from '../domain/errors.js';
 import { type Destination, mergeSource, type Source, sourceSchema } from '../domain/schemas.js';
@@ -173,11 +173,12 @@ export async function deleteIngestion(
   const row = await findIngestion(deps, principal.tenantId, id);
   const busy = 'Cannot delete an ingestion while an operation runs';
   await refuseIfBusy(deps.temporal, row.id, busy);
-  const open = await deps.sql<{ id: string; workflowId: string }[]>`
-    select id, workflow_id as "workflowId" from autoloader.runs where ingestion_id = ${row.id} and status = 'RUNNING'`;
+  const open = await deps.sql<{ id: string; workflowId: string; status: RunStatus }[]>`
+    select id, workflow_id as "workflowId", status from autoloader.runs
+    where ingestion_id = ${row.id} and status in ('RUNNING', 'PAUSED')`;
   for (const run of open) {
-    // A run whose workflow is gone is closed now; one still going holds the ingestion.
-    if (!(await closeIfStale(deps, { ...run, status: 'RUNNING' }))) throw errors.runInProgress(run.id, busy);
+    // A run whose workflow is gone is closed now; one still going (or paused) holds the ingestion.
+    if (!(await closeIfStale(deps, run))) throw errors.runInProgress(run.id, busy);
   }
   // Its schedule goes with it: left behind, it would keep firing at an ingestion that is gone.
   await deleteScheduleIfAny(deps, row.id);

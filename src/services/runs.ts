@@ -1,9 +1,17 @@
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { RunStatus } from '../db/schema/index.js';
 import { AppError, errors } from '../domain/errors.js';
 import { newId } from '../lib/ids.js';
 import { workflowIds } from '../temporal/ids.js';
 import { ingestionRunWorkflow } from '../workflows/index.js';
+import {
+  pauseRunUpdate,
+  type RunProgress,
+  resumeRunUpdate,
+  runNotRunningFailure,
+  throttleRunUpdate,
+} from '../workflows/messages.js';
 import type { ServiceDeps } from './deps.js';
 import { startExclusive } from './operations.js';
 
@@ -24,7 +32,7 @@ export interface RunView {
   bytesRead: number;
   durationMs: number | null;
   error: string | null;
-  /** Live while RUNNING: files done out of files queued. */
+  /** Live while RUNNING or PAUSED: files done out of files queued. */
   progress: {
     filesTotal: number;
     filesDone: number;
@@ -33,6 +41,9 @@ export interface RunView {
     rowsRejected: number;
   } | null;
 }
+
+/** A run whose workflow is still at it: loading, or paused between batches. */
+export const isLive = (status: RunStatus) => status === 'RUNNING' || status === 'PAUSED';
 
 export async function startIngestionRun(
   deps: ServiceDeps,
@@ -77,7 +88,7 @@ export async function getRun(
   if (deps.temporal && (await closeIfStale({ sql, temporal: deps.temporal }, r)))
     return getRun({ sql }, tenantId, runId);
   let progress: RunView['progress'] = null;
-  if (r.status === 'RUNNING') {
+  if (isLive(r.status)) {
     const [p] = await sql<
       { total: number; done: number; failed: number; records: number; rejected: number }[]
     >`
@@ -125,15 +136,15 @@ export async function listRuns(
 }
 
 /**
- * A run marked RUNNING whose workflow is no longer running (terminated from the Temporal UI, timed
- * out, or its history lost) is closed with the reason, so it does not stay RUNNING for ever and
- * block deleting its ingestion. Returns whether it was closed.
+ * A run marked RUNNING (or PAUSED) whose workflow is no longer running (terminated from the Temporal
+ * UI, timed out, or its history lost) is closed with the reason, so it does not stay RUNNING for ever
+ * and block deleting its ingestion. Returns whether it was closed.
  */
 export async function closeIfStale(
   deps: Pick<ServiceDeps, 'sql' | 'temporal'>,
   run: { id: string; workflowId: string; status: RunStatus },
 ): Promise<boolean> {
-  if (run.status !== 'RUNNING') return false;
+  if (!isLive(run.status)) return false;
   let status: string;
   let heldBy: string | undefined;
   try {
@@ -152,7 +163,7 @@ export async function closeIfStale(
     update autoloader.runs
     set status = ${cancelled ? 'CANCELLED' : 'FAILED'}, finished_at = coalesce(finished_at, now()),
         error = ${cancelled ? 'cancelled' : `its workflow is ${status.toLowerCase().replaceAll('_', ' ')} without having finished the run`}
-    where id = ${run.id} and status = 'RUNNING'`;
+    where id = ${run.id} and status in ('RUNNING', 'PAUSED')`;
   if (closed.count > 0) {
     await deps.sql`
       update autoloader.processed_files set status = 'DISCOVERED', claimed_by = null, updated_at = now()
@@ -162,12 +173,13 @@ export async function closeIfStale(
 }
 
 /**
- * Cancels a running run: its workflow is cancelled, the files in flight finish or roll back, and the
- * run ends CANCELLED with its metrics; nothing loads under it afterwards. Waits a little for that.
+ * Cancels a running (or paused) run: its workflow is cancelled, the files in flight finish or roll
+ * back, and the run ends CANCELLED with its metrics; nothing loads under it afterwards. Waits a
+ * little for that.
  */
 export async function cancelRun(deps: ServiceDeps, tenantId: string, runId: string): Promise<RunView> {
   const run = await getRun(deps, tenantId, runId);
-  if (run.status !== 'RUNNING') return run;
+  if (!isLive(run.status)) return run;
   const handle = deps.temporal.workflow.getHandle(run.workflowId);
   const desc = await handle.describe();
   const memoRun = (desc.memo as { runId?: string } | undefined)?.runId;
@@ -179,4 +191,42 @@ export async function cancelRun(deps: ServiceDeps, tenantId: string, runId: stri
     ]);
   }
   return getRun(deps, tenantId, runId);
+}
+
+/** What pause, resume and throttle change on a run. */
+export type RunControl = { paused: boolean } | { maxParallelFiles: number };
+
+/**
+ * Pauses, resumes or throttles a run by an update to its workflow (a refresh's run is its own
+ * child workflow, named on the run row like any other). Pausing lets the batches in flight finish;
+ * the run shows PAUSED once they have. Answers with the run and the workflow's progress after the
+ * change. A run that has ended, or is ending, is RUN_NOT_RUNNING.
+ */
+export async function controlRun(
+  deps: ServiceDeps,
+  tenantId: string,
+  runId: string,
+  change: RunControl,
+): Promise<RunView & { control: RunProgress }> {
+  const run = await getRun(deps, tenantId, runId);
+  if (!isLive(run.status)) throw errors.runNotRunning(run.id, run.status);
+  const handle = deps.temporal.workflow.getHandle(run.workflowId);
+  let control: RunProgress;
+  try {
+    control =
+      'maxParallelFiles' in change
+        ? await handle.executeUpdate(throttleRunUpdate, { args: [change.maxParallelFiles] })
+        : await handle.executeUpdate(change.paused ? pauseRunUpdate : resumeRunUpdate);
+  } catch (err) {
+    // It ended between the read above and the update: closed, or past its last batch.
+    const ended =
+      err instanceof WorkflowNotFoundError ||
+      (err instanceof WorkflowUpdateFailedError &&
+        err.cause instanceof ApplicationFailure &&
+        err.cause.type === runNotRunningFailure);
+    if (!ended) throw err;
+    const now = await getRun(deps, tenantId, runId);
+    throw errors.runNotRunning(now.id, isLive(now.status) ? 'finishing' : now.status);
+  }
+  return { ...(await getRun(deps, tenantId, runId)), control };
 }

@@ -22,6 +22,8 @@ export const searchAttributeKeys = {
   runId: defineSearchAttributeKey('AutoloaderRunId', SearchAttributeType.KEYWORD),
   /** What started it: manual (a request), schedule, or the refresh operation that launched the run. */
   trigger: defineSearchAttributeKey('AutoloaderTrigger', SearchAttributeType.KEYWORD),
+  /** A run's `paused` or `running`, set once it has been paused (POST /runs/{id}/pause), never before. */
+  runState: defineSearchAttributeKey('AutoloaderRunState', SearchAttributeType.KEYWORD),
 } as const;
 
 export const searchAttributeNames = Object.values(searchAttributeKeys).map((k) => k.name);

@@ -1,8 +1,17 @@
 import { z } from '@hono/zod-openapi';
 import { runStatuses } from '../../db/schema/index.js';
 import { findIngestion } from '../../services/ingestions.js';
-import { cancelRun, getRun, listRuns, type RunView } from '../../services/runs.js';
-import { commonErrors, IdParam, jsonResponse, notFound, PageQuery } from '../openapi.js';
+import { cancelRun, controlRun, getRun, listRuns, type RunView } from '../../services/runs.js';
+import type { RunProgress } from '../../workflows/messages.js';
+import {
+  commonErrors,
+  conflictResponse,
+  IdParam,
+  jsonBody,
+  jsonResponse,
+  notFound,
+  PageQuery,
+} from '../openapi.js';
 import { type ApiDeps, apiRoute, newRouter } from '../router.js';
 
 export const Run = z
@@ -32,11 +41,33 @@ export const Run = z
         rows_rejected: z.number(),
       })
       .nullable()
-      .describe('live while RUNNING: files done out of files queued'),
+      .describe('live while RUNNING or PAUSED: files done out of files queued'),
   })
   .openapi('Run');
 
 export type RunJson = z.infer<typeof Run>;
+
+/** The run after a pause, resume or throttle, with the workflow's own word on its lanes. */
+const ControlledRun = Run.extend({
+  control: z
+    .object({
+      paused: z.boolean().describe('pause requested; the status is PAUSED once no batch is in flight'),
+      max_parallel_files: z.number().int().describe('lanes the run loads with'),
+      batches_in_flight: z.number().int().describe('batches of files loading now'),
+    })
+    .describe("the run's workflow, right after the change"),
+}).openapi('ControlledRun');
+
+const toControlledJson = (r: RunView & { control: RunProgress }): z.infer<typeof ControlledRun> => ({
+  ...toRunJson(r),
+  control: {
+    paused: r.control.paused,
+    max_parallel_files: r.control.maxParallelFiles,
+    batches_in_flight: r.control.batchesInFlight,
+  },
+});
+
+const notRunning = conflictResponse('The run has ended or is finishing (RUN_NOT_RUNNING)');
 
 export function toRunJson(r: RunView): RunJson {
   return {
@@ -68,6 +99,20 @@ export function toRunJson(r: RunView): RunJson {
 
 export function runsRouter(deps: ApiDeps) {
   const router = newRouter();
+  // Each lane holds a Postgres session and a store stream: a bound keeps a typo from opening
+  // hundreds, without forbidding more lanes than the default.
+  const maxParallelFiles = Math.max(32, deps.runDefaults.parallelism);
+  const ThrottleRun = z
+    .object({
+      max_parallel_files: z
+        .number()
+        .int()
+        .min(1)
+        .max(maxParallelFiles)
+        .describe('the number of lanes (files loading at once); takes effect between batches'),
+    })
+    .strict()
+    .openapi('ThrottleRun');
 
   router.openapi(
     apiRoute('ingestion:read', {
@@ -116,6 +161,74 @@ export function runsRouter(deps: ApiDeps) {
     }),
     async (c) =>
       c.json(toRunJson(await cancelRun(deps, c.get('principal').tenantId, c.req.valid('param').id)), 200),
+  );
+
+  router.openapi(
+    apiRoute('ingestion:run', {
+      method: 'post',
+      path: '/runs/{id}/pause',
+      summary:
+        'Pause a running run (or the run of a refresh): batches in flight finish, then no more files are claimed; the run shows PAUSED and its workflow keeps running',
+      request: { params: IdParam },
+      responses: {
+        200: jsonResponse(
+          ControlledRun,
+          'Pause requested: PAUSED, or RUNNING until the batches in flight finish',
+        ),
+        ...commonErrors,
+        ...notFound,
+        ...notRunning,
+      },
+    }),
+    async (c) => {
+      const run = await controlRun(deps, c.get('principal').tenantId, c.req.valid('param').id, {
+        paused: true,
+      });
+      return c.json(toControlledJson(run), 200);
+    },
+  );
+
+  router.openapi(
+    apiRoute('ingestion:run', {
+      method: 'post',
+      path: '/runs/{id}/resume',
+      summary: 'Resume a paused run: its lanes claim files again and it shows RUNNING',
+      request: { params: IdParam },
+      responses: {
+        200: jsonResponse(ControlledRun, 'Resumed (a run that was not paused: unchanged)'),
+        ...commonErrors,
+        ...notFound,
+        ...notRunning,
+      },
+    }),
+    async (c) => {
+      const run = await controlRun(deps, c.get('principal').tenantId, c.req.valid('param').id, {
+        paused: false,
+      });
+      return c.json(toControlledJson(run), 200);
+    },
+  );
+
+  router.openapi(
+    apiRoute('ingestion:run', {
+      method: 'patch',
+      path: '/runs/{id}',
+      summary:
+        'Throttle a running or paused run: fewer lanes stop after their current batch, more lanes start at once; nothing restarts',
+      request: { params: IdParam, body: jsonBody(ThrottleRun) },
+      responses: {
+        200: jsonResponse(ControlledRun, 'The run with its new number of lanes'),
+        ...commonErrors,
+        ...notFound,
+        ...notRunning,
+      },
+    }),
+    async (c) => {
+      const run = await controlRun(deps, c.get('principal').tenantId, c.req.valid('param').id, {
+        maxParallelFiles: c.req.valid('json').max_parallel_files,
+      });
+      return c.json(toControlledJson(run), 200);
+    },
   );
 
   return router;

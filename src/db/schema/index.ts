@@ -144,7 +144,14 @@ export const ingestions = autoloader.table(
   ],
 );
 
-export const runStatuses = ['RUNNING', 'SUCCESS', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED'] as const;
+export const runStatuses = [
+  'RUNNING',
+  'PAUSED',
+  'SUCCESS',
+  'PARTIAL_SUCCESS',
+  'FAILED',
+  'CANCELLED',
+] as const;
 export type RunStatus = (typeof runStatuses)[number];
 
 export const runs = autoloader.table(
