@@ -190,10 +190,10 @@ const planOptions = (req: RefreshRequest): PlanOptions => ({
 
 /**
  * Executing with a plan: the dry run that made it (same tenant, ingestion and operation), not
- * expired, and nothing it saw changed since — else 409 PLAN_STALE listing what did. The plan lives in
- * the dry run's audit event, so every API instance finds it.
+ * expired — checked before the source is listed, so a bad plan id costs no listing. The plan lives
+ * in the dry run's audit event, so every API instance finds it.
  */
-async function checkPlan(deps: ServiceDeps, req: RefreshRequest, src: SourceImpact): Promise<void> {
+async function findPlan(deps: ServiceDeps, req: RefreshRequest): Promise<Plan> {
   const [row] = await deps.sql<{ plan: Plan }[]>`
     select impact->'plan' as plan from autoloader.audit_events
     where tenant_id = ${req.principal.tenantId} and ingestion_id = ${req.ingestionId}
@@ -210,6 +210,11 @@ async function checkPlan(deps: ServiceDeps, req: RefreshRequest, src: SourceImpa
       plan_id: plan.id,
       changes: [],
     });
+  return plan;
+}
+
+/** Nothing the plan saw changed since, else 409 PLAN_STALE listing what did. */
+function checkPlan(plan: Plan, req: RefreshRequest, src: SourceImpact): void {
   if (!src.snapshot) return;
   const changes = planChanges(plan, { options: planOptions(req), snapshot: src.snapshot });
   if (changes.length > 0)
@@ -279,6 +284,7 @@ export async function requestRefresh(deps: ServiceDeps, req: RefreshRequest): Pr
   const mode = refreshModes[req.type];
   const conflictDetail = `Cannot ${mode.title.toLowerCase()} while an operation runs on this ingestion`;
   if (!req.dryRun) await refuseIfBusy(deps.temporal, req.ingestionId, conflictDetail);
+  const plan = req.planId !== undefined && !req.dryRun ? await findPlan(deps, req) : undefined;
   const src = await estimateSource(deps, req.ingestionId, req.selection);
   const impact = computeImpact(req.type, req.autoRun, src, deps.refresh);
   const assessment: Assessment = {
@@ -308,10 +314,10 @@ export async function requestRefresh(deps: ServiceDeps, req: RefreshRequest): Pr
   }
 
   // A plan is the proof that a dry run was seen: it replaces the large-operation rule's check.
-  if (req.planId !== undefined) await checkPlan(deps, req, src);
+  if (plan) checkPlan(plan, req, src);
   if (!req.batchId) {
     await checkRateLimit(deps, req);
-    if (req.planId === undefined) await checkLargeOperation(deps, req, impact);
+    if (!plan) await checkLargeOperation(deps, req, impact);
   }
 
   const operationId = newId('op');
