@@ -5,7 +5,10 @@ import type { Config } from './config.js';
 import type { Sql } from './db/client.js';
 import { createStoreFactory, sourceContexts } from './sources/index.js';
 
-export const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+/** The workflows' entry point, as source (tsx) or compiled (dist/, when no bundle is given). */
+export const workflowsPath = fileURLToPath(
+  new URL(`./workflows/index.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url),
+);
 
 export interface WorkerOptions {
   config: Config;

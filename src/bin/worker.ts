@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 /**
  * `npm run worker`: one worker process, against TEMPORAL_ADDRESS and DATABASE_URL. Start as many as
  * the load needs, on as many machines, on the same task queue: Temporal spreads activities over
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
     config,
     sql,
     connection,
-    workflowBundlePath: process.env.AUTOLOADER_WORKFLOW_BUNDLE || undefined,
+    workflowBundlePath: process.env.AUTOLOADER_WORKFLOW_BUNDLE || builtBundle(),
   });
 
   let stopping = false;
@@ -93,3 +95,12 @@ main().then(
     process.exit(1);
   },
 );
+
+/**
+ * The bundle `npm run build` writes beside the compiled worker (dist/workflow-bundle.js): loaded
+ * as it is, instead of bundling the workflows at every start. Run from source (tsx) there is none.
+ */
+function builtBundle(): string | undefined {
+  const path = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
+  return existsSync(path) ? path : undefined;
+}

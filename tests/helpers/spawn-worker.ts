@@ -23,6 +23,8 @@ export interface WorkerProcessOptions {
   /** Extra environment, e.g. the S3 credential variables the connections name. */
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** Another entry point: the compiled worker (`dist/bin/worker.js`) runs on plain node, no tsx. */
+  entry?: string;
 }
 
 export interface WorkerProcess {
@@ -53,7 +55,8 @@ export async function spawnWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     LOG_LEVEL: process.env.TEST_WORKER_LOG_LEVEL ?? 'warn',
     ...(opts.workflowBundlePath ? { AUTOLOADER_WORKFLOW_BUNDLE: opts.workflowBundlePath } : {}),
   };
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const args = opts.entry ? [opts.entry] : ['--import', 'tsx', entry];
+  const child: ChildProcess = spawn(process.execPath, args, {
     cwd: projectRoot,
     env,
     // An IPC channel for `ready`, and so that the child notices when this process is gone.
