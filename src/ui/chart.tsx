@@ -14,6 +14,7 @@ const barColour: Record<string, string> = {
   FAILED: '#e76f51',
   CANCELLED: '#c3c8d0',
   RUNNING: '#c3c8d0',
+  PAUSED: '#c3c8d0',
 };
 
 /**

@@ -14,6 +14,7 @@ const tones: Record<string, string> = {
   PARTIAL_SUCCESS: 'warn',
   partial_failure: 'warn',
   paused: 'warn',
+  PAUSED: 'warn',
   pending: 'info',
   FAILED: 'bad',
   failed: 'bad',

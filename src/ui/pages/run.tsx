@@ -10,7 +10,8 @@ export const POLL_MS = 1500;
  * the poll (`/runs/:id/live`); once the run has ended it drops `data-poll` and the polling stops.
  */
 export const RunLive: FC<{ run: Run }> = ({ run }) => {
-  const running = run.status === 'RUNNING';
+  // A paused run has not ended: its page keeps following it.
+  const running = run.status === 'RUNNING' || run.status === 'PAUSED';
   const p = run.progress;
   return (
     <section
@@ -114,7 +115,7 @@ export const RunPage: FC<{
     title={`Run ${run.id}`}
     csrf={csrf}
     section="ingestions"
-    refreshSeconds={run.status === 'RUNNING' ? 5 : undefined}
+    refreshSeconds={run.status === 'RUNNING' || run.status === 'PAUSED' ? 5 : undefined}
   >
     <p class="small">
       <a href={ui('/ingestions')}>Ingestions</a> /{' '}
