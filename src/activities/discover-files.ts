@@ -10,6 +10,11 @@ export interface DiscoverFilesInput {
   runId: string;
   ingestionId: string;
   scope: string;
+  /**
+   * A refresh's snapshot (ISO 8601): files last modified at or after it arrived while the refresh
+   * ran, and are left for the next run (not recorded, so it finds them new).
+   */
+  modifiedBefore?: string;
 }
 
 export interface DiscoverFilesResult {
@@ -35,8 +40,11 @@ export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps)
     if (!run.done) {
       const matches = picomatch(source.pattern, { dot: false });
       const since = source.since ? new Date(source.since) : undefined;
+      const before = input.modifiedBefore ? new Date(input.modifiedBefore) : undefined;
       const keep = (f: FileMeta) =>
-        matches(f.key.slice(source.prefix.length)) && (!since || !f.modifiedAt || f.modifiedAt >= since);
+        matches(f.key.slice(source.prefix.length)) &&
+        (!since || !f.modifiedAt || f.modifiedAt >= since) &&
+        (!before || !f.modifiedAt || f.modifiedAt < before);
       try {
         const store = await stores(ctx.connection);
         for await (const page of store.list({

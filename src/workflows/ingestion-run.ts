@@ -35,6 +35,11 @@ export interface IngestionRunInput {
   batchMaxBytes: number;
   /** A swap refresh loads into a shadow table with its own file history; default: the live ones. */
   target?: { scope: string; table: string };
+  /**
+   * A refresh's snapshot of the source (ISO 8601): only files last modified before it are loaded;
+   * files (or versions) that arrive while the refresh runs are left for the next run.
+   */
+  modifiedBefore?: string;
   /** Set when the workflow continued as new: start and discovery are already done. */
   resumed?: {
     filesQueued: number;
@@ -118,7 +123,12 @@ export async function ingestionRunWorkflow(input: IngestionRunInput): Promise<Ru
       progress.phase = 'discovering';
       const discovered = await longAs(
         `list the source for new and changed files (${scope === 'live' ? 'live table' : 'shadow table'})`,
-      ).discoverFiles({ runId, ingestionId, scope });
+      ).discoverFiles({
+        runId,
+        ingestionId,
+        scope,
+        ...(input.modifiedBefore ? { modifiedBefore: input.modifiedBefore } : {}),
+      });
       progress.filesQueued = discovered.filesQueued;
     }
 

@@ -6,6 +6,7 @@ import {
   ChildWorkflowFailure,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -62,6 +63,8 @@ export interface RefreshInput {
    */
   checks?: SwapChecks | 'always';
   approvalTimeoutSeconds?: number;
+  /** Set by the workflow when it starts: the run loads the files modified by then (a snapshot). */
+  modifiedBefore?: string;
 }
 
 /** The approval gate of a swap with checks: open while the operation is `awaiting_approval`. */
@@ -77,7 +80,13 @@ interface Approval {
  * holds the ingestion's workflow id until the run it started has finished, so nothing else mutates
  * the ingestion in between.
  */
-export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: string | null }> {
+export async function refreshWorkflow(request: RefreshInput): Promise<{ runId: string | null }> {
+  // The source as it is now: files that arrive while the refresh loads are the next run's. Stores
+  // give modification times to the second, so the snapshot is the start of this second (a file
+  // written earlier in it waits for the next run too). A patch: earlier refreshes replay without it.
+  const input: RefreshInput = patched('refresh-source-snapshot')
+    ? { ...request, modifiedBefore: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString() }
+    : request;
   const { operationId, ingestionId } = input;
   const mode = refreshModes[input.type];
   const steps: OperationStep[] = [];
@@ -144,7 +153,9 @@ export async function refreshWorkflow(input: RefreshInput): Promise<{ runId: str
       runId = input.runId;
       const child = await startChild(ingestionRunWorkflow, {
         workflowId: workflowIds.ingestionRun(ingestionId, runId),
-        args: [{ runId, ingestionId, trigger: input.type, ...input.run }],
+        args: [
+          { runId, ingestionId, trigger: input.type, ...input.run, modifiedBefore: input.modifiedBefore },
+        ],
         ...runChildLabels(input, runId),
       });
       await record(
@@ -199,7 +210,14 @@ async function swapRefresh(
   const child = await startChild(ingestionRunWorkflow, {
     workflowId: workflowIds.ingestionRun(ingestionId, runId),
     args: [
-      { runId, ingestionId, trigger: 'full_refresh', ...input.run, target: { scope, table: shadowTable } },
+      {
+        runId,
+        ingestionId,
+        trigger: 'full_refresh',
+        ...input.run,
+        target: { scope, table: shadowTable },
+        modifiedBefore: input.modifiedBefore,
+      },
     ],
     ...runChildLabels(input, runId, shadowTable),
   });
