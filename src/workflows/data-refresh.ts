@@ -221,12 +221,22 @@ async function refreshConnection(input: ConnectionDataRefreshInput): Promise<Con
   };
   const outcomes = await inLanes(tables, input.parallelism ?? connectionDataRefreshParallelism, refreshOne);
 
+  return connectionResult(input.connectionId, tables, outcomes, started);
+}
+
+/** Seed 004's connection body from each table's outcome, in the tables' order. */
+export function connectionResult(
+  connectionId: string,
+  tables: { schemaName: string; tableName: string }[],
+  outcomes: Outcome[],
+  started: number,
+): ConnectionDataRefreshResult {
   const result: ConnectionDataRefreshResult = {
-    connection_id: input.connectionId,
+    connection_id: connectionId,
     tables_refreshed: 0,
     tables_failed: 0,
     total_rows: 0,
-    duration_ms: 0,
+    duration_ms: Date.now() - started,
     errors: [],
   };
   outcomes.forEach((o, i) => {
@@ -242,6 +252,5 @@ async function refreshConnection(input: ConnectionDataRefreshInput): Promise<Con
       });
     }
   });
-  result.duration_ms = Date.now() - started;
   return result;
 }

@@ -3,12 +3,12 @@ import {
   asOperation,
   type ConnectionDataRefreshResult,
   connectionDataRefreshParallelism,
+  connectionResult,
   type TableDataRefreshResult,
 } from './data-refresh.js';
 import {
   inLanes,
   type MemberContext,
-  type MemberOutcome,
   type MemberSpec,
   refreshMember,
 } from './members.js';
@@ -98,24 +98,5 @@ async function refreshEveryTable(
   const outcomes = await inLanes(input.tables, input.parallelism ?? connectionDataRefreshParallelism, (t) =>
     refreshMember(ctx, t),
   );
-  const result: ConnectionDataRefreshResult = {
-    connection_id: input.connectionId,
-    tables_refreshed: 0,
-    tables_failed: 0,
-    total_rows: 0,
-    duration_ms: 0,
-    errors: [],
-  };
-  outcomes.forEach((o: MemberOutcome, i) => {
-    if (o.ok) {
-      result.tables_refreshed += 1;
-      result.total_rows += o.rows;
-    } else {
-      const t = input.tables[i]!;
-      result.tables_failed += 1;
-      result.errors.push({ schema_name: t.schemaName, table_name: t.tableName, error: o.error });
-    }
-  });
-  result.duration_ms = Date.now() - started;
-  return result;
+  return connectionResult(input.connectionId, input.tables, outcomes, started);
 }

@@ -1,11 +1,15 @@
 import type postgres from 'postgres';
 
 /**
- * Holds an ACCESS EXCLUSIVE lock on `table` (schema-qualified, a trusted test name) in a
- * transaction of its own until `release()`: whatever needs the table then waits, which makes "while
- * it is still going" tests deterministic. Resolves once the lock is held.
+ * Holds a lock on `table` (schema-qualified, a trusted test name; ACCESS EXCLUSIVE unless `mode`
+ * says otherwise) in a transaction of its own until `release()`: whatever needs the table then
+ * waits, which makes "while it is still going" tests deterministic. Resolves once the lock is held.
  */
-export async function holdLock(sql: postgres.Sql, table: string): Promise<{ release: () => Promise<void> }> {
+export async function holdLock(
+  sql: postgres.Sql,
+  table: string,
+  mode: 'access exclusive' | 'exclusive' = 'access exclusive',
+): Promise<{ release: () => Promise<void> }> {
   let release: () => void = () => undefined;
   const released = new Promise<void>((r) => {
     release = r;
@@ -15,7 +19,7 @@ export async function holdLock(sql: postgres.Sql, table: string): Promise<{ rele
     locked = r;
   });
   const holder = sql.begin(async (tx) => {
-    await tx.unsafe(`lock table ${table} in access exclusive mode`);
+    await tx.unsafe(`lock table ${table} in ${mode} mode`);
     locked();
     await released;
   });

@@ -2,6 +2,7 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowIds } from '../../src/temporal/ids.js';
 import { type Harness, jsonLines, type RunBody, startHarness } from '../helpers/harness.js';
+import { holdLock } from '../helpers/locks.js';
 
 /**
  * A refresh loads a snapshot of the source (issue 11): files that arrive while a full refresh is
@@ -20,34 +21,6 @@ const rowCount = async (table: string) => {
   return c!.n;
 };
 
-/**
- * Holds the runs table against writes until released: a run started meanwhile waits before it
- * records itself, so before it lists the source — a file put then certainly arrives after the
- * refresh began and before its listing.
- */
-async function holdRunsTable(): Promise<{ release: () => Promise<void> }> {
-  let release!: () => void;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => {
-    locked = r;
-  });
-  const done = h.sql.begin(async (tx) => {
-    await tx`lock table autoloader.runs in exclusive mode`;
-    locked();
-    await released;
-  });
-  await isLocked;
-  return {
-    release: async () => {
-      release();
-      await done;
-    },
-  };
-}
-
 describe('a refresh’s snapshot of the source', () => {
   for (const strategy of ['swap', 'drop'] as const) {
     it(`(${strategy}) leaves a file that arrives during the refresh to the next run`, async () => {
@@ -58,7 +31,9 @@ describe('a refresh’s snapshot of the source', () => {
       );
       expect(await h.runAndWait(ing.id)).toMatchObject({ status: 'SUCCESS', files_processed: 2 });
 
-      const hold = await holdRunsTable();
+      // Writes to the runs table wait: the refresh's run cannot record itself, so cannot list the
+      // source, until the late file is in.
+      const hold = await holdLock(h.sql, 'autoloader.runs', 'exclusive');
       let refreshRunId: string;
       try {
         const res = await h.api<{ run_id: string }>('POST', `/api/v1/ingestions/${ing.id}/full-refresh`, {
