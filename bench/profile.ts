@@ -25,7 +25,8 @@ const steps: [string, RegExp][] = [
   ['COMMIT', /^commit/i],
   // A file that must create the table or add columns waits here for another file's transaction.
   ['DDL lock wait (pg_advisory_xact_lock)', /pg_advisory_xact_lock/i],
-  ['discovery upsert (processed_files)', /^insert into autoloader\.processed_files/i],
+  // Reads the listed page's rows; only new or changed files reach its upsert.
+  ['discovery (processed_files)', /^with queueable as/i],
   ['claim / mark files (processed_files)', /autoloader\.processed_files/i],
   ['runs bookkeeping', /autoloader\.runs/i],
 ];

@@ -56,11 +56,13 @@ const sizes = {
   smallRowsPerFile: 100,
   bigFiles: 10,
   /** (3) objects a no-op run lists and finds already processed. */
-  noopObjects: Math.max(1_000, Math.round(100_000 * scale)),
+  noopObjects: Number(process.env.BENCH_NOOP_OBJECTS ?? Math.max(1_000, Math.round(100_000 * scale))),
   /** PUTs in flight while uploading many objects. */
   uploadConcurrency: 64,
   noopRepetitions: 3,
 };
+if (!(Number.isSafeInteger(sizes.noopObjects) && sizes.noopObjects >= 1_000))
+  throw new Error(`BENCH_NOOP_OBJECTS must be an integer ≥ 1000, not ${process.env.BENCH_NOOP_OBJECTS}`);
 const smallRows = sizes.smallFiles * sizes.smallRowsPerFile;
 
 const targets = { copy_ratio: 0.5, small_files_ratio: 3, noop_ratio: 2, peak_rss_mb: 500 };
@@ -409,6 +411,7 @@ async function phaseNoop(ctx: Context) {
   // Interleaved, so drift (MinIO caches warming, background load) affects both sides alike.
   const lists: Measured<number>[] = [];
   const runs: Measured<RunJson>[] = [];
+  const wal: number[] = [];
   let profile: StepTime[] = [];
   for (let rep = 0; rep < sizes.noopRepetitions; rep++) {
     note(
@@ -419,14 +422,32 @@ async function phaseNoop(ctx: Context) {
       throw new Error(`listed ${listed.value} objects, want ${sizes.noopObjects}`);
     lists.push(listed);
     await resetStatements(ctx.sql);
-    const run = await ctx.meter.measure(() => ctx.api.runAndWait(ingestionId));
+    // WAL from the run's start to its end (the CHECKPOINT before it excluded): what a no-op run
+    // writes — its run row and history, plus whatever discovery changes in processed_files.
+    let walBefore = '';
+    const run = await ctx.meter.measure(async () => {
+      walBefore = await walLsn(ctx.sql);
+      return ctx.api.runAndWait(ingestionId);
+    });
+    wal.push(await walBytesSince(ctx.sql, walBefore));
     expectRun(run.value, { discovered: sizes.noopObjects, processed: 0, records: 0 });
     if (run.value.files_skipped !== sizes.noopObjects)
       throw new Error(`no-op run skipped ${run.value.files_skipped} files, want ${sizes.noopObjects}`);
     runs.push(run);
     profile = await statementProfile(ctx.sql);
   }
-  return { lists, runs, profile, putsPerS, upload };
+  return { lists, runs, wal, profile, putsPerS, upload };
+}
+
+async function walLsn(sql: Sql): Promise<string> {
+  const [row] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
+  return row!.lsn;
+}
+
+async function walBytesSince(sql: Sql, lsn: string): Promise<number> {
+  const [row] = await sql<{ bytes: number }[]>`
+    select pg_wal_lsn_diff(pg_current_wal_lsn(), ${lsn}::pg_lsn)::float8 as bytes`;
+  return row!.bytes;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -685,7 +706,7 @@ async function main() {
             '',
           ]),
           ...noop.runs.map((r, i) => [
-            `(3) no-op run, #${i + 1}`,
+            `(3) no-op run, #${i + 1} (WAL ${int(noop.wal[i]! / 1024)} KiB)`,
             '0',
             int(sizes.noopObjects),
             secs(r.ms),
@@ -792,6 +813,7 @@ async function main() {
       noop_list_s: round(listMs / 1000),
       noop_runs_s: noop.runs.map((r) => round(r.ms / 1000)),
       noop_lists_s: noop.lists.map((r) => round(r.ms / 1000)),
+      noop_wal_bytes: Math.round(median(noop.wal)),
       rss_peak_mb: {
         load: Math.round(load.run.rssPeakMb),
         big_files: Math.round(smallFiles.big.rssPeakMb),

@@ -20,9 +20,12 @@ export async function startWorkerChild(env: NodeJS.ProcessEnv): Promise<WorkerCh
   // BENCH_WORKER_CPU_PROF=<dir>: the worker writes a V8 CPU profile there when it stops (diagnosis).
   const profileDir = process.env.BENCH_WORKER_CPU_PROF;
   const profiling = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  // BENCH_WORKER_NODE_FLAGS="--trace-gc …": Node flags for the worker alone (NODE_OPTIONS refuses
+  // some, and would reach the bench too).
+  const flags = (process.env.BENCH_WORKER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const child: ChildProcess = spawn(
     process.execPath,
-    [...profiling, '--import', import.meta.resolve('tsx'), script],
+    [...profiling, ...flags, '--import', import.meta.resolve('tsx'), script],
     {
       env,
       // The worker logs (pino, stdout) go to our stderr: the bench's stdout is its report.

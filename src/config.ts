@@ -67,6 +67,11 @@ const envSchema = z.object({
   FILE_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(5),
   /** How long a load waits for a lock on its table before the file fails (and is retried later). */
   LOAD_LOCK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(60),
+  /**
+   * Small files a lane commits in one transaction (each still with its own rows and SUCCESS): the
+   * per-commit cost is paid once for them. 1: each file its own transaction.
+   */
+  LOAD_SMALL_FILES_PER_TRANSACTION: z.coerce.number().int().min(1).default(50),
 
   /** Impact model for refresh estimates: what a GB costs to reprocess, and how fast we load. */
   REFRESH_COST_PER_GB_USD: z.coerce.number().min(0).default(0.25),
@@ -157,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       fileMaxRetries: e.FILE_MAX_RETRIES,
       fileMaxAttempts: e.FILE_MAX_ATTEMPTS,
       lockTimeoutSeconds: e.LOAD_LOCK_TIMEOUT_SECONDS,
+      smallFilesPerTransaction: e.LOAD_SMALL_FILES_PER_TRANSACTION,
     },
     schedules: {
       minRunIntervalSeconds: e.SCHEDULE_MIN_RUN_INTERVAL_SECONDS,

@@ -43,6 +43,7 @@ export function activityDepsFromConfig(config: Config, sql: Sql): ActivityDeps {
     stores: createStoreFactory(sources),
     fileMaxRetries: config.run.fileMaxRetries,
     fileMaxAttempts: config.run.fileMaxAttempts,
+    smallFilesPerTransaction: config.run.smallFilesPerTransaction,
     refresh: config.refresh,
     webhooks: config.webhooks,
   };

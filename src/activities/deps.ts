@@ -11,6 +11,8 @@ export interface ActivityDeps {
   fileMaxRetries: number;
   /** Attempts within a run at a file that keeps failing for an unknown reason, before it fails. */
   fileMaxAttempts: number;
+  /** Small files loaded in one transaction (LOAD_SMALL_FILES_PER_TRANSACTION). */
+  smallFilesPerTransaction: number;
   /** Cost model, limits and grace period (scheduled full refreshes follow them too). */
   refresh: Config['refresh'];
   /** Delivery deadline and first retry delay of notification webhooks. */

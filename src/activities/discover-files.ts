@@ -24,8 +24,8 @@ export interface DiscoverFilesResult {
 
 /**
  * Lists the source page by page and merges each page into `processed_files` with one set-based
- * upsert: new paths, paths whose ETag changed and failed files under the retry limit are queued for
- * this run; the rest are left alone. The listing cursor commits with each page, so a retried
+ * statement: new paths, paths whose ETag changed and failed files under the retry limit are queued
+ * for this run; the rest are only compared, never written (see queueListed). The listing cursor commits with each page, so a retried
  * activity resumes where the last committed page ended and never counts a page twice. Nothing of the
  * listing is held in memory beyond one page, nor returned to the workflow.
  */
@@ -55,19 +55,22 @@ export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps)
           const last = page.at(-1);
           if (!last) continue;
           const files = page.filter(keep);
-          await sql.begin(async (tx) => {
-            await queueListed(tx, {
-              ingestionId: input.ingestionId,
-              scope: input.scope,
-              runId: input.runId,
-              files: files.map((f) => ({ ...f, path: store.uri(source.bucket, f.key) })),
-              maxRetries: fileMaxRetries,
-            });
-            await tx`
-              update autoloader.runs
-              set discovery_cursor = ${last.key}, files_discovered = files_discovered + ${files.length}
-              where id = ${input.runId}`;
-          });
+          // Both statements go out together (one round trip); either failing rolls back the page.
+          await sql.begin((tx) =>
+            Promise.all([
+              queueListed(tx, {
+                ingestionId: input.ingestionId,
+                scope: input.scope,
+                runId: input.runId,
+                files: files.map((f) => ({ ...f, path: store.uri(source.bucket, f.key) })),
+                maxRetries: fileMaxRetries,
+              }),
+              tx`
+                update autoloader.runs
+                set discovery_cursor = ${last.key}, files_discovered = files_discovered + ${files.length}
+                where id = ${input.runId}`,
+            ]),
+          );
           Context.current().heartbeat({ cursor: last.key });
         }
       } catch (err) {

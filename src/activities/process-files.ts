@@ -1,7 +1,8 @@
+import { Readable } from 'node:stream';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import postgres from 'postgres';
-import { claimBatch, countAttempt, markFailed } from '../ledger/processed-files.js';
-import { createBatchLoader } from '../load/index.js';
+import { type ClaimedFile, claimBatch, countAttempt, markFailed } from '../ledger/processed-files.js';
+import { createBatchLoader, type LoadOutcome, readAll, smallFileBytes } from '../load/index.js';
 import { rowErrorPolicyOf } from '../load/row-errors.js';
 import { SourceConfigError, SourceFileError, sourceConfigAdvice } from '../sources/index.js';
 import type { ActivityDeps } from './deps.js';
@@ -26,6 +27,17 @@ export interface ProcessFilesResult {
   records: number;
 }
 
+/** A small file read whole, with the version read. */
+interface Read {
+  content: Buffer;
+  etag: string | null;
+  size: number;
+  startedAt: number;
+}
+
+/** The bytes a lane holds for one transaction of small files. */
+const smallFilesTransactionBytes = 8 * smallFileBytes;
+
 /** A file's failure, as the ledger records it. */
 interface Failure {
   type: string;
@@ -35,8 +47,10 @@ interface Failure {
 }
 
 /**
- * Takes a batch of queued files (many small ones, or one large one) and loads each in its own
- * transaction. How a failure is handled depends on whose it is:
+ * Takes a batch of queued files (many small ones, or one large one) and loads them: small files
+ * several per transaction (LOAD_SMALL_FILES_PER_TRANSACTION), each with its own rows and SUCCESS in
+ * that commit; any other file, and every file of a transaction that did not commit, in a
+ * transaction of its own. How a failure of a file loaded alone is handled depends on whose it is:
  * - the file's (bad data, a denied or archived object, a lock it could not get in time): the file
  *   is FAILED with its error and the batch goes on;
  * - the run's (the bucket is gone, the credentials are refused): the activity fails without retry;
@@ -46,7 +60,7 @@ interface Failure {
  * A cancelled activity (the run cancelled, the worker shutting down) stops between files, and a
  * file whose load it interrupts rolls back.
  */
-export function makeProcessFiles({ sql, stores, fileMaxAttempts }: ActivityDeps) {
+export function makeProcessFiles({ sql, stores, fileMaxAttempts, smallFilesPerTransaction }: ActivityDeps) {
   return async function processFiles(input: ProcessFilesInput): Promise<ProcessFilesResult> {
     const ctx = await loadIngestionContext(sql, input.ingestionId, input.table);
     const store = await stores(ctx.connection).catch((err: unknown) => {
@@ -84,58 +98,143 @@ export function makeProcessFiles({ sql, stores, fileMaxAttempts }: ActivityDeps)
         progress.at = Date.now();
       },
     });
+    const prefix = store.uri(ctx.source.bucket, '');
+    /**
+     * The files from `start` on that load together: consecutive small ones, up to the files and
+     * bytes of one transaction (the bytes are held in memory until it commits).
+     */
+    const smallGroup = (start: number): ClaimedFile[] => {
+      const group: ClaimedFile[] = [];
+      let bytes = 0;
+      for (const file of files.slice(start, start + smallFilesPerTransaction)) {
+        const small = loader.mayLoadTogether({ key: keyOf(prefix, file.filePath), size: file.fileSizeBytes });
+        if (!small || bytes + file.fileSizeBytes > smallFilesTransactionBytes) break;
+        group.push(file);
+        bytes += file.fileSizeBytes;
+      }
+      return group;
+    };
+
+    /** Records what became of a file; a failure is the file's own, recorded with its error. */
+    const settle = async (file: ClaimedFile, started: number, outcome: LoadOutcome | Failure) => {
+      progress.at = Date.now();
+      if (!('kind' in outcome) || outcome.kind === 'failed') {
+        const failure: Failure = 'kind' in outcome ? { ...outcome, permanent: true } : outcome;
+        result.failed++;
+        log.warn('file failed', { file: file.filePath, errorType: failure.type, error: failure.message });
+        await markFailed(sql, {
+          fileId: file.id,
+          runId: input.runId,
+          type: failure.type,
+          message: failure.message,
+          permanent: failure.permanent,
+          durationMs: Date.now() - started,
+        });
+        return;
+      }
+      result.succeeded++;
+      if (outcome.kind === 'loaded') result.records += outcome.records;
+    };
+
+    /** One file in its own transaction: opened from the store, or given whole (read for a batch). */
+    const loadAlone = async (file: ClaimedFile, read?: Read) => {
+      const started = Date.now();
+      const key = keyOf(prefix, file.filePath);
+      let outcome: LoadOutcome | Failure;
+      try {
+        const opened = read
+          ? { body: Readable.from([read.content]), etag: read.etag, size: read.size }
+          : await store.open(ctx.source.bucket, key);
+        const body = opened.body;
+        // A stream that errors while nobody reads it must not end the process.
+        body.on('error', noteStreamError);
+        const abort = () => body.destroy(new Error('load cancelled'));
+        activity.cancellationSignal.addEventListener('abort', abort, { once: true });
+        try {
+          outcome = await loader.load({
+            fileId: file.id,
+            sourceUri: file.filePath,
+            key,
+            runId: input.runId,
+            body,
+            etag: opened.etag,
+            size: opened.size,
+            startedAt: started,
+          });
+        } finally {
+          activity.cancellationSignal.removeEventListener('abort', abort);
+          body.destroy();
+        }
+      } catch (err) {
+        if (activity.cancellationSignal.aborted) throw cancelled(activity);
+        outcome = await classify(err, file.id, ctx.connection.id);
+      }
+      await settle(file, started, outcome);
+    };
+
+    /**
+     * Small files, read whole and loaded in one transaction. A file that could not be read has its
+     * error handled (in its turn) as if it had been loaded alone; one that the transaction did not
+     * load is loaded alone afterwards.
+     */
+    const loadTogether = async (group: ClaimedFile[]) => {
+      const reads: (Read | { error: unknown; startedAt: number })[] = [];
+      for (const file of group) {
+        if (activity.cancellationSignal.aborted) throw cancelled(activity);
+        const startedAt = Date.now();
+        reads.push(await readWhole(file).catch((error: unknown) => ({ error, startedAt })));
+        progress.at = Date.now();
+      }
+      if (activity.cancellationSignal.aborted) throw cancelled(activity);
+      const whole = group.flatMap((file, i) => {
+        const read = reads[i]!;
+        return 'content' in read
+          ? [
+              {
+                fileId: file.id,
+                sourceUri: file.filePath,
+                key: keyOf(prefix, file.filePath),
+                runId: input.runId,
+                content: read.content,
+                etag: read.etag,
+                size: read.size,
+                startedAt: read.startedAt,
+              },
+            ]
+          : [];
+      });
+      const outcomes = await loader.loadTogether(whole).catch((err: unknown) => {
+        throw activity.cancellationSignal.aborted ? cancelled(activity) : err;
+      });
+      const byId = new Map(whole.map((w, i) => [w.fileId, outcomes[i]]));
+      for (const [i, file] of group.entries()) {
+        const read = reads[i]!;
+        const outcome = byId.get(file.id);
+        if (outcome) await settle(file, read.startedAt, outcome);
+        else if (activity.cancellationSignal.aborted) throw cancelled(activity);
+        else if ('error' in read)
+          await settle(file, read.startedAt, await classify(read.error, file.id, ctx.connection.id));
+        else await loadAlone(file, read);
+      }
+    };
+
+    const readWhole = async (file: ClaimedFile): Promise<Read> => {
+      const startedAt = Date.now();
+      const opened = await store.open(ctx.source.bucket, keyOf(prefix, file.filePath));
+      const content = await readAll(opened.body);
+      progress.bytes += content.length;
+      return { content, etag: opened.etag, size: opened.size, startedAt };
+    };
+
     try {
-      for (const file of files) {
+      for (let i = 0; i < files.length; ) {
         // Cancelled (the run, or the worker going down): the files not started stay claimed by
         // this lane and go back to the queue when the run ends or the lane is retried.
         if (activity.cancellationSignal.aborted) throw cancelled(activity);
-        const started = Date.now();
-        const key = keyOf(store.uri(ctx.source.bucket, ''), file.filePath);
-        let failure: Failure | undefined;
-        let opened: Awaited<ReturnType<typeof store.open>> | undefined;
-        try {
-          opened = await store.open(ctx.source.bucket, key);
-          const body = opened.body;
-          // A stream that errors while nobody reads it must not end the process.
-          body.on('error', noteStreamError);
-          const abort = () => body.destroy(new Error('load cancelled'));
-          activity.cancellationSignal.addEventListener('abort', abort, { once: true });
-          try {
-            const outcome = await loader.load({
-              fileId: file.id,
-              sourceUri: file.filePath,
-              key,
-              runId: input.runId,
-              body,
-              etag: opened.etag,
-              size: opened.size,
-              startedAt: started,
-            });
-            if (outcome.kind === 'failed')
-              failure = { type: outcome.type, message: outcome.message, permanent: true };
-            else {
-              result.succeeded++;
-              if (outcome.kind === 'loaded') result.records += outcome.records;
-            }
-          } finally {
-            activity.cancellationSignal.removeEventListener('abort', abort);
-            body.destroy();
-          }
-        } catch (err) {
-          if (activity.cancellationSignal.aborted) throw cancelled(activity);
-          failure = await classify(err, file.id, ctx.connection.id);
-        }
-        progress.at = Date.now();
-        if (failure) {
-          result.failed++;
-          log.warn('file failed', { file: file.filePath, errorType: failure.type, error: failure.message });
-          await markFailed(sql, {
-            fileId: file.id,
-            runId: input.runId,
-            ...failure,
-            durationMs: Date.now() - started,
-          });
-        }
+        const group = smallGroup(i);
+        i += Math.max(1, group.length);
+        if (group.length > 1) await loadTogether(group);
+        else await loadAlone(files[i - 1]!);
       }
     } finally {
       clearInterval(beat);

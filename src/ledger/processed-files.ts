@@ -39,17 +39,31 @@ function listedRows(sql: Q, files: ListedFile[]): postgres.Fragment {
                     ${files.map((f) => f.etag)}::text[]) as u(path, size, mtime, etag)`;
 }
 
-/** Merges one listing page into the ledger, queueing for `runId` what the queue rule selects. */
+/**
+ * Merges one listing page into the ledger, queueing for `runId` what the queue rule selects. The
+ * page's rows are first read (one index probe per path, no lock): only new paths and rows the rule
+ * selects reach the upsert, so a file that did not change costs its comparison and nothing else — an
+ * upsert over it would lock its row and write WAL even with a false WHERE. The upsert applies the
+ * rule again to the row it locked: a row another discovery inserted or queued after the read is seen
+ * there, so two discoveries racing over one page still leave each file queued once.
+ */
 export async function queueListed(
   tx: Q,
   input: { ingestionId: string; scope: string; runId: string; files: ListedFile[]; maxRetries: number },
 ): Promise<void> {
   if (input.files.length === 0) return;
   await tx`
+    with queueable as (
+      select u.path, u.size, u.mtime, u.etag
+      from ${listedRows(tx, input.files)}
+      left join autoloader.processed_files p
+        on p.ingestion_id = ${input.ingestionId} and p.scope = ${input.scope} and p.file_path = u.path
+      where p.id is null or ${needsLoading(tx, { etag: tx('u.etag'), runId: tx`${input.runId}::text` }, input.maxRetries)}
+    )
     insert into autoloader.processed_files as p
       (ingestion_id, scope, run_id, file_path, file_size_bytes, file_modified_at, file_etag, status)
-    select ${input.ingestionId}, ${input.scope}, ${input.runId}, u.path, u.size, u.mtime, u.etag, 'DISCOVERED'
-    from ${listedRows(tx, input.files)}
+    select ${input.ingestionId}, ${input.scope}, ${input.runId}, c.path, c.size, c.mtime, c.etag, 'DISCOVERED'
+    from queueable c
     on conflict (ingestion_id, scope, file_path) do update set
       run_id = excluded.run_id,
       status = 'DISCOVERED',

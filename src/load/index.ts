@@ -7,15 +7,16 @@ import { FileDataError, LineDataError, type LoadTarget, NotCompleted } from './c
 import { ConvertError } from './duckdb-convert.js';
 import { loadInTransaction } from './load-file.js';
 import { keepRejected, type RowErrorPolicy } from './row-errors.js';
-import { schemaVersionFor } from './schema-history.js';
-import { loadSmallJsonLines } from './small-file.js';
+import { findSchemaVersion, knownSchemaVersion, schemaVersionFor } from './schema-history.js';
+import { loadSmallJsonLines, smallFileOutcome, smallFileStatement, smallFileUnfit } from './small-file.js';
 import { smallFileBytes } from './stage.js';
 
 /**
  * The loader's one entry point. A batch loader loads the files of one ingestion (or one swap
- * shadow) one at a time: each file's rows, its schema version and its SUCCESS in one commit, so a
- * file is in its table once whatever retries happen. It chooses the path itself: a small JSON-lines
- * file whose fields the table has goes in one statement; anything else through the staged path.
+ * shadow): each file's rows, its schema version and its SUCCESS in one commit, so a file is in its
+ * table once whatever retries happen. It chooses the path itself: a small JSON-lines file whose
+ * fields the table has goes in one statement — several such files in one transaction, when the
+ * caller read them whole (loadTogether); anything else through the staged path, a file at a time.
  */
 export interface BatchTarget {
   ingestionId: string;
@@ -53,8 +54,28 @@ export type LoadOutcome =
   /** The file's content is wrong (permanent for this version): recorded as the file's failure. */
   | { kind: 'failed'; type: string; message: string };
 
+/** A file read whole (small enough to hold in memory), for loadTogether. */
+export type WholeFile = Omit<FileToLoad, 'body'> & { content: Buffer };
+
 export interface BatchLoader {
   load(file: FileToLoad): Promise<LoadOutcome>;
+  /** Whether a file of this key and size may load together with others: worth reading whole first. */
+  mayLoadTogether(file: { key: string; size: number }): boolean;
+  /**
+   * Loads the files in one transaction, each with its own SUCCESS in it, and answers each file's
+   * outcome — or, for every file, undefined: it was not loaded, and the caller loads it alone
+   * (with `load`). That is the answer for files that cannot take the one-statement path, and for
+   * all of them when any file is not ordinary (a new field, a value Postgres rejects, a lost
+   * connection): the transaction rolls back whole, so one bad file never fails its neighbours, and
+   * its own load alone gives its precise error. A file's rows and its SUCCESS commit together;
+   * the statement's own checks make a file another attempt committed first change nothing.
+   */
+  loadTogether(files: WholeFile[]): Promise<(LoadOutcome | undefined)[]>;
+}
+
+/** The transaction of loadTogether had a file that must load alone: roll everything back. */
+class NotTogether extends Error {
+  override name = 'NotTogether';
 }
 
 /**
@@ -147,7 +168,73 @@ export async function createBatchLoader(sql: postgres.Sql, batch: BatchTarget): 
     }
   };
 
+  const loadTogether = async (files: WholeFile[]): Promise<(LoadOutcome | undefined)[]> => {
+    const alone = files.map(() => undefined);
+    // Columns no file of this process has loaded with yet (a new worker, another worker's new
+    // column): their committed version, if any, lets the files take the one-statement path.
+    if (columns && files.length > 1 && knownSchemaVersion(batch.ingestionId, columns) === undefined) {
+      const found = await findSchemaVersion(sql, batch.ingestionId, columns).catch(() => undefined);
+      // Not found (or not readable now): the first file loaded alone records the version.
+      if (found === undefined) return alone;
+    }
+    const inputs = files.map((file, i) => ({
+      i,
+      fileId: file.fileId,
+      candidate: smallFileCandidate(batch, file),
+      input: {
+        ingestionId: batch.ingestionId,
+        fileId: file.fileId,
+        target: batch.target,
+        sourceUri: file.sourceUri,
+        runId: file.runId,
+        etag: file.etag,
+        content: file.content,
+        columns,
+        startedAt: file.startedAt,
+      },
+    }));
+    // In ledger order: two attempts at the same files (a retried lane and the one it replaced)
+    // lock their rows in the same order, so they wait for each other and never deadlock.
+    const together = inputs
+      .filter((f) => f.candidate && smallFileUnfit(f.input) === undefined)
+      .sort((a, b) => a.fileId - b.fileId);
+    if (together.length < 2) return alone;
+    try {
+      const outcomes = await sql.begin(async (tx) => {
+        const stop = batch.signal && (await cancelOnAbort(tx, batch.signal));
+        try {
+          // Sent together (one round trip for all); a statement Postgres refuses aborts the rest.
+          const rows = await Promise.all(
+            together.map(({ input }) => {
+              const statement = smallFileStatement(tx, input);
+              return 'kind' in statement ? Promise.reject(new NotTogether(statement.reason)) : statement;
+            }),
+          );
+          return rows.map(([row]): LoadOutcome => {
+            const outcome = smallFileOutcome(row);
+            if (outcome.kind === 'fallback') throw new NotTogether(outcome.reason);
+            return outcome.kind === 'loaded' ? { ...outcome, rowsRejected: 0 } : outcome;
+          });
+        } finally {
+          stop?.();
+        }
+      });
+      const out = files.map((): LoadOutcome | undefined => undefined);
+      together.forEach(({ i }, k) => {
+        out[i] = outcomes[k];
+      });
+      return out;
+    } catch (err) {
+      // Cancelled: the caller stops. Anything else — the file's or not — is for each file's own
+      // load to meet, and to report or wait out as it does for a file loaded alone.
+      if (batch.signal?.aborted) throw err;
+      return alone;
+    }
+  };
+
   return {
+    mayLoadTogether: (file) => smallFileCandidate(batch, file),
+    loadTogether,
     async load(file) {
       try {
         let body = file.body;
@@ -180,7 +267,7 @@ export async function createBatchLoader(sql: postgres.Sql, batch: BatchTarget): 
 }
 
 /** Small uncompressed JSON lines in add_columns mode: candidates for the one-statement load. */
-function smallFileCandidate(batch: BatchTarget, file: FileToLoad): boolean {
+function smallFileCandidate(batch: BatchTarget, file: { key: string; size: number }): boolean {
   return (
     batch.format === 'jsonl' &&
     batch.rowErrors?.mode !== 'skip_rows' &&
@@ -191,7 +278,7 @@ function smallFileCandidate(batch: BatchTarget, file: FileToLoad): boolean {
   );
 }
 
-async function readAll(body: Readable): Promise<Buffer> {
+export async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks);
@@ -231,3 +318,4 @@ function withContext(err: postgres.PostgresError): string {
 }
 
 export { FileDataError } from './common.js';
+export { smallFileBytes } from './stage.js';

@@ -36,6 +36,24 @@ export function knownSchemaVersion(ingestionId: string, columns: Map<string, str
 }
 
 /**
+ * The committed version of these columns, if there is one (then known to knownSchemaVersion too):
+ * what a batch of small files asks once when the process has not seen these columns yet.
+ */
+export async function findSchemaVersion(
+  q: postgres.Sql | postgres.TransactionSql,
+  ingestionId: string,
+  columns: Map<string, string>,
+): Promise<number | undefined> {
+  const fingerprint = fingerprintOf(columns);
+  const [row] = await q<{ version: number }[]>`
+    select version from autoloader.schema_versions
+    where ingestion_id = ${ingestionId} and fingerprint = ${fingerprint}`;
+  // Visible to this statement, so committed: it stays valid whatever happens to the caller's transaction.
+  if (row) known.set(`${ingestionId}\u0000${fingerprint}`, row.version);
+  return row?.version;
+}
+
+/**
  * The schema version number for these columns, creating the next version when they are new.
  * Runs in the file's transaction: the version row commits with the file that first used it.
  */
@@ -53,20 +71,11 @@ export async function schemaVersionFor(
   const cached = known.get(cacheKey);
   if (cached !== undefined) return cached;
 
-  const find = async () => {
-    const [row] = await tx<{ version: number }[]>`
-      select version from autoloader.schema_versions
-      where ingestion_id = ${ingestionId} and fingerprint = ${fingerprint}`;
-    return row?.version;
-  };
-  const found = await find();
-  if (found !== undefined) {
-    known.set(cacheKey, found);
-    return found;
-  }
+  const found = await findSchemaVersion(tx, ingestionId, columns);
+  if (found !== undefined) return found;
   // New columns are rare (a file that added some): number them under a per-ingestion lock.
   await tx`select pg_advisory_xact_lock(hashtext(${`autoloader.schema:${ingestionId}`}))`;
-  const raced = await find();
+  const raced = await findSchemaVersion(tx, ingestionId, columns);
   if (raced !== undefined) return raced;
   // Each column's field name, when it differs: this file's, else as the versions before recorded it.
   const [previous] = await tx<{ columns: SchemaColumn[] }[]>`

@@ -39,15 +39,33 @@ export interface SmallFileInput {
   signal?: AbortSignal;
 }
 
-export async function loadSmallJsonLines(
-  sql: postgres.Sql,
+/** What the statement answers for a file. */
+export interface SmallFileRow {
+  unfit: boolean;
+  claimed: number;
+  records: number;
+}
+
+/** Why the file cannot take the one-statement path, as far as it is known before sending it. */
+export function smallFileUnfit(input: SmallFileInput): string | undefined {
+  if (!input.columns) return 'no table yet';
+  if (!isUtf8(input.content)) return 'not UTF-8';
+  if (knownSchemaVersion(input.ingestionId, input.columns) === undefined) return 'new schema version';
+  return undefined;
+}
+
+/**
+ * The file's one statement on `q` (the pool: its own implicit transaction; or a transaction shared
+ * with other small files), or why the file must take the general path.
+ */
+export function smallFileStatement(
+  q: postgres.Sql | postgres.TransactionSql,
   input: SmallFileInput,
-): Promise<SmallFileOutcome> {
-  const { columns } = input;
-  if (!columns) return { kind: 'fallback', reason: 'no table yet' };
-  if (!isUtf8(input.content)) return { kind: 'fallback', reason: 'not UTF-8' };
-  const schemaVersion = knownSchemaVersion(input.ingestionId, columns);
-  if (schemaVersion === undefined) return { kind: 'fallback', reason: 'new schema version' };
+): postgres.PendingQuery<SmallFileRow[]> | { kind: 'fallback'; reason: string } {
+  const reason = smallFileUnfit(input);
+  if (reason !== undefined) return { kind: 'fallback', reason };
+  const columns = input.columns!;
+  const schemaVersion = knownSchemaVersion(input.ingestionId, columns)!;
   const text = jsonTextWithoutNulEscapes(withoutBom(input.content).toString('utf8'));
   // Our count of the file's records: the statement loads the file only if Postgres sees as many.
   const counted = nonBlankJsonLines(input.content);
@@ -55,69 +73,82 @@ export async function loadSmallJsonLines(
 
   const table = qualified(input.target.schema, input.target.table);
   const { names, exprs } = jsonValueList(columns);
+  return q.unsafe<SmallFileRow[]>(
+    `WITH lines AS MATERIALIZED (
+       SELECT doc FROM ${jsonLinesOf('$1')}
+     ), unfit AS (
+       -- A record that is not an object, or has a field the table has no column for; or a count
+       -- of records other than ours.
+       SELECT EXISTS (
+         SELECT 1 FROM lines
+         WHERE doc IS NOT NULL AND (jsonb_typeof(doc) <> 'object' OR doc - $9::text[] <> '{}'::jsonb)
+       ) OR (SELECT count(*) FROM lines WHERE doc IS NOT NULL) <> $10 AS found
+     ), claim AS (
+       ${successUpdate({
+         fileId: '$2',
+         runId: '$5',
+         etag: '$4',
+         schemaVersion: '$8',
+         bytesRead: '$6',
+         durationMs: '$7',
+         records: '(SELECT count(*) FROM lines WHERE doc IS NOT NULL)',
+         rowsRejected: '0',
+       })}
+         AND NOT (SELECT found FROM unfit)
+         -- This one statement's snapshot cannot see rows another attempt at the file committed
+         -- while it waited for the row: it loads only over a file that is still being loaded.
+         AND status = 'PROCESSING'
+       RETURNING id
+     ), cleared AS (
+       -- Rows an earlier load of the file rejected (under on_error: skip_rows) go with its rows.
+       DELETE FROM autoloader.rejected_rows WHERE file_id = $2 AND EXISTS (SELECT 1 FROM claim)
+     ), earlier AS (
+       DELETE FROM ${table} WHERE _source_file = $3 AND EXISTS (SELECT 1 FROM claim)
+     ), inserted AS (
+       INSERT INTO ${table} (${[...names, ...lineageColumns].join(', ')})
+       SELECT ${[...exprs, '$3', 'now()', '$5'].join(', ')} FROM lines
+       WHERE doc IS NOT NULL AND EXISTS (SELECT 1 FROM claim)
+       RETURNING 1
+     )
+      SELECT (SELECT found FROM unfit) AS unfit, (SELECT count(*) FROM claim)::int AS claimed,
+            (SELECT count(*) FROM inserted)::int AS records,
+            -- Rows the table did not take (a trigger, a rule): the statement fails, nothing commits.
+            (NOT EXISTS (SELECT 1 FROM claim) OR autoloader.reconcile($10, (SELECT count(*) FROM inserted))) AS reconciled`,
+    [
+      text,
+      input.fileId,
+      input.sourceUri,
+      input.etag,
+      input.runId,
+      input.content.length,
+      Date.now() - input.startedAt,
+      schemaVersion,
+      fields,
+      counted,
+    ],
+    { prepare: true },
+  );
+}
+
+/** The statement's answer as an outcome. */
+export function smallFileOutcome(row: SmallFileRow | undefined): SmallFileOutcome {
+  if (row?.unfit)
+    return { kind: 'fallback', reason: 'a record the known columns do not cover, or a count to reconcile' };
+  if (!row || row.claimed === 0) return { kind: 'already-loaded' };
+  return { kind: 'loaded', records: row.records };
+}
+
+export async function loadSmallJsonLines(
+  sql: postgres.Sql,
+  input: SmallFileInput,
+): Promise<SmallFileOutcome> {
+  const query = smallFileStatement(sql, input);
+  if ('kind' in query) return query;
   try {
-    const query = sql.unsafe<{ unfit: boolean; claimed: number; records: number }[]>(
-      `WITH lines AS MATERIALIZED (
-         SELECT doc FROM ${jsonLinesOf('$1')}
-       ), unfit AS (
-         -- A record that is not an object, or has a field the table has no column for; or a count
-         -- of records other than ours.
-         SELECT EXISTS (
-           SELECT 1 FROM lines
-           WHERE doc IS NOT NULL AND (jsonb_typeof(doc) <> 'object' OR doc - $9::text[] <> '{}'::jsonb)
-         ) OR (SELECT count(*) FROM lines WHERE doc IS NOT NULL) <> $10 AS found
-       ), claim AS (
-         ${successUpdate({
-           fileId: '$2',
-           runId: '$5',
-           etag: '$4',
-           schemaVersion: '$8',
-           bytesRead: '$6',
-           durationMs: '$7',
-           records: '(SELECT count(*) FROM lines WHERE doc IS NOT NULL)',
-           rowsRejected: '0',
-         })}
-           AND NOT (SELECT found FROM unfit)
-           -- This one statement's snapshot cannot see rows another attempt at the file committed
-           -- while it waited for the row: it loads only over a file that is still being loaded.
-           AND status = 'PROCESSING'
-         RETURNING id
-       ), cleared AS (
-         -- Rows an earlier load of the file rejected (under on_error: skip_rows) go with its rows.
-         DELETE FROM autoloader.rejected_rows WHERE file_id = $2 AND EXISTS (SELECT 1 FROM claim)
-       ), earlier AS (
-         DELETE FROM ${table} WHERE _source_file = $3 AND EXISTS (SELECT 1 FROM claim)
-       ), inserted AS (
-         INSERT INTO ${table} (${[...names, ...lineageColumns].join(', ')})
-         SELECT ${[...exprs, '$3', 'now()', '$5'].join(', ')} FROM lines
-         WHERE doc IS NOT NULL AND EXISTS (SELECT 1 FROM claim)
-         RETURNING 1
-       )
-        SELECT (SELECT found FROM unfit) AS unfit, (SELECT count(*) FROM claim)::int AS claimed,
-              (SELECT count(*) FROM inserted)::int AS records,
-              -- Rows the table did not take (a trigger, a rule): the statement fails, nothing commits.
-              (NOT EXISTS (SELECT 1 FROM claim) OR autoloader.reconcile($10, (SELECT count(*) FROM inserted))) AS reconciled`,
-      [
-        text,
-        input.fileId,
-        input.sourceUri,
-        input.etag,
-        input.runId,
-        input.content.length,
-        Date.now() - input.startedAt,
-        schemaVersion,
-        fields,
-        counted,
-      ],
-      { prepare: true },
-    );
     const cancel = () => query.cancel();
     input.signal?.addEventListener('abort', cancel, { once: true });
     const [row] = await query.finally(() => input.signal?.removeEventListener('abort', cancel));
-    if (row?.unfit)
-      return { kind: 'fallback', reason: 'a record the known columns do not cover, or a count to reconcile' };
-    if (!row || row.claimed === 0) return { kind: 'already-loaded' };
-    return { kind: 'loaded', records: row.records };
+    return smallFileOutcome(row);
   } catch (err) {
     // Postgres refused the statement (a value that does not fit, a table changed meanwhile): the
     // general path loads the file, or fails it with the precise reason. Lost connections propagate.

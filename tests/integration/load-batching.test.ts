@@ -1,0 +1,160 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, jsonLines, startHarness } from '../helpers/harness.js';
+
+/**
+ * Discovery over unchanged files writes nothing, and small files commit several per transaction
+ * without one file's trouble reaching its neighbours.
+ */
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness({ parallelism: 1 });
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+interface FileRow {
+  path: string;
+  status: string;
+  error_message: string | null;
+}
+
+async function filesOf(ingestionId: string): Promise<Map<string, FileRow>> {
+  const rows = await h.sql<FileRow[]>`
+    select regexp_replace(file_path, '^.*/', '') as path, status, error_message
+    from autoloader.processed_files where ingestion_id = ${ingestionId} and scope = 'live'`;
+  return new Map(rows.map((r) => [r.path, r]));
+}
+
+/** Every version of the ingestion's ledger rows: a write or a row lock changes xmin, xmax or ctid. */
+async function rowVersions(ingestionId: string): Promise<string[]> {
+  const rows = await h.sql<{ v: string }[]>`
+    select file_path || ' ' || xmin::text || ' ' || xmax::text || ' ' || ctid::text as v
+    from autoloader.processed_files where ingestion_id = ${ingestionId} order by file_path`;
+  return rows.map((r) => r.v);
+}
+
+/** An ingestion whose table exists and whose columns are a committed schema version: small files then load together. */
+async function loadedIngestion() {
+  const ing = await h.createIngestion({ 'a-seed.jsonl': jsonLines(1, 5) }, { pattern: '*.jsonl' });
+  expect(await h.runAndWait(ing.id)).toMatchObject({ status: 'SUCCESS', records_written: 5 });
+  return ing;
+}
+
+describe('discovery', () => {
+  it('a no-op run writes no row version of processed_files; a changed file is still queued', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 12; i++) files[`f-${String(i).padStart(2, '0')}.jsonl`] = jsonLines(i * 10, 10);
+    const ing = await h.createIngestion(files, { pattern: '*.jsonl' });
+    expect(await h.runAndWait(ing.id)).toMatchObject({ status: 'SUCCESS', files_processed: 12 });
+
+    const before = await rowVersions(ing.id);
+    expect(await h.runAndWait(ing.id)).toMatchObject({
+      status: 'SUCCESS',
+      files_discovered: 12,
+      files_processed: 0,
+      files_skipped: 12,
+    });
+    // Not even a row lock: ON CONFLICT DO UPDATE … WHERE false would have set xmax on every row.
+    expect(await rowVersions(ing.id)).toEqual(before);
+
+    await h.putObject(ing.bucket, 'f-03.jsonl', jsonLines(1000, 3));
+    expect(await h.runAndWait(ing.id)).toMatchObject({
+      status: 'SUCCESS',
+      files_processed: 1,
+      files_skipped: 11,
+      records_written: 3,
+    });
+    const after = await rowVersions(ing.id);
+    const changed = after.filter((v, i) => v !== before[i]);
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toMatch(/f-03\.jsonl /);
+    const [n] = await h.sql.unsafe(`select count(*)::int as n from raw.${ing.table}`);
+    expect(n?.n).toBe(11 * 10 + 3);
+  });
+});
+
+describe('small files several per transaction', () => {
+  it('a malformed file among them fails alone with its line; the others load once', async () => {
+    const ing = await loadedIngestion();
+    for (let i = 0; i < 9; i++) {
+      const body = i === 4 ? '{"id": 500}\n{"id": 501}\n{"id": 502,\n' : jsonLines(100 + i * 10, 10);
+      await h.putObject(ing.bucket, `b-${i}.jsonl`, body);
+    }
+    expect(await h.runAndWait(ing.id)).toMatchObject({
+      status: 'PARTIAL_SUCCESS',
+      files_processed: 8,
+      files_failed: 1,
+      records_written: 80,
+    });
+    const files = await filesOf(ing.id);
+    expect(files.get('b-4.jsonl')).toMatchObject({ status: 'FAILED' });
+    expect(files.get('b-4.jsonl')!.error_message).toMatch(/^line 3: invalid input syntax for type json/);
+    for (let i = 0; i < 9; i++)
+      if (i !== 4) expect(files.get(`b-${i}.jsonl`), `b-${i}`).toMatchObject({ status: 'SUCCESS' });
+    const [c] = await h.sql.unsafe(
+      `select count(*)::int as n, count(distinct id)::int as ids, count(*) filter (where id between 500 and 502)::int as bad
+       from raw.${ing.table}`,
+    );
+    expect(c).toEqual({ n: 5 + 80, ids: 5 + 80, bad: 0 });
+  });
+
+  it('a transaction of small files killed half-way leaves none of them recorded; the retry loads each once', async () => {
+    const ing = await loadedIngestion();
+    const uri = (name: string) => `s3://${ing.bucket}/${name}`;
+    for (let i = 0; i < 6; i++) await h.putObject(ing.bucket, `c-${i}.jsonl`, jsonLines(200 + i * 10, 10));
+    // A row of c-3 from "an earlier load", locked by this test: the load of c-3 waits on it
+    // (deleting the file's earlier rows) while the loads before it in its transaction are done.
+    await h.sql.unsafe(
+      `insert into raw.${ing.table} (id, _source_file, _run_id) values (999, $1, 'earlier')`,
+      [uri('c-3.jsonl')],
+    );
+    const holder = await h.sql.reserve();
+    try {
+      await holder`begin`;
+      await holder.unsafe(`select 1 from raw.${ing.table} where _source_file = $1 for update`, [
+        uri('c-3.jsonl'),
+      ]);
+      const [held] = await holder<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      const holderPid = held!.pid;
+
+      const started = await h.api<{ id: string }>('POST', `/api/v1/ingestions/${ing.id}/run`);
+      expect(started.status).toBe(202);
+      const waiting = await waitFor(async () => {
+        const [row] = await h.sql<{ pid: number }[]>`
+          select pid from pg_stat_activity where ${holderPid}::int = any(pg_blocking_pids(pid))`;
+        return row?.pid;
+      });
+
+      // The transaction has loaded c-0…c-2 and waits in c-3: from outside, nothing of it shows.
+      const during = await filesOf(ing.id);
+      for (let i = 0; i < 6; i++) expect(during.get(`c-${i}.jsonl`)?.status, `c-${i}`).not.toBe('SUCCESS');
+      const [seen] = await h.sql.unsafe(`select count(*)::int as n from raw.${ing.table}`);
+      expect(seen?.n).toBe(5 + 1);
+
+      // The crash: its connection is gone, the transaction rolls back as a whole.
+      await h.sql`select pg_terminate_backend(${waiting}::int)`;
+      await holder`rollback`;
+    } finally {
+      holder.release();
+    }
+    await h.waitForIngestionIdle(ing.id);
+    const files = await filesOf(ing.id);
+    for (let i = 0; i < 6; i++)
+      expect(files.get(`c-${i}.jsonl`), `c-${i}`).toMatchObject({ status: 'SUCCESS' });
+    const [c] = await h.sql.unsafe(
+      `select count(*)::int as n, count(distinct id)::int as ids, count(*) filter (where id = 999)::int as earlier
+       from raw.${ing.table}`,
+    );
+    expect(c).toEqual({ n: 5 + 60, ids: 5 + 60, earlier: 0 });
+  });
+});
+
+/** Polls `probe` until it answers (a condition, not a timer: each round waits for a query). */
+async function waitFor<T>(probe: () => Promise<T | undefined>): Promise<T> {
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+  }
+}
