@@ -11,8 +11,8 @@ export interface DiscoverFilesInput {
   ingestionId: string;
   scope: string;
   /**
-   * A refresh's snapshot (ISO 8601): files last modified at or after it arrived while the refresh
-   * ran, and are left for the next run (not recorded, so it finds them new).
+   * A refresh's snapshot (ISO 8601): files last modified after it arrived while the refresh ran,
+   * and are left for the next run (not recorded, so it finds them new).
    */
   modifiedBefore?: string;
 }
@@ -44,7 +44,7 @@ export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps)
       const keep = (f: FileMeta) =>
         matches(f.key.slice(source.prefix.length)) &&
         (!since || !f.modifiedAt || f.modifiedAt >= since) &&
-        (!before || !f.modifiedAt || f.modifiedAt < before);
+        (!before || !f.modifiedAt || f.modifiedAt <= before);
       try {
         const store = await stores(ctx.connection);
         for await (const page of store.list({

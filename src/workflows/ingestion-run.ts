@@ -36,7 +36,7 @@ export interface IngestionRunInput {
   /** A swap refresh loads into a shadow table with its own file history; default: the live ones. */
   target?: { scope: string; table: string };
   /**
-   * A refresh's snapshot of the source (ISO 8601): only files last modified before it are loaded;
+   * A refresh's snapshot of the source (ISO 8601): only files last modified by then are loaded;
    * files (or versions) that arrive while the refresh runs are left for the next run.
    */
   modifiedBefore?: string;

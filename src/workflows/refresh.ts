@@ -81,11 +81,12 @@ interface Approval {
  * the ingestion in between.
  */
 export async function refreshWorkflow(request: RefreshInput): Promise<{ runId: string | null }> {
-  // The source as it is now: files that arrive while the refresh loads are the next run's. Stores
-  // give modification times to the second, so the snapshot is the start of this second (a file
-  // written earlier in it waits for the next run too). A patch: earlier refreshes replay without it.
+  // The source as it is now: files that arrive while the refresh loads are the next run's. A file
+  // written just before the request is in it, even where the store keeps times to the second only
+  // (then one written within the same second after it may be too: whole, never half). A patch:
+  // refreshes started before it replay without one.
   const input: RefreshInput = patched('refresh-source-snapshot')
-    ? { ...request, modifiedBefore: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString() }
+    ? { ...request, modifiedBefore: new Date(Date.now()).toISOString() }
     : request;
   const { operationId, ingestionId } = input;
   const mode = refreshModes[input.type];
