@@ -87,6 +87,9 @@ export interface RefreshResponseJson {
   warnings?: string[];
   notes?: string[];
   next_steps?: Record<string, string>;
+  /** A dry run's plan: `--plan` runs exactly what it previewed. */
+  plan_id?: string;
+  plan_expires_at?: string;
   recovery?: { message?: string; action?: string; state?: string };
   details?: Record<string, unknown>;
 }

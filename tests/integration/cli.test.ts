@@ -121,7 +121,8 @@ describe('autoloader CLI against a real API', () => {
     expect(res.stdout).toMatch(/^ {2}estimated cost {6}\$\d+\.\d{2}$/m);
     expect(res.stdout).toMatch(/^ {2}estimated duration {2}\d+ min$/m);
     expect(res.stdout).toContain('This operation will reprocess ALL 3 files');
-    expect(res.stdout).toContain(`To proceed: autoloader full-refresh ${table} --confirm`);
+    // The command to proceed carries the dry run's plan: it runs what was previewed, or is refused.
+    expect(res.stdout).toMatch(new RegExp(`To proceed: autoloader full-refresh ${table} --plan plan_\\w+ --confirm`));
     expect(await rowCount(table)).toBe(90);
     expect(await runsOf(id)).toHaveLength(1);
   });

@@ -1,6 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { inProcessClient } from '../../src/api/in-process.js';
@@ -14,6 +16,12 @@ import { spawnWorkerProcess, type WorkerProcess } from '../helpers/spawn-worker.
  * beside them in dist/.
  */
 const root = fileURLToPath(new URL('../../', import.meta.url));
+/**
+ * Built into a folder of its own (with the project's node_modules linked in), not dist/: the CLI
+ * (bin/autoloader.js) runs dist/ when there is one, and the other tests run it from source.
+ */
+const buildRoot = mkdtempSync(`${tmpdir()}/autoloader-build-`);
+const dist = `${buildRoot}/dist`;
 let h: Harness;
 let worker: WorkerProcess | undefined;
 let api: ChildProcess | undefined;
@@ -29,12 +37,17 @@ const freePort = () =>
 
 beforeAll(async () => {
   h = await startHarness();
-  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: root, stdio: 'pipe' });
+  symlinkSync(`${root}node_modules`, `${buildRoot}/node_modules`);
+  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts', '--out-dir', dist], {
+    cwd: root,
+    stdio: 'pipe',
+  });
 }, 180_000);
 afterAll(async () => {
   api?.kill('SIGTERM');
   await worker?.stop();
   await h?.close();
+  rmSync(buildRoot, { recursive: true, force: true });
 });
 
 describe('the production build', () => {
@@ -43,7 +56,7 @@ describe('the production build', () => {
       databaseUrl: inject('databaseUrl'),
       temporalAddress: inject('temporalAddress'),
       taskQueue,
-      entry: `${root}dist/bin/worker.js`,
+      entry: `${dist}/bin/worker.js`,
       env: {
         TEST_S3_ACCESS_KEY: process.env.TEST_S3_ACCESS_KEY!,
         TEST_S3_SECRET_KEY: process.env.TEST_S3_SECRET_KEY!,
@@ -67,7 +80,7 @@ describe('the production build', () => {
   it('serves the API from dist/: migrations applied, health, docs and the auth check', async () => {
     const port = await freePort();
     let output = '';
-    api = spawn(process.execPath, [`${root}dist/bin/api.js`], {
+    api = spawn(process.execPath, [`${dist}/bin/api.js`], {
       cwd: root,
       env: {
         ...process.env,

@@ -89,6 +89,11 @@ describe('refresh arguments', () => {
     expect(proceedCommand('full-refresh', 'sales', { strategy: 'swap', autoRun: true })).toBe(
       'autoloader full-refresh sales --strategy swap --confirm',
     );
+    // With the dry run's plan: the command runs exactly what was previewed.
+    expect(proceedCommand('full-refresh', 'sales', { strategy: 'swap' }, 'plan_8f3k')).toBe(
+      'autoloader full-refresh sales --strategy swap --plan plan_8f3k --confirm',
+    );
+    expect(refreshBody('full-refresh', { plan: 'plan_8f3k' })).toMatchObject({ plan_id: 'plan_8f3k' });
   });
 });
 

@@ -65,6 +65,8 @@ export interface RefreshOptions {
   pattern?: string;
   modifiedFrom?: string;
   modifiedTo?: string;
+  /** A dry run's plan id: run exactly what it previewed, or be refused (PLAN_STALE). */
+  plan?: string;
 }
 
 /** A date alone means its midnight UTC: the API wants an ISO timestamp with an offset. */
@@ -91,6 +93,7 @@ export function refreshBody(mode: Mode, opts: RefreshOptions): Record<string, un
     if (!Number.isInteger(seconds) || seconds < 0) throw new CliError('--grace-period must be whole seconds');
     body.grace_period_seconds = seconds;
   }
+  if (opts.plan !== undefined) body.plan_id = opts.plan;
   if (mode === 'reprocess') {
     if (!opts.pattern && !opts.modifiedFrom && !opts.modifiedTo) {
       throw new CliError('reprocess needs a selection: --pattern and/or --modified-from/--modified-to');
@@ -106,7 +109,12 @@ export function refreshBody(mode: Mode, opts: RefreshOptions): Record<string, un
 const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", "'\\''")}'`);
 
 /** The command line that would carry out what a dry run previewed. */
-export function proceedCommand(mode: Mode, ingestionName: string, opts: RefreshOptions): string {
+export function proceedCommand(
+  mode: Mode,
+  ingestionName: string,
+  opts: RefreshOptions,
+  planId?: string,
+): string {
   const words = ['autoloader', mode, ingestionName];
   if (opts.strategy) words.push('--strategy', opts.strategy);
   if (opts.gracePeriod) words.push('--grace-period', opts.gracePeriod);
@@ -114,6 +122,7 @@ export function proceedCommand(mode: Mode, ingestionName: string, opts: RefreshO
   if (opts.modifiedFrom) words.push('--modified-from', opts.modifiedFrom);
   if (opts.modifiedTo) words.push('--modified-to', opts.modifiedTo);
   if (opts.autoRun === false) words.push('--no-auto-run');
+  if (planId) words.push('--plan', planId);
   words.push('--confirm');
   return words.map(shellWord).join(' ');
 }
@@ -144,7 +153,11 @@ async function refresh(ctx: Ctx, mode: Mode, ref: string, opts: RefreshOptions):
     if (ctx.json) printJson(ctx.io, preview);
     else
       ctx.io.out(
-        dryRunPreview(`${spec.title} of ${ing.name}`, preview, proceedCommand(mode, ing.name, opts)),
+        dryRunPreview(
+          `${spec.title} of ${ing.name}`,
+          preview,
+          proceedCommand(mode, ing.name, opts, preview.plan_id),
+        ),
       );
     return EXIT_OK;
   }
@@ -323,7 +336,11 @@ export function registerRefreshCommands(program: Command, app: CliApp): void {
       .description(description)
       .argument('<ingestion>', 'ingestion id or name')
       .option('--dry-run', 'show what would happen (files, GB, cost, duration); change nothing')
-      .option('--confirm', 'confirm the destructive operation (else asked on a terminal, refused otherwise)');
+      .option('--confirm', 'confirm the destructive operation (else asked on a terminal, refused otherwise)')
+      .option(
+        '--plan <plan_id>',
+        'run exactly what a dry run previewed (refused if the source changed since)',
+      );
     if (modes[mode].runs) {
       c.option('--wait', 'follow the operation and its run to the end (exit 0, 2 partial, 1 failed)').option(
         '--no-auto-run',
