@@ -6,12 +6,7 @@ import {
   connectionResult,
   type TableDataRefreshResult,
 } from './data-refresh.js';
-import {
-  inLanes,
-  type MemberContext,
-  type MemberSpec,
-  refreshMember,
-} from './members.js';
+import { inLanes, type MemberContext, type MemberSpec, refreshMember } from './members.js';
 import type { RefreshInput } from './refresh.js';
 
 /** One table of an object-store connection: the destination table of one of its ingestions. */
