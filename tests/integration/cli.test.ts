@@ -122,7 +122,9 @@ describe('autoloader CLI against a real API', () => {
     expect(res.stdout).toMatch(/^ {2}estimated duration {2}\d+ min$/m);
     expect(res.stdout).toContain('This operation will reprocess ALL 3 files');
     // The command to proceed carries the dry run's plan: it runs what was previewed, or is refused.
-    expect(res.stdout).toMatch(new RegExp(`To proceed: autoloader full-refresh ${table} --plan plan_\\w+ --confirm`));
+    expect(res.stdout).toMatch(
+      new RegExp(`To proceed: autoloader full-refresh ${table} --plan plan_\\w+ --confirm`),
+    );
     expect(await rowCount(table)).toBe(90);
     expect(await runsOf(id)).toHaveLength(1);
   });
