@@ -1,11 +1,13 @@
 import type { ApiClient } from './client.js';
-import type { ExitCode } from './errors.js';
+import { ApiRequestError, type ExitCode } from './errors.js';
 import { operationExitCode, operationFinished } from './outcome.js';
 import type { ProgressReporter } from './progress.js';
 import type { OperationJson, RunJson } from './types.js';
 
 /** About once a second: GET /runs/{id} is one small query, and a person watching wants it live. */
 const POLL_MS = 1_000;
+/** How long a run named by its operation may take to record itself before "not found" is an error. */
+const runStartGraceMs = 60_000;
 
 export interface WaitOptions {
   pollMs?: number;
@@ -24,8 +26,22 @@ export async function followRun(
 ): Promise<RunJson> {
   const sleep = opts.sleep ?? defaultSleep;
   const now = opts.now ?? Date.now;
+  const named = now();
   for (;;) {
-    const { body: run } = await api.request<RunJson>('GET', `/runs/${encodeURIComponent(runId)}`);
+    let run: RunJson;
+    try {
+      ({ body: run } = await api.request<RunJson>('GET', `/runs/${encodeURIComponent(runId)}`));
+    } catch (err) {
+      // An operation names its run as it starts it, a moment before the run records itself: not
+      // found yet is "starting", for a while.
+      if (
+        !(err instanceof ApiRequestError && err.body.error_code === 'RUN_NOT_FOUND') ||
+        now() - named > runStartGraceMs
+      )
+        throw err;
+      await sleep(opts.pollMs ?? POLL_MS);
+      continue;
+    }
     if (run.status !== 'RUNNING' && run.status !== 'PAUSED') {
       reporter.finish();
       return run;
