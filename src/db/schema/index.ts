@@ -234,7 +234,6 @@ export const processedFiles = autoloader.table(
     uniqueIndex('processed_files_ingestion_scope_path_idx').on(t.ingestionId, t.scope, t.filePath),
     index('idx_processed_files_ingestion_status').on(t.ingestionId, t.status),
     index('idx_processed_files_run').on(t.runId),
-    index('idx_processed_files_status_date').on(t.status, t.processedAt),
   ],
 );
 
