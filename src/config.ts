@@ -72,6 +72,11 @@ const envSchema = z.object({
    * per-commit cost is paid once for them. 1: each file its own transaction.
    */
   LOAD_SMALL_FILES_PER_TRANSACTION: z.coerce.number().int().min(1).default(50),
+  /**
+   * Large JSON-lines (and JSON array, Parquet) files whose keys the table has go in by one COPY into
+   * the typed columns instead of through the jsonb staging table; false: always staged.
+   */
+  LOAD_DIRECT_COPY: bool.default(true),
 
   /** Impact model for refresh estimates: what a GB costs to reprocess, and how fast we load. */
   REFRESH_COST_PER_GB_USD: z.coerce.number().min(0).default(0.25),
@@ -163,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       fileMaxAttempts: e.FILE_MAX_ATTEMPTS,
       lockTimeoutSeconds: e.LOAD_LOCK_TIMEOUT_SECONDS,
       smallFilesPerTransaction: e.LOAD_SMALL_FILES_PER_TRANSACTION,
+      directCopy: e.LOAD_DIRECT_COPY,
     },
     schedules: {
       minRunIntervalSeconds: e.SCHEDULE_MIN_RUN_INTERVAL_SECONDS,

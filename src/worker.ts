@@ -44,6 +44,7 @@ export function activityDepsFromConfig(config: Config, sql: Sql): ActivityDeps {
     fileMaxRetries: config.run.fileMaxRetries,
     fileMaxAttempts: config.run.fileMaxAttempts,
     smallFilesPerTransaction: config.run.smallFilesPerTransaction,
+    directCopy: config.run.directCopy,
     refresh: config.refresh,
     webhooks: config.webhooks,
   };

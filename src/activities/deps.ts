@@ -13,6 +13,8 @@ export interface ActivityDeps {
   fileMaxAttempts: number;
   /** Small files loaded in one transaction (LOAD_SMALL_FILES_PER_TRANSACTION). */
   smallFilesPerTransaction: number;
+  /** Large JSON-lines files straight into their columns by one COPY (LOAD_DIRECT_COPY). */
+  directCopy: boolean;
   /** Cost model, limits and grace period (scheduled full refreshes follow them too). */
   refresh: Config['refresh'];
   /** Delivery deadline and first retry delay of notification webhooks. */

@@ -25,6 +25,8 @@ export interface ProcessFilesResult {
   succeeded: number;
   failed: number;
   records: number;
+  /** Files loaded by one COPY straight into the table's columns (the rest went through staging). */
+  loadedDirect: number;
 }
 
 /** A small file read whole, with the version read. */
@@ -60,7 +62,13 @@ interface Failure {
  * A cancelled activity (the run cancelled, the worker shutting down) stops between files, and a
  * file whose load it interrupts rolls back.
  */
-export function makeProcessFiles({ sql, stores, fileMaxAttempts, smallFilesPerTransaction }: ActivityDeps) {
+export function makeProcessFiles({
+  sql,
+  stores,
+  fileMaxAttempts,
+  smallFilesPerTransaction,
+  directCopy,
+}: ActivityDeps) {
   return async function processFiles(input: ProcessFilesInput): Promise<ProcessFilesResult> {
     const ctx = await loadIngestionContext(sql, input.ingestionId, input.table);
     const store = await stores(ctx.connection).catch((err: unknown) => {
@@ -72,7 +80,13 @@ export function makeProcessFiles({ sql, stores, fileMaxAttempts, smallFilesPerTr
       throw err;
     });
     const files = await claimBatch(sql, input);
-    const result: ProcessFilesResult = { claimed: files.length, succeeded: 0, failed: 0, records: 0 };
+    const result: ProcessFilesResult = {
+      claimed: files.length,
+      succeeded: 0,
+      failed: 0,
+      records: 0,
+      loadedDirect: 0,
+    };
     if (files.length === 0) return result;
 
     const activity = Context.current();
@@ -92,6 +106,7 @@ export function makeProcessFiles({ sql, stores, fileMaxAttempts, smallFilesPerTr
       schemaMode: ctx.source.schema_mode,
       declaredColumns: ctx.source.columns,
       rowErrors: rowErrorPolicyOf(ctx.source),
+      directCopy,
       signal: activity.cancellationSignal,
       onProgress: (bytes) => {
         progress.bytes += bytes;
@@ -133,7 +148,12 @@ export function makeProcessFiles({ sql, stores, fileMaxAttempts, smallFilesPerTr
         return;
       }
       result.succeeded++;
-      if (outcome.kind === 'loaded') result.records += outcome.records;
+      if (outcome.kind !== 'loaded') return;
+      result.records += outcome.records;
+      if (outcome.direct) result.loadedDirect++;
+      // A large file that could not go straight into its columns: slower, and worth knowing why.
+      if (outcome.stagedBecause)
+        log.info('file loaded through staging', { file: file.filePath, reason: outcome.stagedBecause });
     };
 
     /** One file in its own transaction: opened from the store, or given whole (read for a batch). */

@@ -27,6 +27,8 @@ export interface BatchTarget {
   declaredColumns?: DeclaredColumn[];
   /** on_error and its limits (default: a row that cannot load fails its file). */
   rowErrors?: RowErrorPolicy;
+  /** Large JSON-lines files by one COPY into their columns when their keys allow (LOAD_DIRECT_COPY). */
+  directCopy?: boolean;
   /** Bytes read from a file so far (for heartbeats that follow progress). */
   onProgress?: (bytes: number) => void;
   /** Aborted when the load must stop (the run cancelled, the worker shutting down). */
@@ -48,7 +50,15 @@ export interface FileToLoad {
 }
 
 export type LoadOutcome =
-  | { kind: 'loaded'; records: number; rowsRejected: number }
+  | {
+      kind: 'loaded';
+      records: number;
+      rowsRejected: number;
+      /** Loaded by one COPY straight into the table's columns (LOAD_DIRECT_COPY). */
+      direct?: boolean;
+      /** Why a file the direct path tried was loaded through the staging table instead. */
+      stagedBecause?: string;
+    }
   /** Another attempt committed this version of the file first: nothing changed. */
   | { kind: 'already-loaded' }
   /** The file's content is wrong (permanent for this version): recorded as the file's failure. */
@@ -120,7 +130,7 @@ export async function createBatchLoader(sql: postgres.Sql, batch: BatchTarget): 
 
     async function loadAndComplete(
       tx: postgres.TransactionSql,
-    ): Promise<{ records: number; rowsRejected: number }> {
+    ): Promise<{ records: number; rowsRejected: number; direct: boolean; stagedBecause?: string }> {
       const loaded = await loadInTransaction(tx, {
         target: batch.target,
         sourceUri: file.sourceUri,
@@ -132,6 +142,8 @@ export async function createBatchLoader(sql: postgres.Sql, batch: BatchTarget): 
         schemaMode: batch.schemaMode,
         declaredColumns: batch.declaredColumns,
         rowErrors: batch.rowErrors,
+        directCopy: batch.directCopy,
+        lockFile: (q) => lockFileRow(q, file.fileId),
         ddl: sql,
         onProgress: batch.onProgress,
         complete: async ({ columns: loadedWith, bytesRead, recordsSql, sourceNames, rowsRejected }, q) => {
@@ -164,7 +176,12 @@ export async function createBatchLoader(sql: postgres.Sql, batch: BatchTarget): 
           filePath: file.sourceUri,
           runId: file.runId,
         });
-      return { records: loaded.records, rowsRejected: loaded.rowsRejected };
+      return {
+        records: loaded.records,
+        rowsRejected: loaded.rowsRejected,
+        direct: loaded.path === 'direct',
+        stagedBecause: loaded.stagedBecause,
+      };
     }
   };
 

@@ -11,10 +11,12 @@ import {
   widenColumns,
 } from './columns.js';
 import { type AddedColumn, FileDataError, type LoadTarget, ReconciliationError } from './common.js';
+import { loadDirect } from './direct.js';
 import { convertToJsonLines } from './duckdb-convert.js';
 import { type Completion, insertFromStage, rejectUnfitRows } from './insert.js';
 import { enforceLimits, type RowErrorPolicy } from './row-errors.js';
 import {
+  type Head,
   jsonStage,
   readHead,
   type Staged,
@@ -54,6 +56,15 @@ export interface LoadFileInput {
    * statement changes no row, loadFile throws NotCompleted and the caller's transaction rolls back.
    * Returned wrapped: a bare postgres.js query would be executed by being awaited.
    */
+  /**
+   * Locks the file's state row (the lock the completion takes first): with it and `complete`, a
+   * large JSON-lines file whose keys the table has loads by one COPY straight into its columns.
+   */
+  lockFile?: (tx: postgres.TransactionSql) => postgres.PendingQuery<postgres.Row[]>;
+  /** Whether large JSON-lines files may load by the direct path (LOAD_DIRECT_COPY, default true). */
+  directCopy?: boolean;
+  /** The direct path's bound on its local copy of the file (tests set it small; see direct.ts). */
+  directSpillMaxBytes?: number;
   complete?: (
     facts: {
       columns: Map<string, string>;
@@ -78,6 +89,10 @@ export interface LoadFileResult {
   columnsAdded: AddedColumn[];
   /** The destination's columns (name → SQL type) this file was loaded with. */
   columns: Map<string, string>;
+  /** How the rows went in: one COPY into the table's columns, or through the staging table. */
+  path: 'direct' | 'staged';
+  /** Why a file the direct path tried was loaded the staged way. */
+  stagedBecause?: string;
 }
 
 /**
@@ -109,11 +124,40 @@ export async function loadInTransaction(
     input.format === 'json' || input.format === 'parquet'
       ? Readable.from(convertToJsonLines(input.format, decoded), { objectMode: false })
       : decoded;
+  let cleanupDirect: (() => Promise<void>) | undefined;
   try {
-    return await loadStreams(tx, input, lines, () => bytesRead);
+    let head = await readHead(lines, smallFileBytes);
+    let stagedBecause: string | undefined;
+    const skipping = input.rowErrors?.mode === 'skip_rows';
+    if (
+      input.directCopy &&
+      input.complete &&
+      input.lockFile &&
+      !skipping &&
+      input.format !== 'csv' &&
+      !head.whole
+    ) {
+      const existing = await destinationColumns(tx, input.target);
+      if (existing) {
+        const direct = await loadDirect(
+          tx,
+          { ...input, complete: input.complete, lockFile: input.lockFile },
+          head,
+          existing,
+          () => bytesRead,
+          (stream) => readHead(stream, smallFileBytes),
+        );
+        if (direct.kind === 'loaded') return direct.result;
+        cleanupDirect = direct.cleanup;
+        stagedBecause = direct.reason;
+        head = await direct.head();
+      }
+    }
+    return { ...(await loadStreams(tx, input, head, () => bytesRead)), stagedBecause };
   } finally {
     // Whatever happened, nothing of the file stays open: the store's body, gunzip, DuckDB's reader.
     for (const s of [lines, decoded, raw, input.body]) s.destroy();
+    await cleanupDirect?.();
   }
 }
 
@@ -123,10 +167,9 @@ const ignoreHere = () => undefined;
 async function loadStreams(
   tx: postgres.TransactionSql,
   input: LoadFileInput,
-  lines: Readable,
+  head: Head,
   bytesSoFar: () => number,
 ): Promise<LoadFileResult> {
-  const head = await readHead(lines, smallFileBytes);
   const policy = input.rowErrors ?? { mode: 'abort_file' };
   const skipping = policy.mode === 'skip_rows';
 
@@ -216,7 +259,8 @@ async function loadStreams(
       throw new ReconciliationError(staged.records, records, rowsRejected);
     return records;
   };
-  const result = (records: number) => ({
+  const result = (records: number): LoadFileResult => ({
+    path: 'staged',
     records,
     rowsRejected,
     bytesRead: bytesSoFar(),

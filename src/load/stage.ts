@@ -94,6 +94,7 @@ export async function readHead(source: Readable, limit: number): Promise<Head> {
   }
   return {
     firstLine,
+    bytes: start,
     whole: complete ? start : undefined,
     stream: () => Readable.from(replay(), { objectMode: false }),
   };
@@ -101,6 +102,8 @@ export async function readHead(source: Readable, limit: number): Promise<Head> {
 
 export interface Head {
   firstLine: string;
+  /** The bytes read so far: the whole file, or its first `limit` bytes and a little more. */
+  bytes: Buffer;
   /** The whole (decoded) file, when it fit in the head. */
   whole: Buffer | undefined;
   /** The whole file as a stream (the head, then the rest). */
