@@ -60,6 +60,7 @@ const NULL = Buffer.from('null');
 const maxFastLineBytes = 16 * 1024 * 1024;
 
 const maxNumberChars = 1000;
+const outputChunkBytes = 256 * 1024;
 /** A UTF-16 surrogate without its pair: JSON.parse keeps it, jsonb refuses it. */
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -127,9 +128,10 @@ class Out {
     }
     this.pos = p;
   }
+  /** The bytes written so far, as a buffer of their own; the working buffer is kept for the next. */
   take(): Buffer {
-    const out = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(this.buf.length);
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
     this.pos = 0;
     return out;
   }
@@ -188,7 +190,7 @@ export async function* jsonLinesAsCopyText(
   let lineNo = 0;
   let first = true;
   let carry: Buffer | undefined;
-  const out = new Out(64 * 1024);
+  const out = new Out(outputChunkBytes * 2);
 
   const fail = (reason: string): never => {
     throw new NeedsStaging(lineNo, reason);
@@ -398,7 +400,9 @@ export async function* jsonLinesAsCopyText(
       if (data.length - lineStart > maxFastLineBytes) fail('a very long line');
       carry = data.subarray(lineStart);
     }
-    if (out.pos > 0) yield out.take();
+    // Rows go out in pieces of a few hundred KB whatever size the source's chunks are: each piece
+    // is one COPY message and one trip through the streams in between.
+    if (out.pos >= outputChunkBytes) yield out.take();
   }
   if (carry) convertLine(carry, 0, carry.length);
   if (out.pos > 0) yield out.take();
