@@ -14,6 +14,9 @@ const steps: [string, RegExp][] = [
   // A small file whose fields the table has: claim, delete, insert in one statement.
   ['small file, one statement (src/load/small-file.ts)', /^with lines as materialized/i],
   ['stage COPY (file → temp table)', /^copy pg_temp\._al_/i],
+  // The direct path: JSON lines converted to COPY text rows, straight into the typed columns.
+  ['direct COPY (file → destination columns)', /^copy "(?!autoloader")[^"]+"\."/i],
+  ["direct path: count of the file's rows", /^select count\(\*\)::float8 as n from "/i],
   ['staged keys scan (jsonb_object_keys)', /jsonb_object_keys/i],
   ['type inference query', /jsonb_each\(s?\.?doc\)|count\(\*\) filter \(where c\d/i],
   // Destination statements quote the table name; the service's own tables are autoloader.*.
