@@ -38,11 +38,14 @@ const note = progressNote('curves');
 const scale = Number(process.env.CURVES_SCALE ?? '1');
 if (!(scale >= 0.01 && scale <= 1))
   throw new Error(`CURVES_SCALE must be in [0.01, 1], not ${process.env.CURVES_SCALE}`);
-const scaled = (n: number, min: number) => Math.max(min, Math.round(n * scale));
+/** The points of a curve at this scale (a point scaled below the minimum is the minimum, once). */
+const scaled = (ns: number[], min: number) => [
+  ...new Set(ns.map((n) => Math.max(min, Math.round(n * scale)))),
+];
 const points = {
-  noop: [10_000, 100_000, 1_000_000].map((n) => scaled(n, 1_000)),
-  load: [250_000, 1_000_000, 4_000_000].map((n) => scaled(n, 8_000)),
-  small: [1_000, 10_000, 50_000].map((n) => scaled(n, 10)),
+  noop: scaled([10_000, 100_000, 1_000_000], 1_000),
+  load: scaled([250_000, 1_000_000, 4_000_000], 8_000),
+  small: scaled([1_000, 10_000, 50_000], 10),
 };
 const loadFiles = 8;
 const rowsPerSmallFile = 100;
