@@ -181,7 +181,7 @@ async function fileTimeline(sql: Sql, runId: string): Promise<FileTiming[]> {
 
 async function phaseLoad(ctx: Context, data: DataFiles) {
   // The steady state of an ingestion: its table exists (a first run of one small file made it,
-  // untimed), so each large file can go by one COPY straight into its columns (LOAD_DIRECT_COPY).
+  // untimed), so with LOAD_DIRECT_COPY=true each large file can go by one COPY straight into its columns.
   note('(1) a first run of one small file creates the table');
   const seedKey = 'load/000-seed.jsonl';
   await putBuffer(ctx.s3, ctx.bucket, seedKey, Buffer.from(jsonLine(0)));

@@ -23,6 +23,8 @@ export interface HarnessOptions {
   batchMaxBytes?: number;
   localSourceRoots?: string[];
   refresh?: Partial<RefreshSettings>;
+  /** Settings for this harness's worker and API (as environment variables are read). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -38,6 +40,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     ...process.env,
     LOG_LEVEL: 'warn',
     LOCAL_SOURCE_ROOTS: localSourceRoots.join(','),
+    ...opts.env,
   });
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', 'test');
   const taskQueue = `test-${randomUUID()}`;

@@ -21,7 +21,7 @@ let h: Harness;
 beforeAll(async () => {
   ({ sql, close } = createDb(inject('databaseUrl'), { max: 4 }));
   await sql`create schema if not exists direct_copy`;
-  h = await startHarness({ parallelism: 2 });
+  h = await startHarness({ parallelism: 2, env: { LOAD_DIRECT_COPY: 'true' } });
 });
 afterAll(async () => {
   await h?.close();
