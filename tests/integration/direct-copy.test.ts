@@ -7,6 +7,7 @@ import { createDb, type Sql } from '../../src/db/client.js';
 import { csvOptionsSchema } from '../../src/domain/schemas.js';
 import { type LoadFileInput, loadInTransaction } from '../../src/load/load-file.js';
 import { workflowIds } from '../../src/temporal/ids.js';
+import { seededRandom } from '../helpers/fault-plan.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
 
 /**
@@ -28,17 +29,8 @@ afterAll(async () => {
   await close?.();
 });
 
-/** A deterministic generator (mulberry32): the same "random" lines on every run. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same "random" lines on every run. */
+const rng = seededRandom;
 
 const texts = [
   'plain',
