@@ -11,7 +11,7 @@ import { NotCompleted, ReconciliationError } from './common.js';
 import { copyFrom } from './copy.js';
 import type { RecordCount } from './copy-input.js';
 import { copyTextValue, jsonLinesAsCopyText, NeedsStaging, type TextCopyColumns } from './json-copy-text.js';
-import type { LoadFileInput, LoadFileResult } from './load-file.js';
+import type { LoadFileInput, LoadFileResult } from './load-types.js';
 import { qualified, quoteIdent } from './sql-text.js';
 import type { Head } from './stage.js';
 
