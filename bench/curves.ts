@@ -18,7 +18,7 @@ import { workflowIds } from '../src/temporal/ids.js';
 import { jsonLine, jsonLines, splitRows, writeRows } from './data.js';
 import { loadAverage } from './procstat.js';
 import { int, round, secs, table } from './report.js';
-import { forEachLimit, listAll, putBuffer, putExtractedTar, putFile } from './s3.js';
+import { listAll, putBuffer, putFile } from './s3.js';
 import { startServices } from './services.js';
 import {
   benchRoot,
@@ -30,6 +30,7 @@ import {
   runSettings,
   type Stack,
   seedProcessedFiles,
+  uploadExtracted,
   uploadTinyObjects,
 } from './stack.js';
 
@@ -94,16 +95,12 @@ async function smallFilesPoint(s: Stack, files: number): Promise<Point> {
   const prefix = `small-${files}/`;
   note(`small files: ${int(files)} files of ${rowsPerSmallFile} rows`);
   const ingestionId = await ingestionWithTable(s, `curve_small_${files}`, prefix);
-  const width = String(files - 1).length;
-  const perArchive = 1_000;
-  await forEachLimit(Math.ceil(files / perArchive), 4, (a) => {
-    const objects: { key: string; body: Buffer }[] = [];
-    for (let i = a * perArchive; i < Math.min(files, (a + 1) * perArchive); i++)
-      objects.push({
-        key: `${prefix}f-${String(i).padStart(width, '0')}.jsonl`,
-        body: jsonLines(1 + i * rowsPerSmallFile, rowsPerSmallFile),
-      });
-    return putExtractedTar(s.s3, s.bucket, objects);
+  await uploadExtracted(s.s3, s.bucket, {
+    prefix,
+    name: 'f',
+    count: files,
+    perArchive: 1_000,
+    body: (i) => jsonLines(1 + i * rowsPerSmallFile, rowsPerSmallFile),
   });
   const run = await s.meter.measure(() => s.api.runAndWait(ingestionId));
   expectRun(run.value, { discovered: files + 1, processed: files, records: files * rowsPerSmallFile });

@@ -269,23 +269,38 @@ export async function benchRoot(note: (msg: string) => void) {
   return { root, cleanups, cleanup };
 }
 
-/** `count` tiny objects under `prefix`, uploaded as tar archives MinIO extracts (thousands a second). */
-export async function uploadTinyObjects(
+/**
+ * `count` objects `<prefix><name>-<i>.jsonl` with `body(i)`, uploaded as tar archives MinIO extracts
+ * (thousands a second, against a few hundred single PUTs), `perArchive` objects an archive.
+ */
+export async function uploadExtracted(
+  s3: S3Client,
+  bucket: string,
+  opts: { prefix: string; name: string; count: number; perArchive: number; body: (i: number) => Buffer },
+): Promise<void> {
+  const { prefix, name, count, perArchive, body } = opts;
+  const width = String(count - 1).length;
+  await forEachLimit(Math.ceil(count / perArchive), 4, (a) => {
+    const objects: { key: string; body: Buffer }[] = [];
+    for (let i = a * perArchive; i < Math.min(count, (a + 1) * perArchive); i++)
+      objects.push({ key: `${prefix}${name}-${String(i).padStart(width, '0')}.jsonl`, body: body(i) });
+    return putExtractedTar(s3, bucket, objects);
+  });
+}
+
+/** `count` one-line objects under `prefix`: what a no-op run lists. */
+export function uploadTinyObjects(
   s3: S3Client,
   bucket: string,
   prefix: string,
   count: number,
 ): Promise<void> {
-  const width = String(count - 1).length;
-  const perArchive = 5_000;
-  await forEachLimit(Math.ceil(count / perArchive), 4, (a) => {
-    const objects: { key: string; body: Buffer }[] = [];
-    for (let i = a * perArchive; i < Math.min(count, (a + 1) * perArchive); i++)
-      objects.push({
-        key: `${prefix}o-${String(i).padStart(width, '0')}.jsonl`,
-        body: Buffer.from(`{"id":${i}}\n`),
-      });
-    return putExtractedTar(s3, bucket, objects);
+  return uploadExtracted(s3, bucket, {
+    prefix,
+    name: 'o',
+    count,
+    perArchive: 5_000,
+    body: (i) => Buffer.from(`{"id":${i}}\n`),
   });
 }
 
