@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, permissions } from '../../src/auth/tokens.js';
 import { pipTool, run, schemathesis } from '../../src/dev/provision.js';
 import { type Harness, jsonLines, startHarness } from '../helpers/harness.js';
+import { printableSummary } from '../helpers/schemathesis-output.js';
 
 /**
  * A schema-driven fuzz of the served OpenAPI document against the app with every dependency up
@@ -79,7 +80,7 @@ async function fuzz(
     output = (err as Error).message;
   }
   const cases = /(\d+) generated/.exec(output)?.[1] ?? '?';
-  console.error(`[fuzz] seed ${seed}, ${cases} generated cases\n${output.slice(output.indexOf('WARNINGS'))}`);
+  console.error(`[fuzz] seed ${seed}, ${cases} generated cases\n${printableSummary(output)}`);
   return { failed, output, cases };
 }
 
