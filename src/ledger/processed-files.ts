@@ -117,29 +117,59 @@ export async function claimBatch(
   sql: postgres.Sql,
   input: { ingestionId: string; runId: string; lane: string; maxFiles: number; maxBytes: number },
 ): Promise<ClaimedFile[]> {
+  for (;;) {
+    const claimed = await sql.begin(async (tx) => {
+      const candidates = await tx<ClaimedFile[]>`
+        select id::float8 as id, file_path as "filePath", file_size_bytes::float8 as "fileSizeBytes"
+        from autoloader.processed_files
+        where ingestion_id = ${input.ingestionId} and run_id = ${input.runId}
+          and (status = 'DISCOVERED' or (status = 'PROCESSING' and claimed_by = ${input.lane}))
+        order by (status = 'PROCESSING') desc, id
+        limit ${input.maxFiles}
+        for update skip locked`;
+      const chosen: ClaimedFile[] = [];
+      let bytes = 0;
+      for (const c of candidates) {
+        if (chosen.length > 0 && bytes + c.fileSizeBytes > input.maxBytes) break;
+        chosen.push(c);
+        bytes += c.fileSizeBytes;
+      }
+      if (chosen.length > 0) {
+        await tx`
+          update autoloader.processed_files
+          set status = 'PROCESSING', claimed_by = ${input.lane}, processing_started_at = now(), updated_at = now()
+          where id = any(${chosen.map((c) => c.id)}::bigint[])`;
+      }
+      return chosen;
+    });
+    if (claimed.length > 0) return claimed;
+    // Nothing unlocked. That is not "the queue is empty" while another lane's claim holds queued rows
+    // it will not all take (it locks up to maxFiles candidates, then keeps only its byte budget's
+    // worth): answering empty would end this lane, and the run would load with fewer lanes than it
+    // has (seen in the bench: 3 of 4, or 1 of 4 with four large files). Wait for those claims to
+    // commit, then look again; a queue that is empty, or held only by loads, answers empty at once.
+    if (!(await waitForClaims(sql, input))) return [];
+  }
+}
+
+/**
+ * Whether queued files of the run were locked by another claim: waits (a blocking lock, no skip)
+ * until that claim commits, and answers true so the caller looks again. False: no file is queued.
+ */
+async function waitForClaims(
+  sql: postgres.Sql,
+  input: { ingestionId: string; runId: string },
+): Promise<boolean> {
   return sql.begin(async (tx) => {
-    const candidates = await tx<ClaimedFile[]>`
-      select id::float8 as id, file_path as "filePath", file_size_bytes::float8 as "fileSizeBytes"
-      from autoloader.processed_files
-      where ingestion_id = ${input.ingestionId} and run_id = ${input.runId}
-        and (status = 'DISCOVERED' or (status = 'PROCESSING' and claimed_by = ${input.lane}))
-      order by (status = 'PROCESSING') desc, id
-      limit ${input.maxFiles}
-      for update skip locked`;
-    const chosen: ClaimedFile[] = [];
-    let bytes = 0;
-    for (const c of candidates) {
-      if (chosen.length > 0 && bytes + c.fileSizeBytes > input.maxBytes) break;
-      chosen.push(c);
-      bytes += c.fileSizeBytes;
-    }
-    if (chosen.length > 0) {
-      await tx`
-        update autoloader.processed_files
-        set status = 'PROCESSING', claimed_by = ${input.lane}, processing_started_at = now(), updated_at = now()
-        where id = any(${chosen.map((c) => c.id)}::bigint[])`;
-    }
-    return chosen;
+    // Only DISCOVERED rows: a file being loaded (PROCESSING, locked by its load for as long as the
+    // load runs) is not waited for. A claim takes its rows in id order, as this does: no deadlock.
+    const held = await tx`
+      select 1 from autoloader.processed_files
+      where ingestion_id = ${input.ingestionId} and run_id = ${input.runId} and status = 'DISCOVERED'
+      order by id
+      limit 1
+      for update`;
+    return held.length > 0;
   });
 }
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimBatch } from '../../src/ledger/processed-files.js';
 import { type Harness, jsonLines, startHarness } from '../helpers/harness.js';
 
 /**
@@ -148,6 +149,54 @@ describe('small files several per transaction', () => {
        from raw.${ing.table}`,
     );
     expect(c).toEqual({ n: 5 + 60, ids: 5 + 60, earlier: 0 });
+  });
+});
+
+describe('claims', () => {
+  it('a lane whose claim meets another claim in flight waits for it, and takes what that claim left', async () => {
+    // Two queued files that each fill a lane's byte budget: a claim locks both candidates but keeps
+    // one. A second lane claiming meanwhile used to find nothing unlocked and end, as if the queue
+    // were empty: the run then loaded with one lane fewer.
+    const ing = await h.createIngestion({}, { pattern: '*.jsonl' });
+    const runId = `claim-race-${ing.id}`;
+    await h.sql`insert into autoloader.runs (id, ingestion_id, status, trigger, workflow_id)
+                values (${runId}, ${ing.id}, 'RUNNING', 'manual', ${runId})`;
+    await h.sql`insert into autoloader.processed_files
+                  (ingestion_id, scope, run_id, file_path, file_size_bytes, status)
+                select ${ing.id}, 'live', ${runId}, 's3://b/claim-' || n || '.jsonl', 1000, 'DISCOVERED'
+                from generate_series(1, 2) n`;
+    const budget = { ingestionId: ing.id, runId, maxFiles: 200, maxBytes: 1000 };
+
+    const holder = await h.sql.reserve();
+    try {
+      // Lane A's claim, held open at the point where it has locked every candidate and taken one.
+      await holder`begin`;
+      const locked = await holder<{ id: number }[]>`
+        select id::float8 as id from autoloader.processed_files
+        where run_id = ${runId} and status = 'DISCOVERED' order by id for update`;
+      await holder`update autoloader.processed_files set status = 'PROCESSING', claimed_by = 'lane-a'
+                   where id = ${locked[0]!.id}`;
+      const laneB = claimBatch(h.sql, { ...budget, lane: 'lane-b' });
+      let settled = false;
+      void laneB.finally(() => {
+        settled = true;
+      });
+      // Lane B is waiting on A's row lock (or, before the fix, has already answered nothing).
+      await waitFor(async () => {
+        if (settled) return true;
+        const [w] = await h.sql<{ n: number }[]>`
+          select count(*)::int as n from pg_stat_activity
+          where wait_event_type = 'Lock' and query like '%processed_files%'`;
+        return w!.n > 0 ? true : undefined;
+      });
+      await holder`commit`;
+      const took = await laneB;
+      expect(took.map((f) => f.filePath)).toEqual(['s3://b/claim-2.jsonl']);
+      // And with nothing left queued, a claim answers empty at once.
+      expect(await claimBatch(h.sql, { ...budget, lane: 'lane-c' })).toEqual([]);
+    } finally {
+      holder.release();
+    }
   });
 });
 
