@@ -154,16 +154,13 @@ export async function loadDirect(
       // earlier rows go, then its rows arrive.
       await input.lockFile(sp);
       await deleteRowsOfFile(sp, input.target, input.sourceUri);
-      await copyFrom(
+      // The rows the table took, by COPY's own count (a BEFORE trigger's suppressed rows are not
+      // in it): the file's earlier rows are gone, so these are all of the file's rows.
+      const { rows: n } = await copyFrom(
         sp,
         `COPY ${table} (${columnList}) FROM STDIN`,
         Readable.from(jsonLinesAsCopyText(teed(), plan, suffix, count), { objectMode: false }),
       );
-      const [loaded] = await sp.unsafe<{ n: number }[]>(
-        `SELECT count(*)::float8 AS n FROM ${table} WHERE _source_file = $1`,
-        [input.sourceUri],
-      );
-      const n = loaded!.n;
       if (n !== count.records) throw new ReconciliationError(count.records, n);
       await sp`select set_config(${recordsSetting}, ${String(n)}, true)`;
       const completion = await input.complete(
