@@ -199,6 +199,8 @@ export function successUpdate(params: {
   durationMs: string;
   records: string;
   rowsRejected: string;
+  /** A FROM list the other parameters may name (several files in one statement). */
+  from?: string;
 }): string {
   return `update autoloader.processed_files
     set status = 'SUCCESS', claimed_by = null, run_id = ${params.runId}, file_etag = ${params.etag},
@@ -206,6 +208,7 @@ export function successUpdate(params: {
         records_ingested = ${params.records}, bytes_read = ${params.bytesRead}, rows_rejected = ${params.rowsRejected},
         processing_duration_ms = ${params.durationMs}, error_message = null, error_type = null,
         error_permanent = false, load_attempts = 0, updated_at = now()
+    ${params.from ? `from ${params.from}` : ''}
     where id = ${params.fileId} and not (status = 'SUCCESS' and file_etag is not distinct from ${params.etag})
       -- A cancelled (or otherwise closed) run loads nothing more: its late files commit nothing.
       and exists (select 1 from autoloader.runs r where r.id = ${params.runId} and r.status = 'RUNNING')`;

@@ -8,15 +8,17 @@ import { ConvertError } from './duckdb-convert.js';
 import { loadInTransaction } from './load-file.js';
 import { keepRejected, type RowErrorPolicy } from './row-errors.js';
 import { findSchemaVersion, knownSchemaVersion, schemaVersionFor } from './schema-history.js';
-import { loadSmallJsonLines, smallFileOutcome, smallFileStatement, smallFileUnfit } from './small-file.js';
+import { copySmallFiles } from './small-batch.js';
+import { loadSmallJsonLines, smallFileUnfit } from './small-file.js';
 import { smallFileBytes } from './stage.js';
 
 /**
  * The loader's one entry point. A batch loader loads the files of one ingestion (or one swap
  * shadow): each file's rows, its schema version and its SUCCESS in one commit, so a file is in its
- * table once whatever retries happen. It chooses the path itself: a small JSON-lines file whose
- * fields the table has goes in one statement — several such files in one transaction, when the
- * caller read them whole (loadTogether); anything else through the staged path, a file at a time.
+ * table once whatever retries happen. It chooses the path itself: small JSON-lines files whose
+ * fields the table has, read whole by the caller, go several in one transaction by one COPY
+ * (loadTogether, small-batch.ts); such a file alone goes in one statement (small-file.ts);
+ * anything else through the staged path, a file at a time.
  */
 export interface BatchTarget {
   ingestionId: string;
@@ -74,18 +76,14 @@ export interface BatchLoader {
   /**
    * Loads the files in one transaction, each with its own SUCCESS in it, and answers each file's
    * outcome — or, for every file, undefined: it was not loaded, and the caller loads it alone
-   * (with `load`). That is the answer for files that cannot take the one-statement path, and for
-   * all of them when any file is not ordinary (a new field, a value Postgres rejects, a lost
-   * connection): the transaction rolls back whole, so one bad file never fails its neighbours, and
-   * its own load alone gives its precise error. A file's rows and its SUCCESS commit together;
-   * the statement's own checks make a file another attempt committed first change nothing.
+   * (with `load`). That is the answer for a file the batch's COPY cannot take as it is (a new
+   * field, a line that is not a plain JSON object: see json-copy-text.ts), and for all of them
+   * when the transaction fails (a value Postgres rejects, rows a trigger swallowed, a lost
+   * connection): it rolls back whole, so one bad file never fails its neighbours, and its own load
+   * alone gives its precise error. A file's rows and its SUCCESS commit together; a file another
+   * attempt committed first (no longer PROCESSING) changes nothing.
    */
   loadTogether(files: WholeFile[]): Promise<(LoadOutcome | undefined)[]>;
-}
-
-/** The transaction of loadTogether had a file that must load alone: roll everything back. */
-class NotTogether extends Error {
-  override name = 'NotTogether';
 }
 
 /**
@@ -216,29 +214,28 @@ export async function createBatchLoader(sql: postgres.Sql, batch: BatchTarget): 
       .filter((f) => f.candidate && smallFileUnfit(f.input) === undefined)
       .sort((a, b) => a.fileId - b.fileId);
     if (together.length < 2) return alone;
+    const runId = together[0]!.input.runId;
+    if (together.some(({ input }) => input.runId !== runId)) return alone;
     try {
       const outcomes = await sql.begin(async (tx) => {
         const stop = batch.signal && (await cancelOnAbort(tx, batch.signal));
         try {
-          // Sent together (one round trip for all); a statement Postgres refuses aborts the rest.
-          const rows = await Promise.all(
-            together.map(({ input }) => {
-              const statement = smallFileStatement(tx, input);
-              return 'kind' in statement ? Promise.reject(new NotTogether(statement.reason)) : statement;
-            }),
+          return await copySmallFiles(
+            tx,
+            batch.target,
+            columns!,
+            knownSchemaVersion(batch.ingestionId, columns!)!,
+            together.map(({ input }) => input),
           );
-          return rows.map(([row]): LoadOutcome => {
-            const outcome = smallFileOutcome(row);
-            if (outcome.kind === 'fallback') throw new NotTogether(outcome.reason);
-            return outcome.kind === 'loaded' ? { ...outcome, rowsRejected: 0 } : outcome;
-          });
         } finally {
           stop?.();
         }
       });
       const out = files.map((): LoadOutcome | undefined => undefined);
       together.forEach(({ i }, k) => {
-        out[i] = outcomes[k];
+        const outcome = outcomes[k]!;
+        if (outcome.kind === 'loaded') out[i] = { ...outcome, rowsRejected: 0 };
+        else if (outcome.kind === 'already-loaded') out[i] = outcome;
       });
       return out;
     } catch (err) {

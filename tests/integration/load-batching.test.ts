@@ -94,6 +94,16 @@ describe('small files several per transaction', () => {
     expect(files.get('b-4.jsonl')!.error_message).toMatch(/^line 3: invalid input syntax for type json/);
     for (let i = 0; i < 9; i++)
       if (i !== 4) expect(files.get(`b-${i}.jsonl`), `b-${i}`).toMatchObject({ status: 'SUCCESS' });
+    // The bad file went alone; its 8 neighbours committed together, ledger rows and table rows in
+    // one transaction (one xmin), not each alone after the bad file sent the batch back.
+    const commits = await h.sql.unsafe<{ ledger: string[]; rows: string[] }[]>(
+      `select (select array_agg(distinct xmin::text) from autoloader.processed_files
+                where ingestion_id = $1 and file_path like '%/b-%' and status = 'SUCCESS') as ledger,
+              (select array_agg(distinct xmin::text) from raw.${ing.table} where _source_file like '%/b-%') as rows`,
+      [ing.id],
+    );
+    expect(commits[0]!.ledger).toHaveLength(1);
+    expect(commits[0]!.rows).toEqual(commits[0]!.ledger);
     const [c] = await h.sql.unsafe(
       `select count(*)::int as n, count(distinct id)::int as ids, count(*) filter (where id between 500 and 502)::int as bad
        from raw.${ing.table}`,
@@ -149,6 +159,36 @@ describe('small files several per transaction', () => {
        from raw.${ing.table}`,
     );
     expect(c).toEqual({ n: 5 + 60, ids: 5 + 60, earlier: 0 });
+  });
+  it('rows a trigger swallows from one file of the batch: that file fails its reconciliation alone, the others load', async () => {
+    const ing = await loadedIngestion();
+    await h.sql.unsafe(`
+      create function raw.${ing.table}_swallow() returns trigger language plpgsql as $$
+      begin
+        if new.id = 307 then return null; end if;
+        return new;
+      end $$`);
+    await h.sql.unsafe(
+      `create trigger swallow before insert on raw.${ing.table} for each row execute function raw.${ing.table}_swallow()`,
+    );
+    for (let i = 0; i < 4; i++) await h.putObject(ing.bucket, `d-${i}.jsonl`, jsonLines(300 + i * 10, 10));
+    expect(await h.runAndWait(ing.id)).toMatchObject({
+      status: 'PARTIAL_SUCCESS',
+      files_processed: 3,
+      files_failed: 1,
+      records_written: 30,
+    });
+    const files = await filesOf(ing.id);
+    expect(files.get('d-0.jsonl')).toMatchObject({
+      status: 'FAILED',
+      error_message: 'the file has 10 records but 9 were loaded; the file was not loaded',
+    });
+    for (let i = 1; i < 4; i++)
+      expect(files.get(`d-${i}.jsonl`), `d-${i}`).toMatchObject({ status: 'SUCCESS' });
+    const [c] = await h.sql.unsafe(
+      `select count(*)::int as n, count(*) filter (where id between 300 and 309)::int as d0 from raw.${ing.table}`,
+    );
+    expect(c).toEqual({ n: 5 + 30, d0: 0 });
   });
 });
 
