@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { access, constants, mkdir, rm } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   commandOutput,
@@ -63,6 +63,18 @@ export function run(
 }
 
 /**
+ * Whether a script can run: executable, and so is the interpreter its `#!` line names. A venv's
+ * scripts name the venv's own python by absolute path, so a venv whose folder was moved (a HOME
+ * copied elsewhere) has scripts that exist but fail with ENOENT.
+ */
+export async function isRunnableScript(path: string): Promise<boolean> {
+  if (!(await isExecutable(path))) return false;
+  const head = (await readFile(path)).subarray(0, 512).toString('utf8');
+  const shebang = /^#!\s*(\S+)/.exec(head);
+  return shebang ? isExecutable(shebang[1]!) : true;
+}
+
+/**
  * A pip package in a virtual environment of its own (PEP 668 systems refuse global installs, and a
  * venv keeps its dependencies from meeting the machine's). Returns the path of one of its scripts.
  */
@@ -72,7 +84,7 @@ export async function pipTool(
 ): Promise<string> {
   const dir = join(toolsCacheDir(), `${spec.name}-${spec.version}`);
   const script = join(dir, 'bin', spec.script);
-  if (await isExecutable(script)) return script;
+  if (await isRunnableScript(script)) return script;
   log(`installing ${spec.name}==${spec.version} into ${dir} (once)`);
   await mkdir(toolsCacheDir(), { recursive: true });
   await rm(dir, { recursive: true, force: true });
@@ -84,7 +96,7 @@ export async function pipTool(
     '-q',
     `${spec.name}==${spec.version}`,
   ]);
-  if (!(await isExecutable(script))) throw new Error(`${spec.name} installed but ${script} is missing`);
+  if (!(await isRunnableScript(script))) throw new Error(`${spec.name} installed but ${script} cannot run`);
   return script;
 }
 
