@@ -25,6 +25,8 @@ export interface HarnessOptions {
   refresh?: Partial<RefreshSettings>;
   /** Settings for this harness's worker and API (as environment variables are read). */
   env?: Record<string, string>;
+  /** A state database of its own (privateStateDatabase) instead of the suite's shared one. */
+  databaseUrl?: string;
 }
 
 /**
@@ -32,7 +34,7 @@ export interface HarnessOptions {
  * `app.request`), a tenant with a token, and clients for Postgres, S3 and Temporal.
  */
 export async function startHarness(opts: HarnessOptions = {}) {
-  const databaseUrl = inject('databaseUrl');
+  const databaseUrl = opts.databaseUrl ?? inject('databaseUrl');
   const temporalAddress = inject('temporalAddress');
   const s3 = inject('s3');
   const localSourceRoots = opts.localSourceRoots ?? ['/tmp'];

@@ -1,10 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { serve } from '@hono/node-server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createToken, permissions } from '../../src/auth/tokens.js';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { authenticate, createToken, ensureTenant, permissions } from '../../src/auth/tokens.js';
+import { createDb } from '../../src/db/client.js';
 import { pipTool, run, schemathesis } from '../../src/dev/provision.js';
 import { type Harness, jsonLines, startHarness } from '../helpers/harness.js';
+import { privateStateDatabase } from '../helpers/private-db.js';
 import { printableSummary } from '../helpers/schemathesis-output.js';
 
 /**
@@ -17,12 +20,21 @@ const seed = Number(process.env.FUZZ_SEED ?? 20261201);
 const maxExamples = Number(process.env.FUZZ_MAX_EXAMPLES ?? 12);
 
 let h: Harness;
+let stateDb: Awaited<ReturnType<typeof privateStateDatabase>>;
 let server: ReturnType<typeof serve>;
 let base: string;
 let st: string;
 
 beforeAll(async () => {
-  [h, st] = await Promise.all([startHarness(), pipTool(schemathesis, (m) => console.error(`[fuzz] ${m}`))]);
+  // A state database of its own: the operator's routes reach every tenant in the database they
+  // serve (list every token, revoke any, replace any tenant's policy), and the fuzzer finds real ids
+  // in the listings. Run in the suite's shared database, it revoked the tokens of test files running
+  // beside it (a 401 in the middle of graceful-shutdown.test.ts).
+  stateDb = await privateStateDatabase();
+  [h, st] = await Promise.all([
+    startHarness({ databaseUrl: stateDb.url }),
+    pipTool(schemathesis, (m) => console.error(`[fuzz] ${m}`)),
+  ]);
   // Something for the fuzzer to find: an ingestion with a run, so ids in examples can exist.
   const { id } = await h.createIngestion({ 'a.jsonl': jsonLines(0, 5) }, {}, 'fuzz');
   await h.runAndWait(id);
@@ -33,6 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   await h?.close();
+  await stateDb?.drop();
 });
 
 /** One Schemathesis run over the operations `filter` selects, with this token; returns its findings. */
@@ -84,6 +97,25 @@ async function fuzz(
   return { failed, output, cases };
 }
 
+/** A tenant with a token in the suite's shared database, as another test file has; check() reads it back. */
+async function tenantInSharedDatabase() {
+  const shared = createDb(inject('databaseUrl'), { max: 1 });
+  const tenantId = `tenant_${randomUUID().slice(0, 8)}`;
+  await ensureTenant(shared.db, tenantId, 'fuzz neighbour', { local_roots: ['/tmp'] });
+  const { token } = await createToken(shared.db, { tenantId, name: 'neighbour', subject: 'neighbour' });
+  return {
+    check: async () => {
+      try {
+        const [row] = await shared.sql<{ name: string; roots: string[] }[]>`
+          select name, policy->'local_roots' as roots from autoloader.tenants where id = ${tenantId}`;
+        return { authenticated: (await authenticate(shared.db, token)) !== undefined, ...row };
+      } finally {
+        await shared.close();
+      }
+    },
+  };
+}
+
 describe('API fuzzing (Schemathesis)', () => {
   it(`finds no server error, undocumented status, wrong content type or schema mismatch (seed ${seed})`, async () => {
     // A tenant's token (every permission but admin) over the tenant's routes; then an operator's over
@@ -98,8 +130,16 @@ describe('API fuzzing (Schemathesis)', () => {
     const tenant = await fuzz(tenantToken.token, ['--exclude-path-regex', '^/api/v1/admin/']);
     expect(tenant.failed, tenant.output.slice(-6000)).toBe(false);
     expect(tenant.output).not.toMatch(/Authentication failed/);
+    const neighbour = await tenantInSharedDatabase();
     const admin = await fuzz(h.token, ['--include-path-regex', '^/api/v1/admin/']);
     expect(admin.failed, admin.output.slice(-6000)).toBe(false);
+    // The admin run reached this database's tenants only: a tenant of the suite's shared database
+    // keeps its token and its policy.
+    expect(await neighbour.check()).toEqual({ authenticated: true, name: 'fuzz neighbour', roots: ['/tmp'] });
+    // ...and it did reach its own: it revoked tokens here (else the line above proves nothing).
+    const [revoked] = await h.sql<{ n: number }[]>`
+      select count(*)::int as n from autoloader.api_tokens where revoked_at is not null`;
+    expect(revoked!.n).toBeGreaterThan(0);
     console.error(`[fuzz] seed ${seed}: ${tenant.cases} + ${admin.cases} generated cases, no findings`);
   }, 600_000);
 });
