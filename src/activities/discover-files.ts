@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import picomatch from 'picomatch';
 import { countQueued, queueListed } from '../ledger/processed-files.js';
+import { readAhead } from '../lib/read-ahead.js';
 import type { FileMeta } from '../sources/index.js';
 import { SourceConfigError, sourceConfigAdvice } from '../sources/index.js';
 import type { ActivityDeps } from './deps.js';
@@ -25,9 +26,10 @@ export interface DiscoverFilesResult {
 /**
  * Lists the source page by page and merges each page into `processed_files` with one set-based
  * statement: new paths, paths whose ETag changed and failed files under the retry limit are queued
- * for this run; the rest are only compared, never written (see queueListed). The listing cursor commits with each page, so a retried
- * activity resumes where the last committed page ended and never counts a page twice. Nothing of the
- * listing is held in memory beyond one page, nor returned to the workflow.
+ * for this run; the rest are only compared, never written (see queueListed). The listing cursor
+ * commits with each page, so a retried activity resumes where the last committed page ended and never
+ * counts a page twice. Nothing of the listing is held in memory beyond two pages (the one merged and
+ * the next, listed meanwhile), nor returned to the workflow.
  */
 export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps) {
   return async function discoverFiles(input: DiscoverFilesInput): Promise<DiscoverFilesResult> {
@@ -47,11 +49,14 @@ export function makeDiscoverFiles({ sql, stores, fileMaxRetries }: ActivityDeps)
         (!before || !f.modifiedAt || f.modifiedAt <= before);
       try {
         const store = await stores(ctx.connection);
-        for await (const page of store.list({
+        // The next page is listed while this one is merged: a run over unchanged files takes about
+        // as long as listing them.
+        const listing = store.list({
           bucket: source.bucket,
           prefix: source.prefix,
           startAfter: run.cursor ?? undefined,
-        })) {
+        });
+        for await (const page of readAhead(listing)) {
           const last = page.at(-1);
           if (!last) continue;
           const files = page.filter(keep);

@@ -4,6 +4,7 @@ import picomatch from 'picomatch';
 import { columnsOf, previewSwap, type SwapPreview } from '../destination/carry-over.js';
 import { type TableStats, tableStats } from '../destination/table.js';
 import { countQueueable, historySummary } from '../ledger/processed-files.js';
+import { readAhead } from '../lib/read-ahead.js';
 import type { PlanSnapshot } from '../refresh/plan.js';
 import type { ActivityDeps } from './deps.js';
 import { loadIngestionContext } from './ingestion-context.js';
@@ -43,7 +44,7 @@ export function makeEstimateImpact({ sql, stores, fileMaxRetries }: ActivityDeps
     const out = { filesTotal: 0, bytesTotal: 0, filesNew: 0, bytesNew: 0 };
     const keys = createHash('sha256');
     let newest: Date | null = null;
-    for await (const page of store.list({ bucket: source.bucket, prefix: source.prefix })) {
+    for await (const page of readAhead(store.list({ bucket: source.bucket, prefix: source.prefix }))) {
       const files = page.filter(
         (f) =>
           matches(f.key.slice(source.prefix.length)) && (!since || !f.modifiedAt || f.modifiedAt >= since),
