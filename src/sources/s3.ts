@@ -18,6 +18,7 @@ import {
 } from '../net/address-policy.js';
 import { envVarNameSchema, type SecretRef, SecretRefError, secretRefSchema } from '../secrets/refs.js';
 import { defineObjectStoreKind, runChecks, type SourceContext } from './kind.js';
+import { type SignedGetter, signedGetter } from './s3-get.js';
 import {
   type FileMeta,
   type ListOptions,
@@ -103,14 +104,23 @@ const permanentObjectErrors = new Set([
   'KMS.AccessDeniedException',
 ]);
 
+/** Our error for an S3 error code (the SDK's error name), or undefined when it is not one we map. */
+function errorForCode(
+  code: string,
+  message: string,
+  what: string,
+  scope: 'listing' | 'object',
+): Error | undefined {
+  if (code === 'NoSuchKey' || code === 'NotFound')
+    return new SourceFileMissingError(`${what}: object not found`);
+  if (scope === 'object' && (permanentObjectErrors.has(code) || code.startsWith('KMS')))
+    return new SourceFileError(`${what}: ${code}: ${message}`);
+  if (permanentS3Errors.has(code)) return new SourceConfigError(`${what}: ${code}: ${message}`);
+  return undefined;
+}
+
 function translate(err: unknown, what: string, scope: 'listing' | 'object'): unknown {
-  if (err instanceof S3ServiceException) {
-    if (err.name === 'NoSuchKey' || err.name === 'NotFound')
-      return new SourceFileMissingError(`${what}: object not found`);
-    if (scope === 'object' && (permanentObjectErrors.has(err.name) || err.name.startsWith('KMS')))
-      return new SourceFileError(`${what}: ${err.name}: ${err.message}`);
-    if (permanentS3Errors.has(err.name)) return new SourceConfigError(`${what}: ${err.name}: ${err.message}`);
-  }
+  if (err instanceof S3ServiceException) return errorForCode(err.name, err.message, what, scope) ?? err;
   return err;
 }
 
@@ -118,8 +128,8 @@ export function createS3Client(
   config: S3ConnectionConfig,
   credentials: Awaited<ReturnType<typeof credentialsFor>>,
   address: AddressPolicy,
+  agents = guardedAgents(address),
 ): S3Client {
-  const agents = guardedAgents(address);
   return new S3Client({
     endpoint: config.endpoint,
     region: config.region,
@@ -137,7 +147,7 @@ export function createS3Client(
   });
 }
 
-function storeOf(client: S3Client): ObjectStore {
+function storeOf(client: S3Client, signedGet?: SignedGetter): ObjectStore {
   const requireBucket = (bucket: string | undefined) => {
     if (!bucket) throw new SourceConfigError('an s3 source needs a bucket');
     return bucket;
@@ -178,6 +188,12 @@ function storeOf(client: S3Client): ObjectStore {
 
     async open(bucket, key): Promise<OpenedFile> {
       const b = requireBucket(bucket);
+      // One signed request where the answer is a plain 200; anything else asks again through the
+      // SDK, which says what went wrong.
+      const fast = await signedGet?.(b, key);
+      if (fast?.ok) return { body: fast.body, etag: fast.etag, size: fast.size };
+      const refused = fast && errorForCode(fast.code, fast.message, `reading s3://${b}/${key}`, 'object');
+      if (refused) throw refused;
       try {
         const res = await client.send(new GetObjectCommand({ Bucket: b, Key: key }));
         return { body: res.Body as Readable, etag: res.ETag ?? null, size: res.ContentLength ?? 0 };
@@ -189,7 +205,15 @@ function storeOf(client: S3Client): ObjectStore {
 }
 
 export async function createS3Store(config: S3ConnectionConfig, ctx: SourceContext): Promise<ObjectStore> {
-  return storeOf(createS3Client(config, await credentialsFor(config, ctx), ctx.address));
+  const agents = guardedAgents(ctx.address);
+  const client = createS3Client(config, await credentialsFor(config, ctx), ctx.address, agents);
+  const signedGet = signedGetter(client, {
+    endpoint: config.endpoint,
+    region: config.region,
+    forcePathStyle: config.force_path_style,
+    agents,
+  });
+  return storeOf(client, signedGet);
 }
 
 /** The endpoint host must be one the policy allows (checked again on every connection). */
