@@ -56,6 +56,35 @@ export async function createCopyTarget(
   );
 }
 
+/**
+ * Creates `schema.name` as a copy of the destination's shape: its columns, the lineage columns and
+ * the `_source_file` index (LIKE … INCLUDING DEFAULTS INCLUDING INDEXES). `\copy` of the data
+ * columns then also writes what every row of ours carries — the lineage values (from defaults: a
+ * file URI and a run id of the length ours have) and their index entries — so the gap between this
+ * baseline and the bare table is what the table's shape costs, and the gap between the run and this
+ * baseline is what the loader costs.
+ */
+export async function createShapedCopyTarget(
+  sql: Sql,
+  source: { schema: string; table: string },
+  name: string,
+): Promise<void> {
+  const target = qualified(source.schema, name);
+  const [lineage] = await sql.unsafe<{ file: string; run: string }[]>(
+    `SELECT _source_file AS file, _run_id AS run FROM ${qualified(source.schema, source.table)} LIMIT 1`,
+  );
+  if (!lineage) throw new Error(`${source.table} is empty: no lineage to copy the shape of`);
+  const literal = (v: string) => `'${v.replaceAll("'", "''")}'`;
+  await sql.unsafe(`DROP TABLE IF EXISTS ${target}`);
+  await sql.unsafe(
+    `CREATE TABLE ${target} (LIKE ${qualified(source.schema, source.table)} INCLUDING DEFAULTS INCLUDING INDEXES)`,
+  );
+  await sql.unsafe(
+    `ALTER TABLE ${target} ALTER COLUMN _source_file SET DEFAULT ${literal(lineage.file)},
+       ALTER COLUMN _run_id SET DEFAULT ${literal(lineage.run)}`,
+  );
+}
+
 /** One COPY stream: loads `files` one after the other into `schema.table`. */
 export async function copyFiles(opts: {
   client: CopyClient;

@@ -15,6 +15,7 @@ import {
   chooseCopyClient,
   copyFiles,
   createCopyTarget,
+  createShapedCopyTarget,
   psqlVersion,
 } from './copy-baseline.js';
 import { columns, csvLine, jsonLine, jsonLines, type RowRange, splitRows, writeRows } from './data.js';
@@ -252,6 +253,33 @@ async function phaseLoad(ctx: Context, data: DataFiles) {
   await vacuum(ctx.sql, 'bench.bench_copy_target_2');
   await expectSameRows(ctx.sql, 'bench.events_load', 'bench.bench_copy_target_2');
 
+  // The same two, into a table of the destination's shape (lineage columns and the _source_file
+  // index): what separates the run from these is the loader, not the table (context for the targets).
+  const shaped = async (name: string, streams: 1 | 2) => {
+    await createShapedCopyTarget(ctx.sql, source, name);
+    const copied = await ctx.meter.measure(() =>
+      Promise.all(
+        (streams === 1 ? [data.csv] : data.csv.map((f) => [f])).map((files) =>
+          copyFiles({
+            client: ctx.copyClient,
+            sql: ctx.sql,
+            databaseUrl: ctx.databaseUrl,
+            target: { schema: 'bench', table: name },
+            columns,
+            files,
+          }),
+        ),
+      ),
+    );
+    await vacuum(ctx.sql, `bench.${name}`);
+    await expectSameRows(ctx.sql, 'bench.events_load', `bench.${name}`);
+    return copied;
+  };
+  note(`(1) ${copyLabel(ctx.copyClient)} into a table of the destination's shape, one stream`);
+  const copyShaped = await shaped('bench_copy_shaped', 1);
+  note(`(1) ${copyLabel(ctx.copyClient)} into a table of the destination's shape, two streams`);
+  const copyShaped2 = await shaped('bench_copy_shaped_2', 2);
+
   // An ingestion's first run: no table yet, so every file goes through the staging table (its
   // types are inferred from the rows themselves).
   note(`(1) first ingestion run into a new table: the same ${int(sizes.loadRows)} rows and the seed`);
@@ -264,7 +292,7 @@ async function phaseLoad(ctx: Context, data: DataFiles) {
   await ctx.sql`delete from bench.events_first where _source_file like ${'%/000-seed.jsonl'}`;
   await vacuum(ctx.sql, 'bench.events_first');
   await expectSameRows(ctx.sql, 'bench.events_load', 'bench.events_first');
-  return { run, profile, timeline, copy, copy2, first };
+  return { run, profile, timeline, copy, copy2, copyShaped, copyShaped2, first };
 }
 
 async function phaseSmallFiles(ctx: Context, data: DataFiles) {
@@ -413,6 +441,8 @@ async function main() {
     const runRowsPerS = sizes.loadRows / (load.run.ms / 1000);
     const copyRowsPerS = sizes.loadRows / (load.copy.ms / 1000);
     const copy2RowsPerS = sizes.loadRows / (load.copy2.ms / 1000);
+    const shapedRowsPerS = sizes.loadRows / (load.copyShaped.ms / 1000);
+    const shaped2RowsPerS = sizes.loadRows / (load.copyShaped2.ms / 1000);
     const noopRunMs = median(noop.runs.map((r) => r.ms));
     const listMs = median(noop.lists.map((r) => r.ms));
     // CPU used outside the bench's processes while timed steps ran, as a share of the machine:
@@ -423,6 +453,8 @@ async function main() {
       load.first,
       load.copy,
       load.copy2,
+      load.copyShaped,
+      load.copyShaped2,
       smallFiles.big,
       smallFiles.small,
       ...noop.lists,
@@ -523,6 +555,22 @@ async function main() {
             '',
           ],
           [
+            `(1) ${copyLabel(copyClient)} into the destination's shape, 1 stream`,
+            int(sizes.loadRows),
+            data.csv.length,
+            secs(load.copyShaped.ms),
+            int(shapedRowsPerS),
+            '',
+          ],
+          [
+            `(1) ${copyLabel(copyClient)} into the destination's shape, 2 streams`,
+            int(sizes.loadRows),
+            data.csv.length,
+            secs(load.copyShaped2.ms),
+            int(shaped2RowsPerS),
+            '',
+          ],
+          [
             `(2) ingestion run, ${data.big.length} files`,
             int(smallRows),
             data.big.length,
@@ -573,6 +621,8 @@ async function main() {
           cpuRow('(1) first run, new table', load.first),
           cpuRow('(1) \\copy 1 stream', load.copy),
           cpuRow('(1) \\copy 2 streams', load.copy2),
+          cpuRow('(1) \\copy, our shape, 1 stream', load.copyShaped),
+          cpuRow('(1) \\copy, our shape, 2 streams', load.copyShaped2),
           cpuRow(`(2) run, ${data.big.length} files`, smallFiles.big),
           cpuRow(`(2) run, ${int(sizes.smallFiles)} files`, smallFiles.small),
           cpuRow(`(3) upload ${int(sizes.noopObjects)} tiny objects (tar)`, noop.upload),
@@ -619,6 +669,12 @@ async function main() {
             verdict(met.copy_ratio_vs_2streams),
           ],
           [
+            "context: run ÷ \\copy into the destination's shape, 1 / 2 streams",
+            `${round(runRowsPerS / shapedRowsPerS)} / ${round(runRowsPerS / shaped2RowsPerS)}`,
+            '',
+            '',
+          ],
+          [
             'small_files_ratio (small-file time ÷ big-file time)',
             figures.small_files_ratio,
             `≤ ${targets.small_files_ratio}`,
@@ -661,6 +717,10 @@ async function main() {
       copy_s: round(load.copy.ms / 1000),
       copy_rows_per_s: Math.round(copyRowsPerS),
       copy_2streams_rows_per_s: Math.round(copy2RowsPerS),
+      copy_shaped_rows_per_s: Math.round(shapedRowsPerS),
+      copy_shaped_2streams_rows_per_s: Math.round(shaped2RowsPerS),
+      copy_ratio_same_shape: round(runRowsPerS / shapedRowsPerS),
+      copy_ratio_same_shape_vs_2streams: round(runRowsPerS / shaped2RowsPerS),
       first_run_s: round(load.first.ms / 1000),
       first_run_rows_per_s: Math.round(firstRowsPerS),
       first_run_copy_ratio: round(firstRowsPerS / copyRowsPerS),
