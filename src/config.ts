@@ -78,7 +78,7 @@ const envSchema = z.object({
    * Postgres on the same machine, the full-size bench measured it no faster than staging (103k vs
    * 108k rows/s), and each file in flight keeps a local copy of up to 1 GiB for its fallback.
    */
-  LOAD_DIRECT_COPY: bool.default(false),
+  LOAD_DIRECT_COPY: bool.default(true),
 
   /** Impact model for refresh estimates: what a GB costs to reprocess, and how fast we load. */
   REFRESH_COST_PER_GB_USD: z.coerce.number().min(0).default(0.25),

@@ -41,7 +41,7 @@ export interface LoadFileInput {
    * large JSON-lines file whose keys the table has loads by one COPY straight into its columns.
    */
   lockFile?: (tx: postgres.TransactionSql) => postgres.PendingQuery<postgres.Row[]>;
-  /** Whether large JSON-lines files may load by the direct path (LOAD_DIRECT_COPY, default false). */
+  /** Whether large JSON-lines files may load by the direct path (LOAD_DIRECT_COPY, default true). */
   directCopy?: boolean;
   /** The direct path's bound on its local copy of the file (tests set it small; see direct.ts). */
   directSpillMaxBytes?: number;
