@@ -16,7 +16,7 @@ import { type BenchApi, benchApi, s3CredentialEnv } from './api.js';
 import { findPid, machineBusySeconds, RssSampler, treeCpuSeconds } from './procstat.js';
 import { createBucket, forEachLimit, listAll, putExtractedTar, s3Client } from './s3.js';
 import type { Services } from './services.js';
-import { startWorkerChild, type WorkerChild } from './worker-child.js';
+import { buildWorker, startWorkerChild, type WorkerChild, workerMode } from './worker-child.js';
 
 /** Progress on stderr, with the seconds since the script started. */
 export function progressNote(label: string): (msg: string) => void {
@@ -41,6 +41,8 @@ export function runSettings(): Record<string, string> {
     ),
     FILE_MAX_RETRIES: setting('FILE_MAX_RETRIES', defaults.run.fileMaxRetries),
     LOAD_DIRECT_COPY: process.env.LOAD_DIRECT_COPY ?? String(defaults.run.directCopy),
+    // built: node on the compiled worker, as in production; source: through tsx.
+    BENCH_WORKER: workerMode(),
   };
 }
 
@@ -202,6 +204,7 @@ export async function openStack(
     [s3CredentialEnv.secretKey]: services.s3.secretKey,
   };
   const config = loadConfig(env);
+  if (workerMode() === 'built') buildWorker();
   const worker = await startWorkerChild(env);
   cleanups.push(worker.stop);
   const rss = new RssSampler(worker.pid);
