@@ -110,24 +110,41 @@ export function encodeKeyPath(key: string): string {
 /** A bucket name that can be a DNS label of a virtual host (no dots: TLS certificates cover one label). */
 const virtualHostBucket = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 
-/** Where a GET of bucket/key goes: the client's rules for path-style and virtual-hosted addressing. */
-export function objectUrl(
+/** Where a GET goes: the parts of its URL, the path exactly as sent and signed. */
+export interface ObjectAddress {
+  protocol: 'http:' | 'https:';
+  hostname: string;
+  /** hostname[:port], the Host header. */
+  host: string;
+  port?: number;
+  path: string;
+}
+
+/**
+ * Where a GET of bucket/key goes, by the client's rules for path-style and virtual-hosted
+ * addressing. The path is built as text, never parsed as a URL: a parser resolves `.` and `..`
+ * segments (even percent-encoded ones), which would ask for another object than the key names.
+ */
+export function objectAddress(
   opts: { endpoint?: string; region: string; forcePathStyle: boolean },
   bucket: string,
   key: string,
-): URL {
-  const path = encodeKeyPath(key);
-  if (opts.endpoint) {
-    const base = new URL(opts.endpoint);
-    const prefix = base.pathname.replace(/\/+$/, '');
-    if (opts.forcePathStyle || !virtualHostBucket.test(bucket))
-      return new URL(`${base.protocol}//${base.host}${prefix}/${encodeKeyPath(bucket)}/${path}`);
-    return new URL(`${base.protocol}//${bucket}.${base.host}${prefix}/${path}`);
-  }
-  const host = `s3.${opts.region}.amazonaws.com`;
-  if (opts.forcePathStyle || !virtualHostBucket.test(bucket))
-    return new URL(`https://${host}/${encodeKeyPath(bucket)}/${path}`);
-  return new URL(`https://${bucket}.${host}/${path}`);
+): ObjectAddress {
+  const base = new URL(opts.endpoint ?? `https://s3.${opts.region}.amazonaws.com`);
+  const protocol = base.protocol === 'http:' ? 'http:' : 'https:';
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const port = base.port ? Number(base.port) : undefined;
+  const pathStyle = opts.forcePathStyle || !virtualHostBucket.test(bucket);
+  const hostname = pathStyle ? base.hostname : `${bucket}.${base.hostname}`;
+  return {
+    protocol,
+    hostname,
+    host: port === undefined ? hostname : `${hostname}:${port}`,
+    port,
+    path: pathStyle
+      ? `${prefix}/${encodeKeyPath(bucket)}/${encodeKeyPath(key)}`
+      : `${prefix}/${encodeKeyPath(key)}`,
+  };
 }
 
 export function signedGetter(
@@ -149,7 +166,7 @@ export function signedGetter(
     applyChecksum: false,
   });
   return async (bucket, key) => {
-    const url = objectUrl(opts, bucket, key);
+    const url = objectAddress(opts, bucket, key);
     const secure = url.protocol === 'https:';
     let signed: Awaited<ReturnType<SignatureV4['sign']>>;
     try {
@@ -157,8 +174,8 @@ export function signedGetter(
         method: 'GET',
         protocol: url.protocol,
         hostname: url.hostname,
-        port: url.port ? Number(url.port) : undefined,
-        path: url.pathname,
+        port: url.port,
+        path: url.path,
         query: {},
         headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
       });
@@ -171,8 +188,8 @@ export function signedGetter(
         {
           protocol: url.protocol,
           hostname: url.hostname,
-          port: url.port || undefined,
-          path: url.pathname,
+          port: url.port,
+          path: url.path,
           method: 'GET',
           headers: signed.headers,
           agent: secure ? opts.agents.https : opts.agents.http,
