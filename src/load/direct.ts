@@ -111,7 +111,8 @@ export async function loadDirect(
     throw err;
   }
 
-  const dir = await mkdtemp(join(tmpdir(), 'autoloader-direct-'));
+  // The process id in the name says whose a leftover is (tests check their own process left none).
+  const dir = await mkdtemp(join(tmpdir(), `autoloader-direct-${process.pid}-`));
   const spillPath = join(dir, 'lines');
   const spill = createWriteStream(spillPath, { highWaterMark: 1024 * 1024 });
   let spilled = 0;

@@ -86,7 +86,7 @@ function dataMessage(err: unknown, path: string, format: ConvertedFormat): strin
 
 /** Streams the file's records as JSON lines (one record per line, newline-terminated). */
 export async function* convertToJsonLines(format: ConvertedFormat, body: Readable): AsyncGenerator<Buffer> {
-  const dir = await mkdtemp(join(tmpdir(), 'autoloader-'));
+  const dir = await mkdtemp(join(tmpdir(), `autoloader-duckdb-${process.pid}-`));
   const path = join(dir, `input.${format}`);
   let conn: DuckDBConnection | undefined;
   try {

@@ -73,8 +73,10 @@ const noise = (n: number) => randomBytes(n).toString('hex');
 
 /** The loader's temporary files and folders (DuckDB's copies) left in the temp dir, and open file fds there. */
 async function leftovers(): Promise<{ temp: string[]; fds: string[] }> {
+  // This process's own (the harness worker runs in it): test files beside it load too, and the
+  // direct path's and DuckDB's temp dirs carry the process id that made them.
   const temp = (await readdir(tmpdir())).filter(
-    (n) => n.startsWith('autoloader-') && !n.startsWith('autoloader-test-'),
+    (n) => n.startsWith('autoloader-') && n.includes(`-${process.pid}-`),
   );
   const fds: string[] = [];
   for (const fd of await readdir('/proc/self/fd')) {
