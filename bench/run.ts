@@ -496,6 +496,15 @@ async function main() {
     };
 
     // ------------------------------------------------------------------ readable report
+    /** A row of the steps table for one of the copy baselines of (1). */
+    const copyRow = (what: string, ms: number, rowsPerS: number) => [
+      `(1) ${copyLabel(copyClient)} ${what}`,
+      int(sizes.loadRows),
+      data.csv.length,
+      secs(ms),
+      int(rowsPerS),
+      '',
+    ];
     const out: string[] = [];
     out.push('Autoloader benchmark', '');
     out.push(
@@ -538,38 +547,10 @@ async function main() {
             int(firstRowsPerS),
             `${int(load.first.rssPeakMb)} MB`,
           ],
-          [
-            `(1) ${copyLabel(copyClient)} CSV from disk, 1 stream`,
-            int(sizes.loadRows),
-            data.csv.length,
-            secs(load.copy.ms),
-            int(copyRowsPerS),
-            '',
-          ],
-          [
-            `(1) ${copyLabel(copyClient)} CSV from disk, 2 streams`,
-            int(sizes.loadRows),
-            data.csv.length,
-            secs(load.copy2.ms),
-            int(copy2RowsPerS),
-            '',
-          ],
-          [
-            `(1) ${copyLabel(copyClient)} into the destination's shape, 1 stream`,
-            int(sizes.loadRows),
-            data.csv.length,
-            secs(load.copyShaped.ms),
-            int(shapedRowsPerS),
-            '',
-          ],
-          [
-            `(1) ${copyLabel(copyClient)} into the destination's shape, 2 streams`,
-            int(sizes.loadRows),
-            data.csv.length,
-            secs(load.copyShaped2.ms),
-            int(shaped2RowsPerS),
-            '',
-          ],
+          copyRow('CSV from disk, 1 stream', load.copy.ms, copyRowsPerS),
+          copyRow('CSV from disk, 2 streams', load.copy2.ms, copy2RowsPerS),
+          copyRow("into the destination's shape, 1 stream", load.copyShaped.ms, shapedRowsPerS),
+          copyRow("into the destination's shape, 2 streams", load.copyShaped2.ms, shaped2RowsPerS),
           [
             `(2) ingestion run, ${data.big.length} files`,
             int(smallRows),
