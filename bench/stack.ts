@@ -27,7 +27,10 @@ export function progressNote(label: string): (msg: string) => void {
     );
 }
 
-/** The run settings the worker and the API read through src/config.ts: explicit, and printed. */
+/**
+ * The settings of the worker's environment: what it reads through src/config.ts, how it is run and
+ * its allocator's tuning. Explicit, and printed.
+ */
 export function runSettings(): Record<string, string> {
   const defaults = loadConfig({});
   const setting = (name: string, fallback: number) => process.env[name] ?? String(fallback);
@@ -43,6 +46,16 @@ export function runSettings(): Record<string, string> {
     LOAD_DIRECT_COPY: process.env.LOAD_DIRECT_COPY ?? String(defaults.run.directCopy),
     // built: node on the compiled worker, as in production; source: through tsx.
     BENCH_WORKER: workerMode(),
+    // glibc's allocator as the README's production commands set it for the worker: two arenas, and
+    // blocks of 128 KiB and more mapped and unmapped on their own (the threshold fixed, not raised
+    // as large blocks are freed), so freed buffers go back to the system instead of fragmenting.
+    // BENCH_MALLOC=default leaves glibc's defaults, to compare.
+    ...(process.env.BENCH_MALLOC === 'default'
+      ? {}
+      : {
+          MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+          MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
+        }),
   };
 }
 
