@@ -1,5 +1,5 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, TimeoutFailure } from '@temporalio/common';
 import { and, desc, eq } from 'drizzle-orm';
 import { retireCachedTables } from '../catalog/retire-cached-tables.js';
 import { connections, ingestions } from '../db/schema/index.js';
@@ -143,6 +143,7 @@ export async function testConnection(
   tenantId: string,
   id: string,
   target: TestTarget,
+  timeoutMs = connectionTestTimeoutMs,
 ): Promise<{ ok: boolean; checks: ConnectionCheck[] }> {
   const row = await getConnection(deps, tenantId, id);
   const checks = await deps.temporal.workflow
@@ -150,12 +151,20 @@ export async function testConnection(
       workflowId: workflowIds.connectionTest(row.id, newId('test')),
       taskQueue: deps.taskQueue,
       args: [{ connectionId: row.id, target }],
-      workflowExecutionTimeout: '1 minute',
+      workflowExecutionTimeout: timeoutMs,
     })
     .catch((err: unknown) => {
       // Deleted between the lookup above and the worker's read: gone, like any missing connection.
       if (err instanceof WorkflowFailedError && failureType(err) === 'ConnectionNotFound')
         throw errors.connectionNotFound();
+      // No worker took the test in time, or its activity overran: the service's state, not the
+      // connection's, so no check is reported as failed (a 500 until 2026-12-03).
+      if (err instanceof WorkflowFailedError && timedOut(err))
+        throw new AppError(
+          'SERVICE_UNAVAILABLE',
+          `No worker finished the connection's checks in time (${timeoutMs / 1000} s at most)`,
+          { help: 'Retry shortly; if it persists, check that workers are running and not saturated' },
+        );
       throw err;
     });
   return { ok: checks.length > 0 && checks.every((c) => c.ok), checks };
@@ -172,6 +181,17 @@ export async function requireUsableConnection(
 ): Promise<void> {
   const row = await getConnection(deps, tenantId, connectionId);
   await checkConnection(deps, tenantId, row.kind, row.config, false);
+}
+
+/** How long a connection test waits for a worker to run its checks (each has its own deadline). */
+export const connectionTestTimeoutMs = 60_000;
+
+/** Whether a failed workflow timed out, itself or through its activity. */
+function timedOut(err: WorkflowFailedError): boolean {
+  for (let e: unknown = err.cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof TimeoutFailure) return true;
+  }
+  return false;
 }
 
 /** The ApplicationFailure type at the root of a failed workflow (activity failure → its cause). */

@@ -6,6 +6,8 @@ import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitFor } from '../../src/dev/service.js';
+import { AppError } from '../../src/domain/errors.js';
+import { testConnection } from '../../src/services/connections.js';
 import { workflowIds } from '../../src/temporal/ids.js';
 import { type Fault, type FaultyProxy, startFaultyProxy } from '../helpers/faulty-proxy.js';
 import {
@@ -202,6 +204,18 @@ describe("seed 003's E2E-03 error scenarios, through the API", () => {
     expect(test.body.ok).toBe(false);
     expect(test.body.checks.at(-1)).toMatchObject({ name: 'list', ok: false });
     expect(test.body.checks.at(-1)!.detail).toMatch(/InvalidAccessKeyId/);
+  });
+
+  it('a connection test no worker finishes in time is SERVICE_UNAVAILABLE, not an internal error', async () => {
+    const id = await h.createS3Connection();
+    // A task queue no worker polls: the test workflow times out, as with every worker down or busy.
+    const deps = { db: h.db, temporal: h.client, taskQueue: `nobody-${randomBytes(4).toString('hex')}` };
+    const err = await testConnection(deps, h.tenantId, id, {}, 2_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/2 s/) });
+    // With a worker there, the same test answers with its checks.
+    const answered = await testConnection({ ...deps, taskQueue: h.taskQueue }, h.tenantId, id, {});
+    expect(answered.checks.length).toBeGreaterThan(0);
   });
 
   it('a missing bucket: the run fails naming it; an empty bucket: SUCCESS with zero files, table untouched', async () => {
