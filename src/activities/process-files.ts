@@ -197,8 +197,9 @@ export function makeProcessFiles({
      * error handled (in its turn) as if it had been loaded alone; one that the transaction did not
      * load is loaded alone afterwards.
      */
-    const loadTogether = async (group: ClaimedFile[]) => {
-      const reads: (Read | { error: unknown; startedAt: number })[] = [];
+    const loadTogether = async (claimed: ClaimedFile[]) => {
+      let group = claimed;
+      let reads: (Read | { error: unknown; startedAt: number })[] = [];
       for (const file of group) {
         if (activity.cancellationSignal.aborted) throw cancelled(activity);
         const startedAt = Date.now();
@@ -206,6 +207,17 @@ export function makeProcessFiles({
         progress.at = Date.now();
       }
       if (activity.cancellationSignal.aborted) throw cancelled(activity);
+      // A table without columns yet (a new one): nothing can load together until a file creates
+      // it, so the first file read loads alone first and the files after it load together, instead
+      // of every file of the group loading alone.
+      if (!loader.knowsColumns()) {
+        const first = reads.findIndex((read) => 'content' in read);
+        if (first >= 0 && group.length - first > 2) {
+          for (let i = 0; i <= first; i++) await loadRead(group[i]!, reads[i]!);
+          group = group.slice(first + 1);
+          reads = reads.slice(first + 1);
+        }
+      }
       const whole = group.flatMap((file, i) => {
         const read = reads[i]!;
         return 'content' in read
@@ -232,10 +244,15 @@ export function makeProcessFiles({
         const outcome = byId.get(file.id);
         if (outcome) await settle(file, read.startedAt, outcome);
         else if (activity.cancellationSignal.aborted) throw cancelled(activity);
-        else if ('error' in read)
-          await settle(file, read.startedAt, await classify(read.error, file.id, ctx.connection.id));
-        else await loadAlone(file, read);
+        else await loadRead(file, read);
       }
+    };
+
+    /** A file of a group that was not loaded with the others: its read's error, or a load of its own. */
+    const loadRead = async (file: ClaimedFile, read: Read | { error: unknown; startedAt: number }) => {
+      if ('error' in read)
+        await settle(file, read.startedAt, await classify(read.error, file.id, ctx.connection.id));
+      else await loadAlone(file, read);
     };
 
     const readWhole = async (file: ClaimedFile): Promise<Read> => {

@@ -73,6 +73,8 @@ export interface BatchLoader {
   load(file: FileToLoad): Promise<LoadOutcome>;
   /** Whether a file of this key and size may load together with others: worth reading whole first. */
   mayLoadTogether(file: { key: string; size: number }): boolean;
+  /** Whether the destination's columns are known (the table exists): files can load together. */
+  knowsColumns(): boolean;
   /**
    * Loads the files in one transaction, each with its own SUCCESS in it, and answers each file's
    * outcome — or, for every file, undefined: it was not loaded, and the caller loads it alone
@@ -248,6 +250,7 @@ export async function createBatchLoader(sql: postgres.Sql, batch: BatchTarget): 
 
   return {
     mayLoadTogether: (file) => smallFileCandidate(batch, file),
+    knowsColumns: () => columns !== undefined,
     loadTogether,
     async load(file) {
       try {

@@ -111,6 +111,34 @@ describe('small files several per transaction', () => {
     expect(c).toEqual({ n: 5 + 80, ids: 5 + 80, bad: 0 });
   });
 
+  it("a new table's first small files: the first creates it alone, the rest commit together", async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 8; i++) files[`n-${i}.jsonl`] = jsonLines(i * 10, 10);
+    const ing = await h.createIngestion(files, { pattern: '*.jsonl' });
+    expect(await h.runAndWait(ing.id)).toMatchObject({
+      status: 'SUCCESS',
+      files_processed: 8,
+      records_written: 80,
+    });
+    // One lane, one group of eight: n-0 in a transaction of its own (it made the table), the seven
+    // after it in one. Each alone, as before, would be eight transactions.
+    const [commits] = await h.sql.unsafe<{ first: string[]; rest: string[]; rows: string[] }[]>(
+      `select (select array_agg(distinct xmin::text) from autoloader.processed_files
+                where ingestion_id = $1 and file_path like '%/n-0.jsonl') as first,
+              (select array_agg(distinct xmin::text) from autoloader.processed_files
+                where ingestion_id = $1 and file_path not like '%/n-0.jsonl' and status = 'SUCCESS') as rest,
+              (select array_agg(distinct xmin::text) from raw.${ing.table} where _source_file not like '%/n-0.jsonl') as rows`,
+      [ing.id],
+    );
+    expect(commits!.first).toHaveLength(1);
+    expect(commits!.rest).toHaveLength(1);
+    expect(commits!.rest).not.toEqual(commits!.first);
+    expect(commits!.rows).toEqual(commits!.rest);
+    const [c] = await h.sql.unsafe(
+      `select count(*)::int as n, count(distinct id)::int as ids from raw.${ing.table}`,
+    );
+    expect(c).toEqual({ n: 80, ids: 80 });
+  });
   it('a transaction of small files killed half-way leaves none of them recorded; the retry loads each once', async () => {
     const ing = await loadedIngestion();
     const uri = (name: string) => `s3://${ing.bucket}/${name}`;
