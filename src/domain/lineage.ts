@@ -4,6 +4,13 @@
  */
 export const lineageColumns = ['_source_file', '_ingested_at', '_run_id'] as const;
 
+/**
+ * The lineage columns a COPY sends per row: `_ingested_at` is left to its default, now(), which is
+ * the loading transaction's start as the other paths write it (a column Postgres computes costs it
+ * less than a timestamp it must parse on every row).
+ */
+export const copiedLineageColumns = ['_source_file', '_run_id'] as const;
+
 /** rescue mode's column: fields and values that fit no column, as JSON. */
 export const rescuedDataColumn = '_rescued_data';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import postgres from 'postgres';
 import { deleteRowsOfFile } from '../destination/table.js';
-import { lineageColumns, systemColumns } from '../domain/lineage.js';
+import { copiedLineageColumns, systemColumns } from '../domain/lineage.js';
 import { NotCompleted, ReconciliationError } from './common.js';
 import { copyFrom } from './copy.js';
 import type { RecordCount } from './copy-input.js';
@@ -95,10 +95,8 @@ export async function loadDirect(
     };
   // The first megabyte decides most files (a new key is usually on every line): nothing is copied
   // for a file that fails here, and its staged load reads the same stream from the start.
-  const [clock] = await tx<{ now: string }[]>`select now()::text as now`;
-  const now = clock!.now;
   const suffix = Buffer.concat(
-    [input.sourceUri, now, input.runId].flatMap((v) => [Buffer.from('\t'), copyTextValue(v)]),
+    [input.sourceUri, input.runId].flatMap((v) => [Buffer.from('\t'), copyTextValue(v)]),
   );
   const headLines = head.bytes.subarray(0, head.bytes.lastIndexOf(10) + 1);
   try {
@@ -148,7 +146,7 @@ export async function loadDirect(
 
   const count: RecordCount = { records: 0 };
   const table = qualified(input.target.schema, input.target.table);
-  const columnList = [...plan.names, ...lineageColumns].map(quoteIdent).join(', ');
+  const columnList = [...plan.names, ...copiedLineageColumns].map(quoteIdent).join(', ');
   try {
     const result = await tx.savepoint(async (sp) => {
       // The lock first (a concurrent attempt at the file waits for this one), then the file's

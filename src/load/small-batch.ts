@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type postgres from 'postgres';
+import { copiedLineageColumns } from '../domain/lineage.js';
 import { successUpdate } from '../ledger/processed-files.js';
 import type { LoadTarget } from './common.js';
 import { copyFrom } from './copy.js';
@@ -62,7 +63,7 @@ export async function copySmallFiles(
     { prepare: true },
   );
 
-  // Each file's rows as COPY text; `_ingested_at` takes its default, the transaction's now().
+  // Each file's rows as COPY text, with the lineage columns COPY sends (copiedLineageColumns).
   const converted = new Map<number, { rows: Buffer[]; records: number }>();
   for (const [i, file] of files.entries()) {
     const suffix = Buffer.concat(
@@ -133,7 +134,7 @@ export async function copySmallFiles(
     out[i] = { kind: 'loaded', records: c.records };
   }
   if (rows.length > 0) {
-    const columnList = [...plan.names, '_source_file', '_run_id'].map(quoteIdent).join(', ');
+    const columnList = [...plan.names, ...copiedLineageColumns].map(quoteIdent).join(', ');
     const { rows: copied } = await copyFrom(
       tx,
       `COPY ${table} (${columnList}) FROM STDIN`,

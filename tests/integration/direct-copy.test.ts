@@ -260,5 +260,16 @@ describe('the direct path', () => {
     expect(await filesLoadedDirect(ing.id)).toBe(1);
     const [n] = await h.sql.unsafe(`select count(*)::int as n from raw.${ing.table}`);
     expect(n?.n).toBe(11_001);
+    // The lineage of every row: the file, the run, and one load time (its transaction's start,
+    // before the file's state was written in that transaction).
+    const [lineage] = await h.sql.unsafe(
+      `select count(distinct t._ingested_at)::int as times, count(distinct t._run_id)::int as runs,
+              bool_and(t._ingested_at <= p.processed_at and t._ingested_at > p.processed_at - interval '1 minute') as in_load,
+              bool_and(t._run_id = p.run_id::text) as same_run
+       from raw.${ing.table} t join autoloader.processed_files p on p.file_path = t._source_file
+       where p.ingestion_id = $1 and t._source_file like '%/b-big.jsonl'`,
+      [ing.id],
+    );
+    expect(lineage).toEqual({ times: 1, runs: 1, in_load: true, same_run: true });
   });
 });
