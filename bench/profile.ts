@@ -51,6 +51,12 @@ export async function statementProfile(sql: Sql): Promise<StepTime[]> {
     from pg_stat_statements s join pg_database d on d.oid = s.dbid
     where d.datname = current_database()
       and s.query not ilike '%pg_stat_statements%'`;
+  // BENCH_STATEMENTS=<n>: the n slowest statements themselves, on stderr (diagnosis).
+  const top = Number(process.env.BENCH_STATEMENTS ?? 0);
+  for (const r of [...rows].sort((a, b) => b.ms - a.ms).slice(0, top))
+    process.stderr.write(
+      `[statement] ${r.ms.toFixed(0)} ms, ${r.calls} calls: ${r.query.replace(/\s+/g, ' ').slice(0, 300)}\n`,
+    );
   const byStep = new Map<string, StepTime>();
   for (const r of rows) {
     const step = stepOf(r.query);
