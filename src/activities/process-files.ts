@@ -39,6 +39,8 @@ interface Read {
 
 /** The bytes a lane holds for one transaction of small files. */
 const smallFilesTransactionBytes = 8 * smallFileBytes;
+/** Small files a lane reads at once for one transaction. */
+const smallFileReadsInFlight = 4;
 
 /** A file's failure, as the ledger records it. */
 interface Failure {
@@ -199,13 +201,19 @@ export function makeProcessFiles({
      */
     const loadTogether = async (claimed: ClaimedFile[]) => {
       let group = claimed;
-      let reads: (Read | { error: unknown; startedAt: number })[] = [];
-      for (const file of group) {
-        if (activity.cancellationSignal.aborted) throw cancelled(activity);
-        const startedAt = Date.now();
-        reads.push(await readWhole(file).catch((error: unknown) => ({ error, startedAt })));
-        progress.at = Date.now();
-      }
+      // A few reads at once: a lane waiting on the store for one file after another leaves the
+      // machine's cores idle between requests. Each read's error is its file's, kept in its place.
+      let reads: (Read | { error: unknown; startedAt: number })[] = new Array(group.length);
+      let next = 0;
+      const reader = async () => {
+        while (next < group.length && !activity.cancellationSignal.aborted) {
+          const i = next++;
+          const startedAt = Date.now();
+          reads[i] = await readWhole(group[i]!).catch((error: unknown) => ({ error, startedAt }));
+          progress.at = Date.now();
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(smallFileReadsInFlight, group.length) }, reader));
       if (activity.cancellationSignal.aborted) throw cancelled(activity);
       // A table without columns yet (a new one): nothing can load together until a file creates
       // it, so the first file read loads alone first and the files after it load together, instead

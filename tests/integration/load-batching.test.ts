@@ -1,5 +1,11 @@
+import { finished } from 'node:stream/promises';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../src/activities/index.js';
+import { loadConfig } from '../../src/config.js';
 import { claimBatch } from '../../src/ledger/processed-files.js';
+import type { ObjectStore } from '../../src/sources/types.js';
+import { activityDepsFromConfig } from '../../src/worker.js';
 import { type Harness, jsonLines, startHarness } from '../helpers/harness.js';
 
 /**
@@ -139,6 +145,67 @@ describe('small files several per transaction', () => {
     );
     expect(c).toEqual({ n: 80, ids: 80 });
   });
+  it("reads a group's files a few at once, and loads each once in its place", async () => {
+    const ing = await loadedIngestion();
+    for (let i = 0; i < 12; i++)
+      await h.putObject(ing.bucket, `r-${String(i).padStart(2, '0')}.jsonl`, jsonLines(300 + i * 10, 10));
+    // The real activities over the real store, whose reads are counted from open to the body's end.
+    const deps = activityDepsFromConfig(loadConfig(), h.sql);
+    let reading = 0;
+    let most = 0;
+    const counted = (store: ObjectStore): ObjectStore =>
+      new Proxy(store, {
+        get(target, name) {
+          if (name !== 'open') {
+            const value = Reflect.get(target, name);
+            return typeof value === 'function' ? value.bind(target) : value;
+          }
+          return async (bucket: string | undefined, key: string) => {
+            reading++;
+            most = Math.max(most, reading);
+            try {
+              const opened = await target.open(bucket, key);
+              void finished(opened.body)
+                .catch(() => undefined)
+                .finally(() => reading--);
+              return opened;
+            } catch (err) {
+              reading--;
+              throw err;
+            }
+          };
+        },
+      });
+    const activities = createActivities({ ...deps, stores: async (c) => counted(await deps.stores(c)) });
+    const runId = `run_reads_${Date.now()}`;
+    const env = () => new MockActivityEnvironment();
+    await env().run(activities.startRun, {
+      runId,
+      ingestionId: ing.id,
+      trigger: 'test',
+      workflowId: `test/${runId}`,
+      scope: 'live',
+    });
+    expect(
+      await env().run(activities.discoverFiles, { runId, ingestionId: ing.id, scope: 'live' }),
+    ).toMatchObject({ filesQueued: 12 });
+    const result = await env().run(activities.processFiles, {
+      runId,
+      ingestionId: ing.id,
+      lane: 'lane-0',
+      maxFiles: 100,
+      maxBytes: 1024 ** 3,
+    });
+    expect(result).toMatchObject({ claimed: 12, succeeded: 12, failed: 0, records: 120 });
+    // One at a time, the lane would wait on the store for each file in turn.
+    expect(most).toBeGreaterThan(1);
+    expect(reading).toBe(0);
+    const [c] = await h.sql.unsafe(
+      `select count(*)::int as n, count(distinct id)::int as ids, count(distinct _source_file)::int as files from raw.${ing.table} where _source_file like '%/r-%'`,
+    );
+    expect(c).toEqual({ n: 120, ids: 120, files: 12 });
+  });
+
   it('a transaction of small files killed half-way leaves none of them recorded; the retry loads each once', async () => {
     const ing = await loadedIngestion();
     const uri = (name: string) => `s3://${ing.bucket}/${name}`;
