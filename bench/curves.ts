@@ -15,7 +15,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import type { temporal as proto } from '@temporalio/proto';
 import { workflowIds } from '../src/temporal/ids.js';
-import { jsonLine, jsonLines, splitRows, writeRows } from './data.js';
+import { jsonLine, splitRows, writeRows } from './data.js';
 import { loadAverage } from './procstat.js';
 import { int, round, secs, table } from './report.js';
 import { listAll, putBuffer, putFile } from './s3.js';
@@ -30,7 +30,7 @@ import {
   runSettings,
   type Stack,
   seedProcessedFiles,
-  uploadExtracted,
+  smallFilesRun,
   uploadTinyObjects,
 } from './stack.js';
 
@@ -95,15 +95,7 @@ async function smallFilesPoint(s: Stack, files: number): Promise<Point> {
   const prefix = `small-${files}/`;
   note(`small files: ${int(files)} files of ${rowsPerSmallFile} rows`);
   const ingestionId = await ingestionWithTable(s, `curve_small_${files}`, prefix);
-  await uploadExtracted(s.s3, s.bucket, {
-    prefix,
-    name: 'f',
-    count: files,
-    perArchive: 1_000,
-    body: (i) => jsonLines(1 + i * rowsPerSmallFile, rowsPerSmallFile),
-  });
-  const run = await s.meter.measure(() => s.api.runAndWait(ingestionId));
-  expectRun(run.value, { discovered: files + 1, processed: files, records: files * rowsPerSmallFile });
+  const run = await smallFilesRun(s, ingestionId, prefix, files, rowsPerSmallFile);
   return { curve: 'small files', size: files, unit: 'files', run };
 }
 

@@ -9,7 +9,7 @@
  * production allocator tuning included; BENCH_MALLOC=default runs it on glibc's defaults instead.
  */
 import { readFileSync } from 'node:fs';
-import { jsonLine, jsonLines } from './data.js';
+import { jsonLine } from './data.js';
 import { int, table } from './report.js';
 import { putBuffer } from './s3.js';
 import { startServices } from './services.js';
@@ -20,7 +20,7 @@ import {
   progressNote,
   runMain,
   runSettings,
-  uploadExtracted,
+  smallFilesRun,
 } from './stack.js';
 
 const note = progressNote('memory');
@@ -79,15 +79,7 @@ async function main() {
         destination: `bench.memory_${r}`,
       });
       expectRun(await s.api.runAndWait(id), { discovered: 1, processed: 1, records: 1 });
-      await uploadExtracted(s.s3, s.bucket, {
-        prefix,
-        name: 'f',
-        count: files,
-        perArchive: 1_000,
-        body: (i) => jsonLines(1 + i * rowsPerFile, rowsPerFile),
-      });
-      const run = await s.meter.measure(() => s.api.runAndWait(id));
-      expectRun(run.value, { discovered: files + 1, processed: files, records: files * rowsPerFile });
+      const run = await smallFilesRun(s, id, prefix, files, rowsPerFile);
       row(`round ${r + 1}: ${int(files)} files`, `${(run.ms / 1000).toFixed(2)} s`, int(run.rssPeakMb));
     }
     process.stdout.write(

@@ -13,6 +13,7 @@ import { createDb, type Sql } from '../src/db/client.js';
 import { serviceDepsFromConfig } from '../src/services/deps.js';
 import { connectClient } from '../src/temporal/connect.js';
 import { type BenchApi, benchApi, s3CredentialEnv } from './api.js';
+import { jsonLines } from './data.js';
 import { findPid, machineBusySeconds, RssSampler, treeCpuSeconds } from './procstat.js';
 import { createBucket, forEachLimit, listAll, putExtractedTar, s3Client } from './s3.js';
 import type { Services } from './services.js';
@@ -302,6 +303,30 @@ export async function uploadExtracted(
       objects.push({ key: `${prefix}${name}-${String(i).padStart(width, '0')}.jsonl`, body: body(i) });
     return putExtractedTar(s3, bucket, objects);
   });
+}
+
+/**
+ * `files` objects of `rowsPerFile` JSON lines under `prefix` (uploaded as archives MinIO extracts),
+ * then a measured run of the ingestion over them, checked to load every file and row. The prefix
+ * also holds the ingestion's one seed file, processed before.
+ */
+export async function smallFilesRun(
+  s: Stack,
+  ingestionId: string,
+  prefix: string,
+  files: number,
+  rowsPerFile: number,
+): Promise<Measured<RunJson>> {
+  await uploadExtracted(s.s3, s.bucket, {
+    prefix,
+    name: 'f',
+    count: files,
+    perArchive: 1_000,
+    body: (i) => jsonLines(1 + i * rowsPerFile, rowsPerFile),
+  });
+  const run = await s.meter.measure(() => s.api.runAndWait(ingestionId));
+  expectRun(run.value, { discovered: files + 1, processed: files, records: files * rowsPerFile });
+  return run;
 }
 
 /** `count` one-line objects under `prefix`: what a no-op run lists. */
