@@ -37,6 +37,9 @@ interface Read {
   startedAt: number;
 }
 
+/** A small file's read: its content, or the error reading it met (the file's own to settle). */
+type ReadOutcome = Read | { error: unknown; startedAt: number };
+
 /** The bytes a lane holds for one transaction of small files. */
 const smallFilesTransactionBytes = 8 * smallFileBytes;
 /** Small files a lane reads at once for one transaction. */
@@ -203,7 +206,7 @@ export function makeProcessFiles({
       let group = claimed;
       // A few reads at once: a lane waiting on the store for one file after another leaves the
       // machine's cores idle between requests. Each read's error is its file's, kept in its place.
-      let reads: (Read | { error: unknown; startedAt: number })[] = new Array(group.length);
+      let reads: ReadOutcome[] = new Array(group.length);
       let next = 0;
       const reader = async () => {
         while (next < group.length && !activity.cancellationSignal.aborted) {
@@ -220,7 +223,8 @@ export function makeProcessFiles({
       // of every file of the group loading alone.
       if (!loader.knowsColumns()) {
         const first = reads.findIndex((read) => 'content' in read);
-        if (first >= 0 && group.length - first > 2) {
+        // Worth it when at least two files come after it.
+        if (first >= 0 && group.length - (first + 1) >= 2) {
           for (let i = 0; i <= first; i++) await loadRead(group[i]!, reads[i]!);
           group = group.slice(first + 1);
           reads = reads.slice(first + 1);
@@ -257,7 +261,7 @@ export function makeProcessFiles({
     };
 
     /** A file of a group that was not loaded with the others: its read's error, or a load of its own. */
-    const loadRead = async (file: ClaimedFile, read: Read | { error: unknown; startedAt: number }) => {
+    const loadRead = async (file: ClaimedFile, read: ReadOutcome) => {
       if ('error' in read)
         await settle(file, read.startedAt, await classify(read.error, file.id, ctx.connection.id));
       else await loadAlone(file, read);

@@ -75,6 +75,16 @@ export function directColumns(columns: Map<string, string>): TextCopyColumns & {
   return { names, byKey, kinds };
 }
 
+/** The columns a direct COPY names: the table's own (`names`), then the lineage it sends per row. */
+export function directCopyColumnList(names: string[]): string {
+  return [...names, ...copiedLineageColumns].map(quoteIdent).join(', ');
+}
+
+/** A row's lineage values, in `copiedLineageColumns`' order, as COPY text each after a tab. */
+export function lineageCopySuffix(sourceUri: string, runId: string): Buffer {
+  return Buffer.concat([sourceUri, runId].flatMap((v) => [Buffer.from('\t'), copyTextValue(v)]));
+}
+
 export async function loadDirect(
   tx: postgres.TransactionSql,
   input: LoadFileInput & Required<Pick<LoadFileInput, 'complete' | 'lockFile'>>,
@@ -95,9 +105,7 @@ export async function loadDirect(
     };
   // The first megabyte decides most files (a new key is usually on every line): nothing is copied
   // for a file that fails here, and its staged load reads the same stream from the start.
-  const suffix = Buffer.concat(
-    [input.sourceUri, input.runId].flatMap((v) => [Buffer.from('\t'), copyTextValue(v)]),
-  );
+  const suffix = lineageCopySuffix(input.sourceUri, input.runId);
   const headLines = head.bytes.subarray(0, head.bytes.lastIndexOf(10) + 1);
   try {
     for await (const _ of jsonLinesAsCopyText([headLines], plan, suffix, { records: 0 })) {
@@ -146,7 +154,6 @@ export async function loadDirect(
 
   const count: RecordCount = { records: 0 };
   const table = qualified(input.target.schema, input.target.table);
-  const columnList = [...plan.names, ...copiedLineageColumns].map(quoteIdent).join(', ');
   try {
     const result = await tx.savepoint(async (sp) => {
       // The lock first (a concurrent attempt at the file waits for this one), then the file's
@@ -157,7 +164,7 @@ export async function loadDirect(
       // in it): the file's earlier rows are gone, so these are all of the file's rows.
       const { rows: n } = await copyFrom(
         sp,
-        `COPY ${table} (${columnList}) FROM STDIN`,
+        `COPY ${table} (${directCopyColumnList(plan.names)}) FROM STDIN`,
         Readable.from(jsonLinesAsCopyText(teed(), plan, suffix, count), { objectMode: false }),
       );
       if (n !== count.records) throw new ReconciliationError(count.records, n);

@@ -1,12 +1,11 @@
 import { Readable } from 'node:stream';
 import type postgres from 'postgres';
-import { copiedLineageColumns } from '../domain/lineage.js';
 import { successUpdate } from '../ledger/processed-files.js';
 import type { LoadTarget } from './common.js';
 import { copyFrom } from './copy.js';
-import { directColumns } from './direct.js';
-import { copyTextValue, jsonLinesAsCopyText, NeedsStaging } from './json-copy-text.js';
-import { qualified, quoteIdent } from './sql-text.js';
+import { directColumns, directCopyColumnList, lineageCopySuffix } from './direct.js';
+import { jsonLinesAsCopyText, NeedsStaging } from './json-copy-text.js';
+import { qualified } from './sql-text.js';
 
 /**
  * Small JSON-lines files of one batch loaded by ONE COPY into the destination's typed columns, in
@@ -63,12 +62,10 @@ export async function copySmallFiles(
     { prepare: true },
   );
 
-  // Each file's rows as COPY text, with the lineage columns COPY sends (copiedLineageColumns).
+  // Each file's rows as COPY text, with the lineage values COPY sends (lineageCopySuffix).
   const converted = new Map<number, { rows: Buffer[]; records: number }>();
   for (const [i, file] of files.entries()) {
-    const suffix = Buffer.concat(
-      [file.sourceUri, file.runId].flatMap((v) => [Buffer.from('\t'), copyTextValue(v)]),
-    );
+    const suffix = lineageCopySuffix(file.sourceUri, file.runId);
     const count = { records: 0 };
     const rows: Buffer[] = [];
     try {
@@ -134,10 +131,9 @@ export async function copySmallFiles(
     out[i] = { kind: 'loaded', records: c.records };
   }
   if (rows.length > 0) {
-    const columnList = [...plan.names, ...copiedLineageColumns].map(quoteIdent).join(', ');
     const { rows: copied } = await copyFrom(
       tx,
-      `COPY ${table} (${columnList}) FROM STDIN`,
+      `COPY ${table} (${directCopyColumnList(plan.names)}) FROM STDIN`,
       Readable.from(rows, { objectMode: false }),
     );
     // Rows the table did not take (a trigger, a rule): nothing commits, each file loads alone and
