@@ -7,7 +7,6 @@ import {
   isCancellation,
   proxyActivities,
   rootCause,
-  startChild,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -16,7 +15,7 @@ import { workflowIds } from '../temporal/ids.js';
 import { childSearchAttributes } from '../temporal/search-attributes.js';
 import { inLanes } from './members.js';
 import { shortActivity, swapActivity } from './options.js';
-import { pendingDeletionWorkflow } from './pending-deletion.js';
+import { armPendingDeletion } from './pending-deletion.js';
 
 /**
  * The copy: long, heartbeating on a timer, so a lost worker is noticed within seconds and the
@@ -145,21 +144,12 @@ async function armDeletion(
   previous: { table: string; deletionId: string; dueAt: string },
   version: string,
 ): Promise<void> {
-  try {
-    await startChild(pendingDeletionWorkflow, {
-      workflowId: workflowIds.deletion(previous.deletionId),
-      args: [{ deletionId: previous.deletionId, dueAt: previous.dueAt }],
-      typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
-        operation: 'pending_deletion',
-        trigger: 'data_refresh',
-      }),
-      staticSummary: `drop ${previous.table} at ${previous.dueAt} (the version ${version} replaced)`,
-      // The deletion outlives this refresh: the table is free for the next one as soon as the swap is done.
-      parentClosePolicy: 'ABANDON',
-    });
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-  }
+  await armPendingDeletion({
+    id: previous.deletionId,
+    dueAt: previous.dueAt,
+    trigger: 'data_refresh',
+    summary: `drop ${previous.table} at ${previous.dueAt} (the version ${version} replaced)`,
+  });
 }
 
 type Outcome = { ok: true; rows: number } | { ok: false; error: string };

@@ -1,4 +1,3 @@
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ApplicationFailure,
   CancellationScope,
@@ -24,7 +23,7 @@ import { type ApprovalDecision, abortOperationUpdate, approveOperationUpdate } f
 import { ingestionRunWorkflow } from './ingestion-run.js';
 import { type OperationPrepared, operationPreparedUpdate, operationStepsQuery } from './messages.js';
 import { longActivity, shortActivity, swapActivity } from './options.js';
-import { pendingDeletionWorkflow } from './pending-deletion.js';
+import { armPendingDeletion } from './pending-deletion.js';
 import { notifyWebhooks } from './webhook-delivery.js';
 
 const short = proxyActivities<Activities>(shortActivity);
@@ -267,23 +266,12 @@ async function swapRefresh(
     },
   });
   if (swapped.deletion) {
-    try {
-      await startChild(pendingDeletionWorkflow, {
-        workflowId: workflowIds.deletion(swapped.deletion.id),
-        args: [{ deletionId: swapped.deletion.id, dueAt: swapped.deletion.dueAt }],
-        typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
-          operation: 'pending_deletion',
-          trigger: input.type,
-        }),
-        staticSummary: `drop ${swapped.oldTable} at ${swapped.deletion.dueAt} (the version ${input.operationId} replaced)`,
-        // The deletion outlives this operation: the ingestion is free again as soon as the swap is done.
-        parentClosePolicy: 'ABANDON',
-      });
-    } catch (err) {
-      // A worker's start-up sweep re-arms every pending deletion under the same id: after a crash
-      // between the swap and this start it may have armed this one already, which is what we want.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    }
+    await armPendingDeletion({
+      id: swapped.deletion.id,
+      dueAt: swapped.deletion.dueAt,
+      trigger: input.type,
+      summary: `drop ${swapped.oldTable} at ${swapped.deletion.dueAt} (the version ${input.operationId} replaced)`,
+    });
     await record({
       operation: 'deletion_scheduled',
       details: {

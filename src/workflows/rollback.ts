@@ -1,11 +1,10 @@
-import { TemporalFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { getExternalWorkflowHandle, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import { TemporalFailure } from '@temporalio/common';
+import { getExternalWorkflowHandle, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { RollbackInput, RollbackOutcome } from '../activities/rollback-swap.js';
 import { workflowIds } from '../temporal/ids.js';
-import { childSearchAttributes } from '../temporal/search-attributes.js';
 import { swapActivity } from './options.js';
-import { pendingDeletionWorkflow } from './pending-deletion.js';
+import { armPendingDeletion } from './pending-deletion.js';
 
 /**
  * POST /operations/{id}/rollback: undoes a swap full refresh within its grace period. Runs under the
@@ -34,22 +33,12 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackOu
 
   const replaced = result.rolled_back_version;
   if (replaced) {
-    try {
-      await startChild(pendingDeletionWorkflow, {
-        workflowId: workflowIds.deletion(replaced.deletion_id),
-        args: [{ deletionId: replaced.deletion_id, dueAt: replaced.due_at }],
-        typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
-          operation: 'pending_deletion',
-          trigger: 'rollback',
-        }),
-        staticSummary: `drop ${replaced.table_name} at ${replaced.due_at} (the version operation ${input.operationId} swapped in, rolled back)`,
-        // The deletion outlives the rollback: the ingestion is free again as soon as the swap back is done.
-        parentClosePolicy: 'ABANDON',
-      });
-    } catch (err) {
-      // The start-up sweep may have armed it already after a crash: the same timer, which is what we want.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    }
+    await armPendingDeletion({
+      id: replaced.deletion_id,
+      dueAt: replaced.due_at,
+      trigger: 'rollback',
+      summary: `drop ${replaced.table_name} at ${replaced.due_at} (the version operation ${input.operationId} swapped in, rolled back)`,
+    });
   }
   return outcome;
 }

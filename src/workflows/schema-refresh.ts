@@ -1,10 +1,8 @@
-import { proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { SchemaRefreshOutcome } from '../activities/discover-tables.js';
 import type { Activities } from '../activities/index.js';
-import { workflowIds } from '../temporal/ids.js';
-import { childSearchAttributes } from '../temporal/search-attributes.js';
 import { shortActivity } from './options.js';
-import { pendingDeletionWorkflow } from './pending-deletion.js';
+import { armPendingDeletion } from './pending-deletion.js';
 
 /** A remote's list of tables is read under its own timeouts (seconds); the catalog write is small. */
 const { discoverTables } = proxyActivities<Activities>(shortActivity);
@@ -33,15 +31,11 @@ export async function schemaRefreshWorkflow(input: {
   }
   for (const o of outcomes) {
     for (const r of (o.ok && o.retired) || []) {
-      await startChild(pendingDeletionWorkflow, {
-        workflowId: workflowIds.deletion(r.deletionId),
-        args: [{ deletionId: r.deletionId, dueAt: r.dueAt }],
-        typedSearchAttributes: childSearchAttributes(workflowInfo().typedSearchAttributes, {
-          operation: 'pending_deletion',
-          trigger: 'schema_refresh',
-        }),
-        staticSummary: `drop ${r.table} at ${r.dueAt} (its remote table is gone)`,
-        parentClosePolicy: 'ABANDON',
+      await armPendingDeletion({
+        id: r.deletionId,
+        dueAt: r.dueAt,
+        trigger: 'schema_refresh',
+        summary: `drop ${r.table} at ${r.dueAt} (its remote table is gone)`,
       });
     }
   }

@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { Worker } from '@temporalio/worker';
 import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createActivities } from '../../src/activities/index.js';
 import { inProcessClient } from '../../src/api/in-process.js';
 import { createToken, ensureTenant } from '../../src/auth/tokens.js';
+import { loadConfig } from '../../src/config.js';
+import { connectWorker } from '../../src/temporal/connect.js';
 import { workflowIds } from '../../src/temporal/ids.js';
+import { activityDepsFromConfig } from '../../src/worker.js';
+import { pendingDeletionWorkflow } from '../../src/workflows/pending-deletion.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
 import { holdLock } from '../helpers/locks.js';
 import { createRemoteDatabase } from '../helpers/remote-db.js';
@@ -142,6 +148,8 @@ beforeAll(async () => {
     create schema vanish;
     create table vanish.x (id integer, label text);
     create table vanish.y (id integer, label text);
+    create schema swept;
+    create table swept.x (id integer, label text);
     create schema taken;
     create table taken.t (id integer, label text);
     create schema five;
@@ -164,6 +172,7 @@ beforeAll(async () => {
   await fill('gone.t', 1, 5);
   await fill('vanish.x', 1, 3);
   await fill('vanish.y', 1, 2);
+  await fill('swept.x', 1, 3);
   await fill('locked.t', 1, 3);
   await fill('reader.big', 1, 20_000);
   const secret = await h.api('PUT', '/api/v1/secrets/remote-pg-password', {
@@ -438,6 +447,59 @@ describe('a schema refresh that finds a remote table gone', () => {
     const owned = await h.sql`
       select table_name from autoloader.owned_tables where connection_id = ${id} order by table_name`;
     expect(owned.map((o) => o.table_name)).toEqual(['vanish__y']);
+  });
+  it('completes when a start-up sweep armed the deletion first (a crash between the retirement and its timer)', async () => {
+    const id = await connectionOver('swept');
+    expect((await refreshTable(h.api, id, 'swept', 'x')).status).toBe(200);
+    await remote`drop table swept.x`;
+    // A worker whose discoverTables, once it has committed the retirement, arms the deletion's timer
+    // the way another worker's start-up sweep does (same workflow id) before the workflow can start it.
+    const config = loadConfig();
+    const real = createActivities(
+      activityDepsFromConfig({ ...config, refresh: { ...config.refresh, swapGraceSeconds: 1 } }, h.sql),
+    );
+    const swept: string[] = [];
+    const taskQueue = `swept-${randomUUID()}`;
+    const connection = await connectWorker(config.temporal, inject('temporalAddress'));
+    const worker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue,
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+      activities: {
+        ...real,
+        discoverTables: async (input: Parameters<typeof real.discoverTables>[0]) => {
+          const outcome = await real.discoverTables(input);
+          for (const r of (outcome.ok && outcome.retired) || []) {
+            await h.client.workflow.start(pendingDeletionWorkflow, {
+              workflowId: workflowIds.deletion(r.deletionId),
+              taskQueue: h.taskQueue,
+              args: [{ deletionId: r.deletionId, dueAt: r.dueAt }],
+            });
+            swept.push(r.deletionId);
+          }
+          return outcome;
+        },
+      },
+    });
+    try {
+      const api = inProcessClient(h.makeApp({ taskQueue }), h.token);
+      const res = await worker.runUntil(
+        api<{ tables_removed: number }>('POST', '/api/v1/refresh', { connection_id: id }),
+      );
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ tables_removed: 1 });
+    } finally {
+      await connection.close();
+    }
+    expect(swept).toHaveLength(1);
+    // The sweep's timer is the one: it runs to the end and drops the table set aside.
+    await h.client.workflow.getHandle(workflowIds.deletion(swept[0]!)).result();
+    const [row] = await h.sql<{ table: string; done: boolean }[]>`
+      select table_name as table, executed_at is not null as done
+      from autoloader.pending_deletions where id = ${swept[0]!}`;
+    expect(row).toMatchObject({ done: true });
+    expect(await tableExists(row!.table)).toBe(false);
   });
 });
 
