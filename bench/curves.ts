@@ -2,11 +2,12 @@
  * `npm run bench:curves`: how the cost of a run grows with its work, from one run on one stack —
  * time and worker peak RSS for no-op runs over 10,000 / 100,000 / 1,000,000 processed objects
  * (against listing them alone), loads of 250,000 / 1,000,000 / 4,000,000 rows, and small-file loads
- * of 1,000 / 10,000 / 50,000 files, each point checked to load what it should; and, for the largest
+ * of 1,000 / 10,000 / 50,000 / 100,000 files (the last two show whether the worker's peak stays flat
+ * as the file count grows), each point checked to load what it should; and, for the largest
  * no-op run, the length of the run workflow's history and its largest payload (Temporal's limits
  * are 50,000 events and 2 MB a payload).
  *
- * Run by hand, not in CI: at full size it takes about half an hour on 2 cores. CURVES_SCALE (0.01 to
+ * Run by hand, not in CI: at full size it takes about 35 minutes on 2 cores. CURVES_SCALE (0.01 to
  * 1) shrinks every point alike for a quick look. Progress goes to stderr; the report goes to stdout,
  * its last line one JSON object.
  */
@@ -46,7 +47,7 @@ const scaled = (ns: number[], min: number) => [
 const points = {
   noop: scaled([10_000, 100_000, 1_000_000], 1_000),
   load: scaled([250_000, 1_000_000, 4_000_000], 8_000),
-  small: scaled([1_000, 10_000, 50_000], 10),
+  small: scaled([1_000, 10_000, 50_000, 100_000], 10),
 };
 const loadFiles = 8;
 const rowsPerSmallFile = 100;
