@@ -7,9 +7,13 @@
  * no-op run, the length of the run workflow's history and its largest payload (Temporal's limits
  * are 50,000 events and 2 MB a payload).
  *
+ * Each point also shows where its time went: CPU-seconds by process and Postgres statement time by
+ * step (pg_stat_statements, grouped as the bench groups them).
+ *
  * Run by hand, not in CI: at full size it takes about 35 minutes on 2 cores. CURVES_SCALE (0.01 to
- * 1) shrinks every point alike for a quick look. Progress goes to stderr; the report goes to stdout,
- * its last line one JSON object.
+ * 1) shrinks every point alike for a quick look; CURVES_ONLY (a comma list of load, small, noop)
+ * runs only those curves. Progress goes to stderr; the report goes to stdout, its last line one JSON
+ * object.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,6 +22,7 @@ import type { temporal as proto } from '@temporalio/proto';
 import { workflowIds } from '../src/temporal/ids.js';
 import { jsonLine, splitRows, writeRows } from './data.js';
 import { loadAverage } from './procstat.js';
+import { resetStatements, type StepTime, statementProfile } from './profile.js';
 import { int, round, secs, table } from './report.js';
 import { listAll, putBuffer, putFile } from './s3.js';
 import { startServices } from './services.js';
@@ -26,6 +31,7 @@ import {
   expectRun,
   type Measured,
   openStack,
+  processes,
   progressNote,
   runMain,
   runSettings,
@@ -49,6 +55,12 @@ const points = {
   load: scaled([250_000, 1_000_000, 4_000_000], 8_000),
   small: scaled([1_000, 10_000, 50_000, 100_000], 10),
 };
+const curveNames = ['load', 'small', 'noop'] as const;
+const only = (process.env.CURVES_ONLY ?? curveNames.join(',')).split(',').map((c) => c.trim());
+for (const c of only)
+  if (!(curveNames as readonly string[]).includes(c))
+    throw new Error(`CURVES_ONLY takes a comma list of ${curveNames.join(', ')}, not ${c}`);
+const runs = (curve: (typeof curveNames)[number]) => only.includes(curve);
 const loadFiles = 8;
 const rowsPerSmallFile = 100;
 
@@ -59,6 +71,15 @@ interface Point {
   run: Measured<unknown>;
   /** The listing alone, for no-op points. */
   list?: Measured<unknown>;
+  /** Postgres statement time of the run, by step, largest first. */
+  statements: StepTime[];
+}
+
+/** The run, measured, with the statement time it spent (pg_stat_statements reset just before). */
+async function measuredRun<T>(s: Stack, run: () => Promise<Measured<T>>) {
+  await resetStatements(s.sql);
+  const measured = await run();
+  return { run: measured, statements: await statementProfile(s.sql) };
 }
 
 /** One ingestion whose table exists (a first run of one small file made it), like a steady state. */
@@ -87,17 +108,21 @@ async function loadPoint(s: Stack, dataDir: string, rows: number): Promise<Point
     await putFile(s.s3, s.bucket, `${prefix}part-${String(i).padStart(2, '0')}.jsonl`, path);
     await rm(path);
   }
-  const run = await s.meter.measure(() => s.api.runAndWait(ingestionId));
+  const { run, statements } = await measuredRun(s, () =>
+    s.meter.measure(() => s.api.runAndWait(ingestionId)),
+  );
   expectRun(run.value, { discovered: ranges.length + 1, processed: ranges.length, records: rows });
-  return { curve: 'load (table exists)', size: rows, unit: 'rows', run };
+  return { curve: 'load (table exists)', size: rows, unit: 'rows', run, statements };
 }
 
 async function smallFilesPoint(s: Stack, files: number): Promise<Point> {
   const prefix = `small-${files}/`;
   note(`small files: ${int(files)} files of ${rowsPerSmallFile} rows`);
   const ingestionId = await ingestionWithTable(s, `curve_small_${files}`, prefix);
-  const run = await smallFilesRun(s, ingestionId, prefix, files, rowsPerSmallFile);
-  return { curve: 'small files', size: files, unit: 'files', run };
+  const { run, statements } = await measuredRun(s, () =>
+    smallFilesRun(s, ingestionId, prefix, files, rowsPerSmallFile),
+  );
+  return { curve: 'small files', size: files, unit: 'files', run, statements };
 }
 
 async function noopPoint(s: Stack, objects: number): Promise<Point & { ingestionId: string }> {
@@ -116,9 +141,11 @@ async function noopPoint(s: Stack, objects: number): Promise<Point & { ingestion
     const listed = await listAll(s.s3, s.bucket, prefix);
     if (listed.count !== objects) throw new Error(`listed ${listed.count} objects, want ${objects}`);
   });
-  const run = await s.meter.measure(() => s.api.runAndWait(ingestionId));
+  const { run, statements } = await measuredRun(s, () =>
+    s.meter.measure(() => s.api.runAndWait(ingestionId)),
+  );
   expectRun(run.value, { discovered: objects, processed: 0, records: 0 });
-  return { curve: 'no-op run', size: objects, unit: 'objects', run, list, ingestionId };
+  return { curve: 'no-op run', size: objects, unit: 'objects', run, list, statements, ingestionId };
 }
 
 /** Every payload of an event, wherever in its attributes it is. */
@@ -172,14 +199,16 @@ async function main() {
     await mkdir(dataDir, { recursive: true });
 
     const results: Point[] = [];
-    for (const rows of points.load) results.push(await loadPoint(s, dataDir, rows));
-    for (const files of points.small) results.push(await smallFilesPoint(s, files));
+    if (runs('load')) for (const rows of points.load) results.push(await loadPoint(s, dataDir, rows));
+    if (runs('small')) for (const files of points.small) results.push(await smallFilesPoint(s, files));
     let largest: Awaited<ReturnType<typeof noopPoint>> | undefined;
-    for (const objects of points.noop) {
-      largest = await noopPoint(s, objects);
-      results.push(largest);
-    }
-    const history = await historyOf(s, largest!.ingestionId);
+    if (runs('noop'))
+      for (const objects of points.noop) {
+        largest = await noopPoint(s, objects);
+        results.push(largest);
+      }
+    const history = largest && (await historyOf(s, largest.ingestionId));
+    const pointName = (p: Point) => `${p.curve}, ${int(p.size)} ${p.unit}`;
 
     const rate = (p: Point) => int(p.size / (p.run.ms / 1000));
     const out: string[] = ['Autoloader growth curves', ''];
@@ -212,11 +241,34 @@ async function main() {
         ]),
       ),
       '',
-      `history of the ${int(points.noop.at(-1)!)}-object no-op run: ${history.executions} execution(s), ` +
-        `at most ${int(history.maxEvents)} events in one (${int(history.totalEvents)} in all; limit 50,000), ` +
-        `largest payload ${int(history.largestPayload)} bytes (limit 2 MB)`,
+      'CPU seconds by process during each run (2 cores = 2 CPU-seconds per wall second)',
+      table(
+        ['point', 'wall', ...processes],
+        results.map((p) => [pointName(p), secs(p.run.ms), ...processes.map((k) => round(p.run.cpu[k], 1))]),
+      ),
+      '',
+      'Postgres statement time of each run, its three largest steps (sum over connections)',
+      table(
+        ['point', 'all statements', 'largest steps'],
+        results.map((p) => [
+          pointName(p),
+          secs(p.statements.reduce((a, t) => a + t.ms, 0)),
+          p.statements
+            .slice(0, 3)
+            .map((t) => `${t.step} ${secs(t.ms)} (${int(t.calls)} calls)`)
+            .join('; '),
+        ]),
+        true,
+      ),
       '',
     );
+    if (history)
+      out.push(
+        `history of the ${int(points.noop.at(-1)!)}-object no-op run: ${history.executions} execution(s), ` +
+          `at most ${int(history.maxEvents)} events in one (${int(history.totalEvents)} in all; limit 50,000), ` +
+          `largest payload ${int(history.largestPayload)} bytes (limit 2 MB)`,
+        '',
+      );
     process.stdout.write(`${out.join('\n')}\n`);
     process.stdout.write(
       `${JSON.stringify({
@@ -227,8 +279,10 @@ async function main() {
           run_s: round(p.run.ms / 1000),
           list_s: p.list ? round(p.list.ms / 1000) : undefined,
           rss_peak_mb: Math.round(p.run.rssPeakMb),
+          cpu_s: Object.fromEntries(processes.map((k) => [k, round(p.run.cpu[k], 1)])),
+          statements_s: Object.fromEntries(p.statements.map((t) => [t.step, round(t.ms / 1000)])),
         })),
-        history: {
+        history: history && {
           executions: history.executions,
           max_events: history.maxEvents,
           total_events: history.totalEvents,
