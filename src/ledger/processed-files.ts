@@ -119,17 +119,23 @@ export async function claimBatch(
 ): Promise<ClaimedFile[]> {
   for (;;) {
     const claimed = await sql.begin(async (tx) => {
-      const candidates = await tx<ClaimedFile[]>`
+      // The lane's own files first, then queued ones, each in id order: two range scans of
+      // idx_processed_files_run (run, status, id) that stop at the batch, where one query over both
+      // statuses would sort every file of the run on each claim.
+      const candidates = (status: 'PROCESSING' | 'DISCOVERED', limit: number) => tx<ClaimedFile[]>`
         select id::float8 as id, file_path as "filePath", file_size_bytes::float8 as "fileSizeBytes"
         from autoloader.processed_files
-        where ingestion_id = ${input.ingestionId} and run_id = ${input.runId}
-          and (status = 'DISCOVERED' or (status = 'PROCESSING' and claimed_by = ${input.lane}))
-        order by (status = 'PROCESSING') desc, id
-        limit ${input.maxFiles}
+        where run_id = ${input.runId} and status = ${status} and ingestion_id = ${input.ingestionId}
+          ${status === 'PROCESSING' ? tx`and claimed_by = ${input.lane}` : tx``}
+        order by id
+        limit ${limit}
         for update skip locked`;
+      const held = await candidates('PROCESSING', input.maxFiles);
+      const queued =
+        held.length < input.maxFiles ? await candidates('DISCOVERED', input.maxFiles - held.length) : [];
       const chosen: ClaimedFile[] = [];
       let bytes = 0;
-      for (const c of candidates) {
+      for (const c of [...held, ...queued]) {
         if (chosen.length > 0 && bytes + c.fileSizeBytes > input.maxBytes) break;
         chosen.push(c);
         bytes += c.fileSizeBytes;

@@ -233,7 +233,9 @@ export const processedFiles = autoloader.table(
   (t) => [
     uniqueIndex('processed_files_ingestion_scope_path_idx').on(t.ingestionId, t.scope, t.filePath),
     index('idx_processed_files_ingestion_status').on(t.ingestionId, t.status),
-    index('idx_processed_files_run').on(t.runId),
+    // A lane's claim reads the run's queued files in id order, a status at a time (claimBatch): in
+    // this index that is a range scan that stops at the batch, not a sort of every file of the run.
+    index('idx_processed_files_run').on(t.runId, t.status, t.id),
   ],
 );
 
