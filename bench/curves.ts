@@ -22,7 +22,7 @@ import type { temporal as proto } from '@temporalio/proto';
 import { workflowIds } from '../src/temporal/ids.js';
 import { jsonLine, splitRows, writeRows } from './data.js';
 import { loadAverage } from './procstat.js';
-import { resetStatements, type StepTime, statementProfile } from './profile.js';
+import { type StepTime, withStatementProfile } from './profile.js';
 import { int, round, secs, table } from './report.js';
 import { listAll, putBuffer, putFile } from './s3.js';
 import { startServices } from './services.js';
@@ -75,11 +75,12 @@ interface Point {
   statements: StepTime[];
 }
 
-/** The run, measured, with the statement time it spent (pg_stat_statements reset just before). */
-async function measuredRun<T>(s: Stack, run: () => Promise<Measured<T>>) {
-  await resetStatements(s.sql);
-  const measured = await run();
-  return { run: measured, statements: await statementProfile(s.sql) };
+/** An ingestion's run, measured, with the statement time it spent. */
+async function measuredRun(s: Stack, ingestionId: string) {
+  const { value, profile } = await withStatementProfile(s.sql, () =>
+    s.meter.measure(() => s.api.runAndWait(ingestionId)),
+  );
+  return { run: value, statements: profile };
 }
 
 /** One ingestion whose table exists (a first run of one small file made it), like a steady state. */
@@ -108,9 +109,7 @@ async function loadPoint(s: Stack, dataDir: string, rows: number): Promise<Point
     await putFile(s.s3, s.bucket, `${prefix}part-${String(i).padStart(2, '0')}.jsonl`, path);
     await rm(path);
   }
-  const { run, statements } = await measuredRun(s, () =>
-    s.meter.measure(() => s.api.runAndWait(ingestionId)),
-  );
+  const { run, statements } = await measuredRun(s, ingestionId);
   expectRun(run.value, { discovered: ranges.length + 1, processed: ranges.length, records: rows });
   return { curve: 'load (table exists)', size: rows, unit: 'rows', run, statements };
 }
@@ -119,7 +118,7 @@ async function smallFilesPoint(s: Stack, files: number): Promise<Point> {
   const prefix = `small-${files}/`;
   note(`small files: ${int(files)} files of ${rowsPerSmallFile} rows`);
   const ingestionId = await ingestionWithTable(s, `curve_small_${files}`, prefix);
-  const { run, statements } = await measuredRun(s, () =>
+  const { value: run, profile: statements } = await withStatementProfile(s.sql, () =>
     smallFilesRun(s, ingestionId, prefix, files, rowsPerSmallFile),
   );
   return { curve: 'small files', size: files, unit: 'files', run, statements };
@@ -141,9 +140,7 @@ async function noopPoint(s: Stack, objects: number): Promise<Point & { ingestion
     const listed = await listAll(s.s3, s.bucket, prefix);
     if (listed.count !== objects) throw new Error(`listed ${listed.count} objects, want ${objects}`);
   });
-  const { run, statements } = await measuredRun(s, () =>
-    s.meter.measure(() => s.api.runAndWait(ingestionId)),
-  );
+  const { run, statements } = await measuredRun(s, ingestionId);
   expectRun(run.value, { discovered: objects, processed: 0, records: 0 });
   return { curve: 'no-op run', size: objects, unit: 'objects', run, list, statements, ingestionId };
 }

@@ -44,6 +44,16 @@ export async function resetStatements(sql: Sql): Promise<void> {
   await sql`select pg_stat_statements_reset()`;
 }
 
+/** `fn` (a measured step), with the statement time it spent: the statistics are reset just before it. */
+export async function withStatementProfile<T>(
+  sql: Sql,
+  fn: () => Promise<T>,
+): Promise<{ value: T; profile: StepTime[] }> {
+  await resetStatements(sql);
+  const value = await fn();
+  return { value, profile: await statementProfile(sql) };
+}
+
 /** Statement time since the last reset, by step, largest first (the bench queries nothing mid-run). */
 export async function statementProfile(sql: Sql): Promise<StepTime[]> {
   const rows = await sql<{ query: string; calls: number; ms: number }[]>`

@@ -20,7 +20,7 @@ import {
 } from './copy-baseline.js';
 import { columns, csvLine, jsonLine, jsonLines, type RowRange, splitRows, writeRows } from './data.js';
 import { loadAverage, statusMb } from './procstat.js';
-import { resetStatements, type StepTime, statementProfile } from './profile.js';
+import { resetStatements, type StepTime, statementProfile, withStatementProfile } from './profile.js';
 import { int, median, round, secs, table } from './report.js';
 import { forEachLimit, listAll, putBuffer, putFile } from './s3.js';
 import { postgresFlags, type Services, startServices } from './services.js';
@@ -205,14 +205,14 @@ async function phaseLoad(ctx: Context, data: DataFiles) {
   note(
     `(1) ingestion run: ${int(sizes.loadRows)} rows in ${data.load.length} files, into the existing table`,
   );
-  await resetStatements(ctx.sql);
-  const run = await ctx.meter.measure(() => ctx.api.runAndWait(ingestionId));
+  const { value: run, profile } = await withStatementProfile(ctx.sql, () =>
+    ctx.meter.measure(() => ctx.api.runAndWait(ingestionId)),
+  );
   expectRun(run.value, {
     discovered: data.load.length + 1,
     processed: data.load.length,
     records: sizes.loadRows,
   });
-  const profile = await statementProfile(ctx.sql);
   const timeline = await fileTimeline(ctx.sql, run.value.id);
   await vacuum(ctx.sql, 'bench.events_load');
 
@@ -320,10 +320,10 @@ async function phaseSmallFiles(ctx: Context, data: DataFiles) {
   await vacuum(ctx.sql, 'bench.events_big');
 
   note(`(2) ingestion run: the same rows in ${int(ranges.length)} files`);
-  await resetStatements(ctx.sql);
-  const small = await ingestionRun(ctx, 'small-files', 'small/', 'bench.events_small');
+  const { value: small, profile } = await withStatementProfile(ctx.sql, () =>
+    ingestionRun(ctx, 'small-files', 'small/', 'bench.events_small'),
+  );
   expectRun(small.value, { discovered: ranges.length, processed: ranges.length, records: smallRows });
-  const profile = await statementProfile(ctx.sql);
   await vacuum(ctx.sql, 'bench.events_small');
   await expectSameRows(ctx.sql, 'bench.events_big', 'bench.events_small');
   return { big, small, profile, smallPutsPerS };

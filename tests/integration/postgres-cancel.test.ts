@@ -60,18 +60,20 @@ describe('cancelling a statement when the cancel request cannot reach Postgres',
     });
 
     const tag = `cancel-test-${process.pid}-${Date.now()}`;
+    /** Sessions running the statement, seen from another connection. */
+    const running = async () => {
+      const [row] = await direct<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where query like ${`%${tag}%`} and state = 'active' and pid <> pg_backend_pid()`;
+      return row!.n;
+    };
     const query = sql.unsafe(`select pg_sleep(60) /* ${tag} */`);
     const settled = query.then(
       () => 'completed',
       (err: unknown) => err,
     );
     // The statement is running on the server (seen from another connection), not just queued.
-    for (;;) {
-      const [row] = await direct`
-        select count(*)::int as n from pg_stat_activity
-        where query like ${`%${tag}%`} and state = 'active' and pid <> pg_backend_pid()`;
-      if (row!.n > 0) break;
-    }
+    while ((await running()) === 0);
 
     proxy.refuseNew();
     const cancelled = (query as unknown as { cancel(): Promise<void> | null }).cancel();
@@ -81,10 +83,7 @@ describe('cancelling a statement when the cancel request cannot reach Postgres',
     await expect(cancelled).rejects.toMatchObject({ code: 'ECONNREFUSED' });
 
     // The cancel never reached the server: the statement still runs until its connection goes.
-    const [still] = await direct`
-      select count(*)::int as n from pg_stat_activity
-      where query like ${`%${tag}%`} and state = 'active' and pid <> pg_backend_pid()`;
-    expect(still!.n).toBe(1);
+    expect(await running()).toBe(1);
     proxy.cutAll();
     expect(await settled).toMatchObject({ code: 'CONNECTION_CLOSED' });
     await direct`
