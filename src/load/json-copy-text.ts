@@ -60,9 +60,40 @@ const NULL = Buffer.from('null');
 const maxFastLineBytes = 16 * 1024 * 1024;
 
 const maxNumberChars = 1000;
-const outputChunkBytes = 256 * 1024;
+/**
+ * Rows go out in pieces of about this size. Under 128 KiB, the allocation threshold the README's
+ * production tuning sets (MALLOC_MMAP_THRESHOLD_=131072): a larger piece, and postgres.js' copy of
+ * it into a COPY message, would each be a fresh mmap whose pages fault in on first write (measured:
+ * 256 KiB pieces cost 12 % more CPU per row than 64 KiB ones with that tuning, none without).
+ */
+const outputChunkBytes = 64 * 1024;
 /** A UTF-16 surrogate without its pair: JSON.parse keeps it, jsonb refuses it. */
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** What a byte is to the scanners below, looked up in one of the two tables that follow. */
+const Ordinary = 0;
+const Quote = 1;
+const Backslash = 2;
+const Control = 3;
+const Special = 4;
+const Open = 5;
+const Close = 6;
+
+/** Inside a string: its end, an escape, or a control character JSON does not allow there. */
+const stringByte = new Uint8Array(256);
+for (let c = 0; c < SPACE; c++) stringByte[c] = Control;
+stringByte[QUOTE] = Quote;
+stringByte[BACKSLASH] = Backslash;
+
+/** Inside an object or array, outside its strings: brackets, strings, and what COPY text escapes. */
+const nestedByte = new Uint8Array(256);
+nestedByte[QUOTE] = Quote;
+nestedByte[TAB] = Special;
+nestedByte[CR] = Special;
+nestedByte[OPEN_BRACE] = Open;
+nestedByte[OPEN_BRACKET] = Open;
+nestedByte[CLOSE_BRACE] = Close;
+nestedByte[CLOSE_BRACKET] = Close;
 
 /** Token kinds of a field's value, as recorded per column while a line is scanned. */
 enum Token {
@@ -210,12 +241,13 @@ export async function* jsonLinesAsCopyText(
   const scanString = (b: Buffer, p: number, end: number): number => {
     escapedOut = false;
     for (let i = p + 1; i < end; i++) {
-      const c = b[i]!;
-      if (c === QUOTE) return i + 1;
-      if (c === BACKSLASH) {
+      const k = stringByte[b[i]!]!;
+      if (k === Ordinary) continue;
+      if (k === Quote) return i + 1;
+      if (k === Backslash) {
         escapedOut = true;
         i++;
-      } else if (c < SPACE) fail('a control character inside a string');
+      } else fail('a control character inside a string');
     }
     return fail('an unterminated string');
   };
@@ -254,16 +286,14 @@ export async function* jsonLinesAsCopyText(
     let depth = 0;
     nestedSpecial = false;
     for (let i = p; i < end; i++) {
-      const c = b[i]!;
-      if (c === QUOTE) {
+      const k = nestedByte[b[i]!]!;
+      if (k === Ordinary) continue;
+      if (k === Quote) {
         i = scanString(b, i, end) - 1;
         if (escapedOut) nestedSpecial = true;
-      } else if (c === TAB || c === CR) nestedSpecial = true;
-      else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
-      else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-        depth--;
-        if (depth === 0) return i + 1;
-      }
+      } else if (k === Special) nestedSpecial = true;
+      else if (k === Open) depth++;
+      else if (--depth === 0) return i + 1;
     }
     return fail('an unterminated object or array');
   };
@@ -400,7 +430,7 @@ export async function* jsonLinesAsCopyText(
       if (data.length - lineStart > maxFastLineBytes) fail('a very long line');
       carry = data.subarray(lineStart);
     }
-    // Rows go out in pieces of a few hundred KB whatever size the source's chunks are: each piece
+    // Rows go out in pieces of outputChunkBytes whatever size the source's chunks are: each piece
     // is one COPY message and one trip through the streams in between.
     if (out.pos >= outputChunkBytes) yield out.take();
   }
