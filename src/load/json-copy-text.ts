@@ -199,21 +199,22 @@ export async function* jsonLinesAsCopyText(
   for (const [key, i] of columns.byKey) keyBytes[i] = Buffer.from(key, 'utf8');
   /** The column of each key position in the previous line: lines of a file mostly repeat their order. */
   const previousOrder: number[] = [];
+  /**
+   * Keys that read the same in place as decoded: no quote, backslash or control byte in them. Such
+   * a key's bytes followed by a quote, where a string starts, are that key's JSON string exactly.
+   */
+  const plainKey = keyBytes.map((k) => !k.some((c) => c === QUOTE || c === BACKSLASH || c < SPACE));
+  /** The end (after its closing quote) of the string at p if it is column col's plain key, else -1. */
+  const keyAt = (b: Buffer, p: number, end: number, col: number): number => {
+    if (!plainKey[col]) return -1;
+    const k = keyBytes[col]!;
+    const close = p + 1 + k.length;
+    if (close >= end || b[close] !== QUOTE) return -1;
+    for (let i = 0; i < k.length; i++) if (k[i] !== b[p + 1 + i]) return -1;
+    return close + 1;
+  };
   /** The column whose key is at b[s, e) (the bytes between the quotes), or undefined. */
   const columnOf = (b: Buffer, s: number, e: number, position: number): number | undefined => {
-    const guess = previousOrder[position];
-    if (guess !== undefined) {
-      const k = keyBytes[guess]!;
-      if (k.length === e - s) {
-        let same = true;
-        for (let i = 0; i < k.length; i++)
-          if (k[i] !== b[s + i]) {
-            same = false;
-            break;
-          }
-        if (same) return guess;
-      }
-    }
     const col = byKeyBytes.get(b.toString('latin1', s, e));
     if (col !== undefined) previousOrder[position] = col;
     return col;
@@ -321,10 +322,15 @@ export async function* jsonLinesAsCopyText(
     else {
       for (let position = 0; ; position++) {
         if (b[p] !== QUOTE) fail('a key that is not a string');
-        const keyEnd = scanString(b, p, end);
-        if (escapedOut) fail('a key with an escape');
-        const col = columnOf(b, p + 1, keyEnd - 1, position);
-        if (col === undefined) fail('a key the table has no column for');
+        // The previous line's key at this position is compared in place first: no scan, no lookup.
+        let col = previousOrder[position];
+        let keyEnd = col === undefined ? -1 : keyAt(b, p, end, col);
+        if (keyEnd < 0) {
+          keyEnd = scanString(b, p, end);
+          if (escapedOut) fail('a key with an escape');
+          col = columnOf(b, p + 1, keyEnd - 1, position);
+          if (col === undefined) fail('a key the table has no column for');
+        }
         if (tokens[col!] !== Token.Absent) fail('a key twice');
         p = skipWs(b, keyEnd, end);
         if (b[p] !== COLON) fail('a key without a value');

@@ -59,6 +59,25 @@ describe('JSON lines as COPY text rows', () => {
     expect(records).toBe(2);
   });
 
+  it('finds each key whatever order the line before had, a key that begins another included', async () => {
+    // Each line's keys are compared in place with the previous line's at the same position first.
+    const cols: TextCopyColumns = {
+      byKey: new Map([
+        ['a', 0],
+        ['ab', 1],
+        ['abc', 2],
+      ]),
+      kinds: ['scalar', 'scalar', 'scalar'],
+    };
+    const { text } = await convert(
+      '{"a": 1, "ab": 2, "abc": 3}\n{"abc": 4, "a": 5, "ab": 6}\n{"ab": 7}\n{"a": 8, "abc": 9}\n{"a":10,"ab":11}\n',
+      cols,
+    );
+    expect(text).toBe('1\t2\t3\tF\n5\t6\t4\tF\n\\N\t7\t\\N\tF\n8\t\\N\t9\tF\n10\t11\t\\N\tF\n');
+    // A key that matches the one before it in place but goes on is another key, here an unknown one.
+    expect(await refusal('{"a": 0}\n{"ax": 1}\n')).toBe('line 2: a key the table has no column for');
+  });
+
   it('reads the same rows however the input is cut into chunks', async () => {
     const input = Buffer.from('{"a": 1, "j": {"x": "\\t"}}\n{"b": "é"}\n\n{"c": "z"}\n');
     const whole = await convert([input]);
