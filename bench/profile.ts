@@ -40,7 +40,7 @@ function stepOf(query: string): string {
   return 'other';
 }
 
-export async function resetStatements(sql: Sql): Promise<void> {
+async function resetStatements(sql: Sql): Promise<void> {
   await sql`select pg_stat_statements_reset()`;
 }
 
@@ -55,7 +55,7 @@ export async function withStatementProfile<T>(
 }
 
 /** Statement time since the last reset, by step, largest first (the bench queries nothing mid-run). */
-export async function statementProfile(sql: Sql): Promise<StepTime[]> {
+async function statementProfile(sql: Sql): Promise<StepTime[]> {
   const rows = await sql<{ query: string; calls: number; ms: number }[]>`
     select s.query, s.calls::float8 as calls, s.total_exec_time as ms
     from pg_stat_statements s join pg_database d on d.oid = s.dbid

@@ -20,7 +20,7 @@ import {
 } from './copy-baseline.js';
 import { columns, csvLine, jsonLine, jsonLines, type RowRange, splitRows, writeRows } from './data.js';
 import { loadAverage, statusMb } from './procstat.js';
-import { resetStatements, type StepTime, statementProfile, withStatementProfile } from './profile.js';
+import { type StepTime, withStatementProfile } from './profile.js';
 import { int, median, round, secs, table } from './report.js';
 import { forEachLimit, listAll, putBuffer, putFile } from './s3.js';
 import { postgresFlags, type Services, startServices } from './services.js';
@@ -359,20 +359,22 @@ async function phaseNoop(ctx: Context) {
     if (listed.value !== sizes.noopObjects)
       throw new Error(`listed ${listed.value} objects, want ${sizes.noopObjects}`);
     lists.push(listed);
-    await resetStatements(ctx.sql);
     // WAL from the run's start to its end (the CHECKPOINT before it excluded): what a no-op run
     // writes — its run row and history, plus whatever discovery changes in processed_files.
     let walBefore = '';
-    const run = await ctx.meter.measure(async () => {
-      walBefore = await walLsn(ctx.sql);
-      return ctx.api.runAndWait(ingestionId);
-    });
+    const measured = await withStatementProfile(ctx.sql, () =>
+      ctx.meter.measure(async () => {
+        walBefore = await walLsn(ctx.sql);
+        return ctx.api.runAndWait(ingestionId);
+      }),
+    );
+    const run = measured.value;
+    profile = measured.profile;
     wal.push(await walBytesSince(ctx.sql, walBefore));
     expectRun(run.value, { discovered: sizes.noopObjects, processed: 0, records: 0 });
     if (run.value.files_skipped !== sizes.noopObjects)
       throw new Error(`no-op run skipped ${run.value.files_skipped} files, want ${sizes.noopObjects}`);
     runs.push(run);
-    profile = await statementProfile(ctx.sql);
   }
   return { lists, runs, wal, profile, putsPerS, upload };
 }
