@@ -1,4 +1,5 @@
 import type { RecordCount } from './copy-input.js';
+import { FastLines } from './json-copy-text-fast.js';
 
 /**
  * JSON lines straight into the destination's typed columns: each line becomes one row of
@@ -13,6 +14,9 @@ import type { RecordCount } from './copy-input.js';
  * conversion with NeedsStaging, and the caller loads the file the staged way, which handles all of
  * those (schema drift, rescue, precise errors). Values Postgres refuses end the COPY with an error,
  * with the same outcome. So this path can be slower to give up, never different in what it loads.
+ *
+ * Most lines are converted by a WebAssembly fast path (json-copy-text-fast.ts), which hands every
+ * line it is not sure of back to convertLine below: this file's rules are the only ones.
  */
 
 /** What a column does with a JSON value: jsonb keeps its JSON text, the others take `->>`'s text. */
@@ -176,6 +180,13 @@ export function copyTextValue(s: string): Buffer {
   return out.take();
 }
 
+/** How a conversion runs: `fast: false` converts every line in JS (the tests compare the two). */
+export interface ConversionOptions {
+  fast?: boolean;
+  /** Counts the lines the fast path read. */
+  stats?: { fastLines: number };
+}
+
 /**
  * Converts JSON lines to COPY text rows of `columns`, each followed by `suffix` (the lineage
  * columns' values, COPY-escaped, each preceded by a tab). Counts the records (non-blank lines) in
@@ -186,6 +197,7 @@ export async function* jsonLinesAsCopyText(
   columns: TextCopyColumns,
   suffix: Buffer,
   count: RecordCount,
+  options: ConversionOptions = {},
 ): AsyncGenerator<Buffer> {
   const width = columns.kinds.length;
   const kinds = columns.kinds;
@@ -199,6 +211,12 @@ export async function* jsonLinesAsCopyText(
   for (const [key, i] of columns.byKey) keyBytes[i] = Buffer.from(key, 'utf8');
   /** The column of each key position in the previous line: lines of a file mostly repeat their order. */
   const previousOrder: number[] = [];
+  /**
+   * The WebAssembly fast path (json-copy-text-fast.ts), from the second line on: it converts the
+   * lines it is sure of and hands every other line back to convertLine, the judge of what a line
+   * becomes. previousOrder is where it starts looking for each key.
+   */
+  let fast: FastLines | undefined;
   /**
    * Keys that read the same in place as decoded: no quote, backslash or control byte in them. Such
    * a key's bytes followed by a quote, where a string starts, are that key's JSON string exactly.
@@ -216,7 +234,10 @@ export async function* jsonLinesAsCopyText(
   /** The column whose key is at b[s, e) (the bytes between the quotes), or undefined. */
   const columnOf = (b: Buffer, s: number, e: number, position: number): number | undefined => {
     const col = byKeyBytes.get(b.toString('latin1', s, e));
-    if (col !== undefined) previousOrder[position] = col;
+    if (col !== undefined && previousOrder[position] !== col) {
+      previousOrder[position] = col;
+      fast?.orderChanged();
+    }
     return col;
   };
   let lineNo = 0;
@@ -410,36 +431,69 @@ export async function* jsonLinesAsCopyText(
     return copyTextValue(value);
   };
 
-  for await (const chunk of source) {
-    const data = chunk;
-    let lineStart = 0;
-    if (carry) {
-      // A line across chunks: joined alone, the rest of the chunk is read in place.
-      const nl = data.indexOf(LF);
-      if (nl < 0) {
-        if (carry.length + data.length > maxFastLineBytes) fail('a very long line');
-        carry = Buffer.concat([carry, data]);
-        continue;
+  /** The line of data at start, by convertLine; where the next line starts. */
+  const convertOne = (data: Buffer, start: number): number => {
+    const nl = data.indexOf(LF, start);
+    convertLine(data, start, nl);
+    return nl + 1;
+  };
+
+  /** Converts the whole lines of data from lineStart on; where the line after them starts. */
+  const convertWholeLines = (data: Buffer, lineStart: number): number => {
+    const end = data.lastIndexOf(LF) + 1;
+    // The first line is convertLine's: a byte-order mark, and the key order the fast path follows.
+    if (first && lineStart < end) lineStart = convertOne(data, lineStart);
+    if (options.fast === false) {
+      while (lineStart < end) lineStart = convertOne(data, lineStart);
+      return lineStart;
+    }
+    if (lineStart < end) {
+      fast ??= FastLines.acquire(columns.kinds, keyBytes, plainKey, suffix);
+      const at = { lineNo: 0, records: 0 };
+      while (lineStart < end) {
+        fast.syncOrder(previousOrder);
+        at.lineNo = lineNo;
+        at.records = count.records;
+        const next = fast.convert(data, lineStart, end, out, at);
+        if (options.stats) options.stats.fastLines += at.lineNo - lineNo;
+        lineNo = at.lineNo;
+        count.records = at.records;
+        lineStart = next < 0 ? convertOne(data, -next - 1) : next;
       }
-      const line = Buffer.concat([carry, data.subarray(0, nl)]);
-      carry = undefined;
-      convertLine(line, 0, line.length);
-      lineStart = nl + 1;
     }
-    for (;;) {
-      const nl = data.indexOf(LF, lineStart);
-      if (nl < 0) break;
-      convertLine(data, lineStart, nl);
-      lineStart = nl + 1;
+    return lineStart;
+  };
+
+  try {
+    for await (const chunk of source) {
+      const data = chunk;
+      let lineStart = 0;
+      if (carry) {
+        // A line across chunks: joined alone, the rest of the chunk is read in place.
+        const nl = data.indexOf(LF);
+        if (nl < 0) {
+          if (carry.length + data.length > maxFastLineBytes) fail('a very long line');
+          carry = Buffer.concat([carry, data]);
+          continue;
+        }
+        const line = Buffer.concat([carry, data.subarray(0, nl)]);
+        carry = undefined;
+        convertLine(line, 0, line.length);
+        lineStart = nl + 1;
+      }
+      lineStart = convertWholeLines(data, lineStart);
+      if (lineStart < data.length) {
+        if (data.length - lineStart > maxFastLineBytes) fail('a very long line');
+        carry = data.subarray(lineStart);
+      }
+      // Rows go out in pieces of outputChunkBytes whatever size the source's chunks are: each piece
+      // is one COPY message and one trip through the streams in between.
+      if (out.pos >= outputChunkBytes) yield out.take();
     }
-    if (lineStart < data.length) {
-      if (data.length - lineStart > maxFastLineBytes) fail('a very long line');
-      carry = data.subarray(lineStart);
-    }
-    // Rows go out in pieces of outputChunkBytes whatever size the source's chunks are: each piece
-    // is one COPY message and one trip through the streams in between.
-    if (out.pos >= outputChunkBytes) yield out.take();
+    if (carry) convertLine(carry, 0, carry.length);
+    if (out.pos > 0) yield out.take();
+  } finally {
+    // Its instance serves the next conversion (an abandoned one's is collected with it).
+    fast?.release();
   }
-  if (carry) convertLine(carry, 0, carry.length);
-  if (out.pos > 0) yield out.take();
 }
