@@ -48,7 +48,14 @@ export interface ByteSink {
   bytes(src: Buffer, start: number, end: number): void;
 }
 
-const module = new WebAssembly.Module(Buffer.from(jsonCopyTextWasm, 'base64'));
+/** Undefined where the module cannot compile (a CPU without the SIMD it needs): JS converts all. */
+const module = (() => {
+  try {
+    return new WebAssembly.Module(Buffer.from(jsonCopyTextWasm, 'base64'));
+  } catch {
+    return undefined;
+  }
+})();
 
 const pageBytes = 64 * 1024;
 /** The module's own data stays below this; the regions below start here. */
@@ -72,18 +79,19 @@ export class FastLines {
   private output = 0;
   private orderStale = true;
 
-  private constructor() {
-    this.ex = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
+  private constructor(compiled: object) {
+    this.ex = new WebAssembly.Instance(compiled, {}).exports as unknown as Exports;
   }
 
-  /** An instance set up for a table's columns and a file's lineage suffix. */
+  /** An instance set up for a table's columns and a file's lineage suffix; undefined without the module. */
   static acquire(
     kinds: readonly string[],
     keys: (Buffer | undefined)[],
     plain: boolean[],
     suffix: Buffer,
-  ): FastLines {
-    const fast = pool.pop() ?? new FastLines();
+  ): FastLines | undefined {
+    if (!module) return undefined;
+    const fast = pool.pop() ?? new FastLines(module);
     fast.configure(kinds, keys, plain, suffix);
     return fast;
   }

@@ -443,12 +443,13 @@ export async function* jsonLinesAsCopyText(
     const end = data.lastIndexOf(LF) + 1;
     // The first line is convertLine's: a byte-order mark, and the key order the fast path follows.
     if (first && lineStart < end) lineStart = convertOne(data, lineStart);
-    if (options.fast === false) {
+    if (lineStart < end && options.fast !== false)
+      fast ??= FastLines.acquire(columns.kinds, keyBytes, plainKey, suffix);
+    if (!fast) {
       while (lineStart < end) lineStart = convertOne(data, lineStart);
       return lineStart;
     }
     if (lineStart < end) {
-      fast ??= FastLines.acquire(columns.kinds, keyBytes, plainKey, suffix);
       const at = { lineNo: 0, records: 0 };
       while (lineStart < end) {
         fast.syncOrder(previousOrder);
