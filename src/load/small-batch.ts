@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type postgres from 'postgres';
+import { preferLineageIndex } from '../destination/table.js';
 import { successUpdate } from '../ledger/processed-files.js';
 import type { LoadTarget } from './common.js';
 import { copyFrom } from './copy.js';
@@ -91,6 +92,7 @@ export async function copySmallFiles(
     };
   });
   const table = qualified(target.schema, target.table);
+  await preferLineageIndex(tx);
   const claimed = await tx.unsafe<{ id: number }[]>(
     `WITH v AS (
        SELECT * FROM jsonb_to_recordset($1::text::jsonb)

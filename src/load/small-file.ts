@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import postgres from 'postgres';
+import { preferLineageIndex } from '../destination/table.js';
 import { lineageColumns, systemColumns } from '../domain/lineage.js';
 import { successUpdate } from '../ledger/processed-files.js';
 import type { LoadTarget } from './common.js';
@@ -11,8 +12,9 @@ import { jsonLinesOf, withoutBom } from './stage.js';
 
 /**
  * The fast path for a small JSON-lines file whose fields the table already has (the usual case once
- * an ingestion is under way): the whole load is one statement — one round trip, one implicit
- * transaction. The statement itself checks that every record is an object whose fields have columns. The file's state change claims the file; its old rows go and its new rows arrive only
+ * an ingestion is under way): the whole load is one statement, in a transaction of its own after
+ * preferLineageIndex. The statement itself checks that every record is an object whose fields have
+ * columns. The file's state change claims the file; its old rows go and its new rows arrive only
  * if that claim succeeded, so a concurrent attempt at the same file that committed first makes this
  * one change nothing. Anything unusual (a new field, a line that is not an object, a value Postgres
  * rejects, a column list that has changed) answers `fallback`, and the caller loads the file the
@@ -142,12 +144,20 @@ export async function loadSmallJsonLines(
   sql: postgres.Sql,
   input: SmallFileInput,
 ): Promise<SmallFileOutcome> {
-  const query = smallFileStatement(sql, input);
-  if ('kind' in query) return query;
+  const reason = smallFileUnfit(input);
+  if (reason !== undefined) return { kind: 'fallback', reason };
   try {
-    const cancel = () => query.cancel();
-    input.signal?.addEventListener('abort', cancel, { once: true });
-    const [row] = await query.finally(() => input.signal?.removeEventListener('abort', cancel));
+    // In a transaction of its own, after preferLineageIndex: the file's earlier rows are found by
+    // the index whatever the table's statistics say.
+    const row = await sql.begin(async (tx) => {
+      await preferLineageIndex(tx);
+      const query = smallFileStatement(tx, input);
+      if ('kind' in query) throw new Error(`unreachable: ${query.reason}`);
+      const cancel = () => query.cancel();
+      input.signal?.addEventListener('abort', cancel, { once: true });
+      const [first] = await query.finally(() => input.signal?.removeEventListener('abort', cancel));
+      return first;
+    });
     return smallFileOutcome(row);
   } catch (err) {
     // Postgres refused the statement (a value that does not fit, a table changed meanwhile): the
