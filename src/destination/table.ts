@@ -186,16 +186,21 @@ export async function deleteRowsOfFiles(
 }
 
 /**
- * For the rest of the transaction, the planner takes the lineage index to find files' earlier rows,
- * whatever the table's statistics say. They are often wrong while a table fills: analysed when it
- * held one file's rows, a table seems to hold all its rows under every file, and the DELETE of a
- * batch's earlier rows read the whole table for every batch (measured in the bench: 10,000 small
- * files took 27 s instead of 12, the statement 85 ms a batch, until autovacuum came by). Sent before
- * the loader's DELETE by lineage; what follows it in a load's transaction (COPY, the file's state by
- * its id) plans the same either way.
+ * Until planAsUsual, the planner takes the lineage index to find files' earlier rows, whatever the
+ * table's statistics say. They are often wrong while a table fills: analysed when it held one
+ * file's rows, a table seems to hold all its rows under every file, and the DELETE of a batch's
+ * earlier rows read the whole table for every batch (measured in the bench: 10,000 small files
+ * took 27 s instead of 12, the statement 85 ms a batch, until autovacuum came by). Sent just before
+ * the loader's DELETE by lineage, and planAsUsual just after it, so that nothing else of the load's
+ * transaction is planned under it.
  */
 export function preferLineageIndex(tx: postgres.TransactionSql): postgres.PendingQuery<postgres.Row[]> {
   return tx.unsafe('SET LOCAL enable_seqscan = off');
+}
+
+/** Ends preferLineageIndex: the session's own setting again. */
+export function planAsUsual(tx: postgres.TransactionSql): postgres.PendingQuery<postgres.Row[]> {
+  return tx.unsafe('SET LOCAL enable_seqscan TO DEFAULT');
 }
 
 /** The statement removing one file's earlier rows, sent with its load (prepared: it runs per file). */

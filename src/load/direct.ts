@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import postgres from 'postgres';
-import { deleteRowsOfFile, preferLineageIndex } from '../destination/table.js';
+import { deleteRowsOfFile, planAsUsual, preferLineageIndex } from '../destination/table.js';
 import { copiedLineageColumns, systemColumns } from '../domain/lineage.js';
 import { NotCompleted, ReconciliationError } from './common.js';
 import { copyFrom } from './copy.js';
@@ -176,6 +176,7 @@ export async function loadDirect(
       await input.lockFile(sp);
       await preferLineageIndex(sp);
       await deleteRowsOfFile(sp, input.target, input.sourceUri);
+      await planAsUsual(sp);
       // The rows the table took, by COPY's own count (a BEFORE trigger's suppressed rows are not
       // in it): the file's earlier rows are gone, so these are all of the file's rows.
       const { rows: n } = await copyFrom(

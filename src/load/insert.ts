@@ -1,5 +1,5 @@
 import type postgres from 'postgres';
-import { deleteRowsOfFile, preferLineageIndex } from '../destination/table.js';
+import { deleteRowsOfFile, planAsUsual, preferLineageIndex } from '../destination/table.js';
 import { lineageColumns, rescuedDataColumn, systemColumns } from '../domain/lineage.js';
 import type { SchemaMode } from '../domain/schemas.js';
 import { FileDataError, type LoadTarget, NotCompleted, reused } from './common.js';
@@ -194,10 +194,11 @@ export async function insertFromStage(
   // completion statement (the file's state) follows: sent together, one round trip. The caller's
   // lock goes first: a concurrent attempt at the same file waits for this one to commit, and then
   // its DELETE (a statement of its own, with a new snapshot) sees and removes these rows.
-  const [, , , inserted, completed] = await Promise.all([
+  const [, , , , inserted, completed] = await Promise.all([
     completion?.lock,
     preferLineageIndex(tx),
     deleteRowsOfFile(tx, input.target, input.sourceUri),
+    planAsUsual(tx),
     tx.unsafe(
       `INSERT INTO ${table} (${names.join(', ')}) SELECT ${exprs.join(', ')} FROM ${staged.table} ${where}`,
       [input.sourceUri, input.runId],

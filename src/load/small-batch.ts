@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type postgres from 'postgres';
-import { preferLineageIndex } from '../destination/table.js';
+import { planAsUsual, preferLineageIndex } from '../destination/table.js';
 import { successUpdate } from '../ledger/processed-files.js';
 import type { LoadTarget } from './common.js';
 import { copyFrom } from './copy.js';
@@ -122,6 +122,8 @@ export async function copySmallFiles(
     [JSON.stringify(values), files[0]!.runId, schemaVersion],
     { prepare: true },
   );
+  await planAsUsual(tx);
+
   const ids = new Set(claimed.map((r) => r.id));
 
   const rows: Buffer[] = [];

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import postgres from 'postgres';
-import { preferLineageIndex } from '../destination/table.js';
+import { planAsUsual, preferLineageIndex } from '../destination/table.js';
 import { lineageColumns, systemColumns } from '../domain/lineage.js';
 import { successUpdate } from '../ledger/processed-files.js';
 import type { LoadTarget } from './common.js';
@@ -156,6 +156,7 @@ export async function loadSmallJsonLines(
       const cancel = () => query.cancel();
       input.signal?.addEventListener('abort', cancel, { once: true });
       const [first] = await query.finally(() => input.signal?.removeEventListener('abort', cancel));
+      await planAsUsual(tx);
       return first;
     });
     return smallFileOutcome(row);
