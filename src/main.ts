@@ -8,6 +8,7 @@ import { createDb, type Db } from './db/client.js';
 import { migrate } from './db/migrate.js';
 import { reachablePostgresDataDir, startEmbeddedPostgres } from './dev/postgres.js';
 import { startTemporalDevServer } from './dev/temporal.js';
+import { surviveConnectionLoss } from './lib/connection-loss.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { newSecretKey } from './secrets/crypto.js';
 import { putTenant } from './services/admin.js';
@@ -27,6 +28,7 @@ async function main() {
   const config = loadConfig(await embeddedDefaults(process.env));
   const log = createLogger(config.logLevel, 'autoloader', config.logFormat);
   installRuntimeLogger(log);
+  surviveConnectionLoss(log);
   const stops: { name: string; stop: () => Promise<unknown> }[] = [];
   let stopping = false;
   const shutdown = async (signal: string) => {

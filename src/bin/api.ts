@@ -8,6 +8,7 @@ import { createApp } from '../api/app.js';
 import { loadConfig } from '../config.js';
 import { createDb } from '../db/client.js';
 import { migrate } from '../db/migrate.js';
+import { surviveConnectionLoss } from '../lib/connection-loss.js';
 import { createLogger } from '../lib/logger.js';
 import { serviceDepsFromConfig } from '../services/deps.js';
 import { runStartupTasks } from '../startup.js';
@@ -16,6 +17,7 @@ import { connectClient } from '../temporal/connect.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, 'api', config.logFormat);
+  surviveConnectionLoss(log);
   const databaseUrl = config.databaseUrl;
   const temporalAddress = config.temporal.address;
   if (!databaseUrl || !temporalAddress) {

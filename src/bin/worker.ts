@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config.js';
 import { createDb } from '../db/client.js';
 import { migrate } from '../db/migrate.js';
+import { surviveConnectionLoss } from '../lib/connection-loss.js';
 import { createLogger } from '../lib/logger.js';
 import { runStartupTasks } from '../startup.js';
 import { connectClient, connectWorker } from '../temporal/connect.js';
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
     );
   }
   installRuntimeLogger(log);
+  surviveConnectionLoss(log);
   await migrate(databaseUrl);
 
   const { sql, close: closeDb } = createDb(databaseUrl, {
