@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import postgres from 'postgres';
-import { deleteRowsOfFile, planAsUsual, preferLineageIndex } from '../destination/table.js';
+import { byLineageIndex, deleteRowsOfFile } from '../destination/table.js';
 import { copiedLineageColumns, systemColumns } from '../domain/lineage.js';
 import { NotCompleted, ReconciliationError } from './common.js';
 import { copyFrom } from './copy.js';
@@ -174,9 +174,7 @@ export async function loadDirect(
       // The lock first (a concurrent attempt at the file waits for this one), then the file's
       // earlier rows go, then its rows arrive.
       await input.lockFile(sp);
-      await preferLineageIndex(sp);
-      await deleteRowsOfFile(sp, input.target, input.sourceUri);
-      await planAsUsual(sp);
+      await Promise.all(byLineageIndex(sp, deleteRowsOfFile(sp, input.target, input.sourceUri)));
       // The rows the table took, by COPY's own count (a BEFORE trigger's suppressed rows are not
       // in it): the file's earlier rows are gone, so these are all of the file's rows.
       const { rows: n } = await copyFrom(

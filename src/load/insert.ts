@@ -1,5 +1,5 @@
 import type postgres from 'postgres';
-import { deleteRowsOfFile, planAsUsual, preferLineageIndex } from '../destination/table.js';
+import { byLineageIndex, deleteRowsOfFile } from '../destination/table.js';
 import { lineageColumns, rescuedDataColumn, systemColumns } from '../domain/lineage.js';
 import type { SchemaMode } from '../domain/schemas.js';
 import { FileDataError, type LoadTarget, NotCompleted, reused } from './common.js';
@@ -196,9 +196,7 @@ export async function insertFromStage(
   // its DELETE (a statement of its own, with a new snapshot) sees and removes these rows.
   const [, , , , inserted, completed] = await Promise.all([
     completion?.lock,
-    preferLineageIndex(tx),
-    deleteRowsOfFile(tx, input.target, input.sourceUri),
-    planAsUsual(tx),
+    ...byLineageIndex(tx, deleteRowsOfFile(tx, input.target, input.sourceUri)),
     tx.unsafe(
       `INSERT INTO ${table} (${names.join(', ')}) SELECT ${exprs.join(', ')} FROM ${staged.table} ${where}`,
       [input.sourceUri, input.runId],

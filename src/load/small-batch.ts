@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type postgres from 'postgres';
-import { planAsUsual, preferLineageIndex } from '../destination/table.js';
+import { byLineageIndex } from '../destination/table.js';
 import { successUpdate } from '../ledger/processed-files.js';
 import type { LoadTarget } from './common.js';
 import { copyFrom } from './copy.js';
@@ -92,8 +92,7 @@ export async function copySmallFiles(
     };
   });
   const table = qualified(target.schema, target.table);
-  await preferLineageIndex(tx);
-  const claimed = await tx.unsafe<{ id: number }[]>(
+  const statement = tx.unsafe<{ id: number }[]>(
     `WITH v AS (
        SELECT * FROM jsonb_to_recordset($1::text::jsonb)
          AS v(f_id bigint, f_etag text, f_bytes bigint, f_ms bigint, f_records bigint, f_source text)
@@ -122,7 +121,7 @@ export async function copySmallFiles(
     [JSON.stringify(values), files[0]!.runId, schemaVersion],
     { prepare: true },
   );
-  await planAsUsual(tx);
+  const [, claimed] = await Promise.all(byLineageIndex(tx, statement));
 
   const ids = new Set(claimed.map((r) => r.id));
 

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import postgres from 'postgres';
-import { planAsUsual, preferLineageIndex } from '../destination/table.js';
+import { byLineageIndex } from '../destination/table.js';
 import { lineageColumns, systemColumns } from '../domain/lineage.js';
 import { successUpdate } from '../ledger/processed-files.js';
 import type { LoadTarget } from './common.js';
@@ -12,8 +12,8 @@ import { jsonLinesOf, withoutBom } from './stage.js';
 
 /**
  * The fast path for a small JSON-lines file whose fields the table already has (the usual case once
- * an ingestion is under way): the whole load is one statement, in a transaction of its own after
- * preferLineageIndex. The statement itself checks that every record is an object whose fields have
+ * an ingestion is under way): the whole load is one statement, in a transaction of its own
+ * (byLineageIndex sets the planner around it). The statement itself checks that every record is an object whose fields have
  * columns. The file's state change claims the file; its old rows go and its new rows arrive only
  * if that claim succeeded, so a concurrent attempt at the same file that committed first makes this
  * one change nothing. Anything unusual (a new field, a line that is not an object, a value Postgres
@@ -56,16 +56,11 @@ export function smallFileUnfit(input: SmallFileInput): string | undefined {
   return undefined;
 }
 
-/**
- * The file's one statement on `q` (the pool: its own implicit transaction; or a transaction shared
- * with other small files), or why the file must take the general path.
- */
-export function smallFileStatement(
-  q: postgres.Sql | postgres.TransactionSql,
+/** The file's one statement in `tx`, for a file smallFileUnfit has nothing against. */
+function smallFileStatement(
+  tx: postgres.TransactionSql,
   input: SmallFileInput,
-): postgres.PendingQuery<SmallFileRow[]> | { kind: 'fallback'; reason: string } {
-  const reason = smallFileUnfit(input);
-  if (reason !== undefined) return { kind: 'fallback', reason };
+): postgres.PendingQuery<SmallFileRow[]> {
   const columns = input.columns!;
   const schemaVersion = knownSchemaVersion(input.ingestionId, columns)!;
   const text = jsonTextWithoutNulEscapes(withoutBom(input.content).toString('utf8'));
@@ -75,7 +70,7 @@ export function smallFileStatement(
 
   const table = qualified(input.target.schema, input.target.table);
   const { names, exprs } = jsonValueList(columns);
-  return q.unsafe<SmallFileRow[]>(
+  return tx.unsafe<SmallFileRow[]>(
     `WITH lines AS MATERIALIZED (
        SELECT doc FROM ${jsonLinesOf('$1')}
      ), unfit AS (
@@ -147,17 +142,18 @@ export async function loadSmallJsonLines(
   const reason = smallFileUnfit(input);
   if (reason !== undefined) return { kind: 'fallback', reason };
   try {
-    // In a transaction of its own, after preferLineageIndex: the file's earlier rows are found by
-    // the index whatever the table's statistics say.
+    // In a transaction of its own, for byLineageIndex: the file's earlier rows are found by the
+    // index whatever the table's statistics say.
     const row = await sql.begin(async (tx) => {
-      await preferLineageIndex(tx);
       const query = smallFileStatement(tx, input);
-      if ('kind' in query) throw new Error(`unreachable: ${query.reason}`);
       const cancel = () => query.cancel();
       input.signal?.addEventListener('abort', cancel, { once: true });
-      const [first] = await query.finally(() => input.signal?.removeEventListener('abort', cancel));
-      await planAsUsual(tx);
-      return first;
+      try {
+        const [, rows] = await Promise.all(byLineageIndex(tx, query));
+        return rows[0];
+      } finally {
+        input.signal?.removeEventListener('abort', cancel);
+      }
     });
     return smallFileOutcome(row);
   } catch (err) {

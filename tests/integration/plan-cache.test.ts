@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, type Sql } from '../../src/db/client.js';
-import { deleteRowsOfFile, preferLineageIndex } from '../../src/destination/table.js';
+import { byLineageIndex, deleteRowsOfFile } from '../../src/destination/table.js';
 
 /**
  * The statements that find a file's earlier rows, on a destination that grows from nothing to a
@@ -58,10 +58,13 @@ describe("a file's earlier rows, in a table that grows", () => {
   it("are found by the index for one file, whatever the table's statistics say", async () => {
     await growingTable('one');
     // A large file's load: the loader's own statements, deleteRowsOfFile prepared once per connection.
-    const earlier = async (tx: Sql) => {
-      await preferLineageIndex(tx as never);
-      await deleteRowsOfFile(tx as never, { schema: 'plan_cache', table: 'one' }, 's3://b/new.jsonl');
-    };
+    const earlier = (tx: Sql) =>
+      Promise.all(
+        byLineageIndex(
+          tx as never,
+          deleteRowsOfFile(tx as never, { schema: 'plan_cache', table: 'one' }, 's3://b/new.jsonl'),
+        ),
+      );
     await staleStatistics('one');
     for (let i = 0; i < 10; i++) await seqScans('one', earlier);
     await grow('one');
@@ -72,14 +75,14 @@ describe("a file's earlier rows, in a table that grows", () => {
     await growingTable('batch');
     // The shape of a group of small files' statement: the files come as a set, the earlier rows of
     // all of them go in one DELETE.
-    const earlier = async (tx: Sql) => {
-      await preferLineageIndex(tx as never);
-      await tx.unsafe(
+    const earlier = (tx: Sql) => {
+      const statement = tx.unsafe(
         `WITH v AS (SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS v(f_source text))
          DELETE FROM plan_cache.batch WHERE _source_file IN (SELECT f_source FROM v)`,
         [JSON.stringify(['s3://b/new-1.jsonl', 's3://b/new-2.jsonl'].map((f) => ({ f_source: f })))],
         { prepare: true },
       );
+      return Promise.all(byLineageIndex(tx as never, statement));
     };
     await staleStatistics('batch');
     for (let i = 0; i < 10; i++) await seqScans('batch', earlier);
