@@ -10,6 +10,7 @@ import { reachablePostgresDataDir, startEmbeddedPostgres } from './dev/postgres.
 import { startTemporalDevServer } from './dev/temporal.js';
 import { surviveConnectionLoss } from './lib/connection-loss.js';
 import { createLogger, type Logger } from './lib/logger.js';
+import { sweepScratch } from './lib/scratch.js';
 import { newSecretKey } from './secrets/crypto.js';
 import { putTenant } from './services/admin.js';
 import { serviceDepsFromConfig } from './services/deps.js';
@@ -91,6 +92,8 @@ async function main() {
   stops.push({ name: 'temporal client', stop: () => client.connection.close() });
 
   const workerConnection = await connectWorker(config.temporal, temporalAddress);
+  // Before this process's worker loads anything: what is there now was a killed worker's.
+  await sweepScratch(log);
   const worker = await buildWorker({ config, sql, connection: workerConnection });
   const workerDone = worker.run();
   stops.push({

@@ -15,6 +15,7 @@ import { createDb } from '../db/client.js';
 import { migrate } from '../db/migrate.js';
 import { surviveConnectionLoss } from '../lib/connection-loss.js';
 import { createLogger } from '../lib/logger.js';
+import { sweepScratch } from '../lib/scratch.js';
 import { runStartupTasks } from '../startup.js';
 import { connectClient, connectWorker } from '../temporal/connect.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
@@ -35,6 +36,8 @@ async function main(): Promise<void> {
   }
   installRuntimeLogger(log);
   surviveConnectionLoss(log);
+  // Before any load of this process makes its own: what is there now was a killed worker's.
+  await sweepScratch(log);
   await migrate(databaseUrl);
 
   const { sql, close: closeDb } = createDb(databaseUrl, {

@@ -1,12 +1,12 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import postgres from 'postgres';
 import { byLineageIndex, deleteRowsOfFile } from '../destination/table.js';
 import { copiedLineageColumns, systemColumns } from '../domain/lineage.js';
+import { makeScratchDir } from '../lib/scratch.js';
 import { NotCompleted, ReconciliationError } from './common.js';
 import { copyFrom } from './copy.js';
 import type { RecordCount } from './copy-input.js';
@@ -119,8 +119,7 @@ export async function loadDirect(
     throw err;
   }
 
-  // The process id in the name says whose a leftover is (tests check their own process left none).
-  const dir = await mkdtemp(join(tmpdir(), `autoloader-direct-${process.pid}-`));
+  const dir = await makeScratchDir('direct');
   const spillPath = join(dir, 'lines');
   const spill = createWriteStream(spillPath, { highWaterMark: 4 * spillBatchBytes });
   // Corked: a store's body arrives in chunks of 16–64 KiB, and each write would be a trip to the

@@ -1,10 +1,10 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { makeScratchDir } from '../lib/scratch.js';
 
 /**
  * JSON arrays and Parquet are read by DuckDB (its readers are built in: nothing is downloaded) and
@@ -86,7 +86,7 @@ function dataMessage(err: unknown, path: string, format: ConvertedFormat): strin
 
 /** Streams the file's records as JSON lines (one record per line, newline-terminated). */
 export async function* convertToJsonLines(format: ConvertedFormat, body: Readable): AsyncGenerator<Buffer> {
-  const dir = await mkdtemp(join(tmpdir(), `autoloader-duckdb-${process.pid}-`));
+  const dir = await makeScratchDir('duckdb');
   const path = join(dir, `input.${format}`);
   let conn: DuckDBConnection | undefined;
   try {

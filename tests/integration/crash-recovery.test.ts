@@ -9,6 +9,10 @@
  * a kill is a real kill.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -254,8 +258,23 @@ describe.sequential('a run interrupted half way finishes by itself, exactly once
       expect(left.loaded).toBeLessThan(FILES);
       expect(left.inFlight).toBeGreaterThan(0);
 
+      // What a worker killed in the middle of a direct load leaves in the temp dir (its spill of
+      // the file's lines), beside one of a live process: the next worker's start removes the first.
+      const killedScratch = join(tmpdir(), `autoloader-direct-${s.worker.pid}-killed`);
+      const liveScratch = join(tmpdir(), `autoloader-direct-${process.pid}-living`);
+      for (const dir of [killedScratch, liveScratch]) {
+        await mkdir(dir);
+        await writeFile(join(dir, 'lines'), jsonLines(0, 100));
+      }
+
       // The dead worker's activities are noticed by their heartbeat timeout and retried here.
       const replacement = await spawnWorker(s.stack, s.taskQueue);
+      try {
+        expect(existsSync(killedScratch)).toBe(false);
+        expect(existsSync(join(liveScratch, 'lines'))).toBe(true);
+      } finally {
+        await rm(liveScratch, { recursive: true, force: true });
+      }
       const summary = await runResult(s, replacement);
       await expectExactlyOnce(s, summary);
       expect(await maxProcessFilesAttempt(s)).toBeGreaterThan(1);
