@@ -19,6 +19,7 @@ import { type S3Endpoint, startMinio } from '../src/dev/minio.js';
 import { startEmbeddedPostgres } from '../src/dev/postgres.js';
 import { type DevLogger, quietBundlerLogger, toLogger } from '../src/dev/service.js';
 import { startTemporalDevServer } from '../src/dev/temporal.js';
+import { processAlive } from '../src/lib/process-alive.js';
 import { newSecretKey } from '../src/secrets/crypto.js';
 import { workflowsPath } from '../src/worker.js';
 import { type StoreEndpoints, startStoreServers } from './helpers/store-servers.js';
@@ -63,20 +64,10 @@ async function removeAbandonedRoots(): Promise<void> {
     const dir = join(tmpdir(), name);
     // No owner file: another run that is between mkdtemp and writing it, so not ours to judge.
     const owner = Number(await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => 'NaN'));
-    if (!Number.isInteger(owner) || isAlive(owner)) continue;
+    if (!Number.isInteger(owner) || processAlive(owner)) continue;
     await rm(dir, { recursive: true, force: true }).catch((err: unknown) =>
       log.warn({ dir, err: String(err) }, 'could not remove abandoned test dir'),
     );
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM means it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

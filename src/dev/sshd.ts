@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { processAlive } from '../lib/process-alive.js';
 import {
   type DevLogger,
   type LogSink,
@@ -119,16 +120,6 @@ async function keyPair(file: string, comment: string): Promise<{ privateKey: str
   return { privateKey, publicKey: publicKey.trim() };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** userdel's exit code for "the user does not exist": a concurrent run removed it first. */
 const USERDEL_NO_SUCH_USER = 6;
 
@@ -152,7 +143,7 @@ async function removeAbandonedUsers(log: DevLogger): Promise<void> {
   const passwd = await readFile('/etc/passwd', 'utf8');
   const pattern = new RegExp(`^(${USER_PREFIX}(\\d+)-[0-9a-f]+):`, 'gm');
   for (const [, username, pid] of passwd.matchAll(pattern))
-    if (!isAlive(Number(pid))) await deleteUser(username!, log);
+    if (!processAlive(Number(pid))) await deleteUser(username!, log);
 }
 
 async function createUser(root: string, log: DevLogger): Promise<{ username: string; password: string }> {

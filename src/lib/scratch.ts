@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from './logger.js';
+import { processAlive } from './process-alive.js';
 
 /**
  * A load's scratch space in the temp dir: the direct path's spill of a file's lines, DuckDB's copy
@@ -16,16 +17,6 @@ const scratchName = /^autoloader-(direct|duckdb)-(\d+)-[A-Za-z0-9]{6}$/;
 
 export function makeScratchDir(kind: ScratchKind): Promise<string> {
   return mkdtemp(join(tmpdir(), `autoloader-${kind}-${process.pid}-`));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, as another user's process.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -46,7 +37,7 @@ export async function sweepScratch(log: Logger, dir: string = tmpdir()): Promise
     const m = scratchName.exec(name);
     if (!m) continue;
     const pid = Number(m[2]);
-    if (pid !== process.pid && alive(pid)) continue;
+    if (pid !== process.pid && processAlive(pid)) continue;
     try {
       await rm(join(dir, name), { recursive: true, force: true });
       removed.push(name);
